@@ -1,0 +1,93 @@
+//! Request body limits enforced while the body streams in: a declared
+//! `Content-Length` over the limit is refused at once, and a body without one
+//! is cut off as soon as it passes the limit. Either way the answer is 413 and
+//! nothing larger than the limit is ever buffered.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use kiln_jobs::AppContext;
+
+use crate::error::ApiError;
+
+/// Multipart framing allowed on top of the file itself.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// The `transform` of `POST /v1/media`: the configured upload limit.
+pub fn media_upload(ep: impl Endpoint + 'static) -> impl Endpoint {
+    BodyLimit { inner: ep }
+}
+
+struct BodyLimit<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimit<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let Some(limit) = req
+            .data::<AppContext>()
+            .map(|app| app.config.media.max_upload_bytes)
+        else {
+            return Ok(ApiError::internal(&"application context missing").into_response());
+        };
+        let max = limit + MULTIPART_OVERHEAD;
+        let declared = req
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max) {
+            return Ok(ApiError::too_large(limit).into_response());
+        }
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let body = req.take_body().into_async_read();
+        req.set_body(Body::from_async_read(Limited {
+            inner: Box::pin(body),
+            remaining: max,
+            exceeded: exceeded.clone(),
+        }));
+        let out = self.inner.call(req).await;
+        if exceeded.load(Ordering::Relaxed) {
+            return Ok(ApiError::too_large(limit).into_response());
+        }
+        out.map(IntoResponse::into_response)
+    }
+}
+
+struct Limited {
+    inner: Pin<Box<dyn AsyncRead + Send + 'static>>,
+    remaining: u64,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl AsyncRead for Limited {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match self.inner.as_mut().poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let read = (buf.filled().len() - before) as u64;
+                if read > self.remaining {
+                    self.exceeded.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Err(std::io::Error::other("request body too large")));
+                }
+                self.remaining -= read;
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+

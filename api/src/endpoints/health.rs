@@ -1,0 +1,118 @@
+//! Health checks: liveness (the process answers) and readiness (its
+//! dependencies answer in time).
+
+use std::time::{Duration, Instant};
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use kiln_jobs::AppContext;
+
+use crate::ApiTags;
+
+/// How long one dependency check may take before it counts as down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Liveness answer.
+#[derive(Debug, Object)]
+pub struct Live {
+    /// Always `ok`.
+    pub status: String,
+    /// Kiln's version.
+    pub version: String,
+}
+
+/// One dependency's state.
+#[derive(Debug, Clone, Object)]
+pub struct DependencyStatus {
+    /// `database`, `queue` or `storage`.
+    pub name: String,
+    /// `up` or `down`.
+    pub status: String,
+    /// Round-trip time of the check in milliseconds.
+    pub latency_ms: f64,
+    /// Why it is down.
+    pub error: Option<String>,
+}
+
+/// Readiness answer.
+#[derive(Debug, Object)]
+pub struct Ready {
+    /// `ready` or `unavailable`.
+    pub status: String,
+    /// Every dependency checked.
+    pub checks: Vec<DependencyStatus>,
+}
+
+/// Readiness outcomes.
+#[derive(Debug, ApiResponse)]
+pub enum ReadyResponse {
+    /// Every dependency is up.
+    #[oai(status = 200)]
+    Ready(Json<Ready>),
+    /// At least one dependency is down.
+    #[oai(status = 503)]
+    Unavailable(Json<Ready>),
+}
+
+async fn check<F, E>(name: &str, fut: F) -> DependencyStatus
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let start = Instant::now();
+    let outcome = tokio::time::timeout(CHECK_TIMEOUT, fut).await;
+    let latency_ms = start.elapsed().as_secs_f64() * 1e3;
+    let error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {}s", CHECK_TIMEOUT.as_secs())),
+    };
+    DependencyStatus {
+        name: name.to_owned(),
+        status: if error.is_none() { "up" } else { "down" }.to_owned(),
+        latency_ms: (latency_ms * 100.0).round() / 100.0,
+        error,
+    }
+}
+
+/// Health endpoints.
+pub struct HealthApi;
+
+#[OpenApi(prefix_path = "/health", tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Liveness
+    ///
+    /// 200 while the process can answer at all. Does not check dependencies.
+    #[oai(path = "/live", method = "get", operation_id = "health_live")]
+    async fn live(&self) -> Json<Live> {
+        Json(Live {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
+    }
+
+    /// Readiness
+    ///
+    /// Checks the database, the queue backend and object storage; 503 with
+    /// per-dependency status and latency when any is down.
+    #[oai(path = "/ready", method = "get", operation_id = "health_ready")]
+    async fn ready(&self, app: Data<&AppContext>) -> ReadyResponse {
+        let (db, queue, storage) = tokio::join!(
+            check("database", app.db.ping()),
+            check("queue", app.ledger.queue_ping()),
+            check("storage", app.storage.ping()),
+        );
+        let checks = vec![db, queue, storage];
+        let ok = checks.iter().all(|c| c.error.is_none());
+        let body = Json(Ready {
+            status: if ok { "ready" } else { "unavailable" }.into(),
+            checks,
+        });
+        if ok {
+            ReadyResponse::Ready(body)
+        } else {
+            ReadyResponse::Unavailable(body)
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `/v1/jobs`: read the ledger, cancel and retry jobs.
+
+use poem::web::Data;
+use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use uuid::Uuid;
+
+use kiln_jobs::{
+    AppContext, JobRun, JobStatus,
+    ledger::JobFilter,
+};
+
+use crate::{ApiTags, auth::BearerAuth, error::ApiError};
+
+/// Status of a job.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum JobStatusDto {
+    /// Waiting to run (first run or a scheduled retry).
+    Queued,
+    /// Running now.
+    Running,
+    /// Finished with a result.
+    Succeeded,
+    /// Failed permanently (bad input); not retried.
+    Failed,
+    /// Failed on every attempt.
+    Dead,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl From<JobStatus> for JobStatusDto {
+    fn from(s: JobStatus) -> Self {
+        match s {
+            JobStatus::Queued => JobStatusDto::Queued,
+            JobStatus::Running => JobStatusDto::Running,
+            JobStatus::Succeeded => JobStatusDto::Succeeded,
+            JobStatus::Failed => JobStatusDto::Failed,
+            JobStatus::Dead => JobStatusDto::Dead,
+            JobStatus::Cancelled => JobStatusDto::Cancelled,
+        }
+    }
+}
+
+impl From<JobStatusDto> for JobStatus {
+    fn from(s: JobStatusDto) -> Self {
+        match s {
+            JobStatusDto::Queued => JobStatus::Queued,
+            JobStatusDto::Running => JobStatus::Running,
+            JobStatusDto::Succeeded => JobStatus::Succeeded,
+            JobStatusDto::Failed => JobStatus::Failed,
+            JobStatusDto::Dead => JobStatus::Dead,
+            JobStatusDto::Cancelled => JobStatus::Cancelled,
+        }
+    }
+}
+
+/// A job as the ledger records it.
+#[derive(Debug, Clone, Object)]
+pub struct JobOut {
+    /// Job id (UUIDv7).
+    pub id: Uuid,
+    /// Kind, e.g. `image.process`.
+    pub kind: String,
+    /// Queue it runs on.
+    pub queue: String,
+    /// Current status.
+    pub status: JobStatusDto,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed before the job is `dead`.
+    pub max_attempts: u32,
+    /// Progress, 0–100.
+    pub progress: u8,
+    /// The handler's result, once succeeded.
+    pub result: Option<serde_json::Value>,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+    /// The idempotency key it was created with.
+    pub idempotency_key: Option<String>,
+    /// When it was enqueued.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the current or last attempt started.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it reached a terminal status.
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the next attempt is due (scheduled retries and delayed jobs).
+    pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<JobRun> for JobOut {
+    fn from(j: JobRun) -> Self {
+        JobOut {
+            id: j.id,
+            kind: j.kind,
+            queue: j.queue,
+            status: j.status.into(),
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            progress: j.progress,
+            result: j.result,
+            last_error: j.last_error,
+            idempotency_key: j.idempotency_key,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            next_run_at: j.next_run_at,
+        }
+    }
+}
+
+/// A page of jobs.
+#[derive(Debug, Clone, Object)]
+pub struct JobPage {
+    /// Jobs, newest first.
+    pub items: Vec<JobOut>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Job endpoints.
+pub struct JobsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Jobs")]
+impl JobsApi {
+    /// Get a job
+    #[oai(path = "/jobs/:id", method = "get", operation_id = "jobs_get")]
+    async fn get(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<JobOut>, ApiError> {
+        let job = app
+            .ledger
+            .get(id.0, auth.0.owner_scope())
+            .await?
+            .ok_or_else(|| ApiError::not_found("job"))?;
+        Ok(Json(job.into()))
+    }
+
+    /// List jobs
+    ///
+    /// Newest first. Users see their own jobs; operators and admins see all.
+    #[oai(path = "/jobs", method = "get", operation_id = "jobs_list")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        /// Only jobs in this status.
+        status: Query<Option<JobStatusDto>>,
+        /// Only jobs of this kind, e.g. `image.process`.
+        kind: Query<Option<String>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<JobPage>, ApiError> {
+        let after = match cursor.0.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(
+                Uuid::parse_str(c)
+                    .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
+            ),
+        };
+        let filter = JobFilter {
+            owner: auth.0.owner_scope().map(str::to_owned),
+            status: status.0.map(Into::into),
+            kind: kind.0,
+            after,
+            limit: limit.0.unwrap_or(50),
+        };
+        let (jobs, next) = app.ledger.list(&filter).await?;
+        Ok(Json(JobPage {
+            items: jobs.into_iter().map(Into::into).collect(),
+            next_cursor: next.map(|id| id.to_string()),
+        }))
+    }
+
+    /// Cancel a job
+    ///
+    /// Queued jobs never run; a running job finishes its current attempt but its
+    /// outcome is discarded and it is not retried. 409 once the job is finished.
+    #[oai(path = "/jobs/:id/cancel", method = "post", operation_id = "jobs_cancel")]
+    async fn cancel(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<JobOut>, ApiError> {
+        Ok(Json(app.ledger.cancel(id.0, auth.0.owner_scope()).await?.into()))
+    }
+
+    /// Retry a failed or dead job
+    ///
+    /// Queues it again with a fresh attempt budget. 409 for any other status.
+    #[oai(path = "/jobs/:id/retry", method = "post", operation_id = "jobs_retry")]
+    async fn retry(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<JobOut>, ApiError> {
+        Ok(Json(app.ledger.retry(id.0, auth.0.owner_scope()).await?.into()))
+    }
+}

@@ -1,0 +1,388 @@
+//! `/v1/media`: upload images, read their variants, delete them.
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use poem::{Body, web::Data};
+use poem_openapi::{
+    ApiResponse, Multipart, Object, OpenApi,
+    param::{Header, Path},
+    payload::{Binary, Json},
+    types::multipart::Upload,
+};
+use tokio::io::AsyncReadExt;
+use uuid::Uuid;
+
+use kiln_jobs::{
+    AppContext, JobPayload, JobStatus,
+    db::media as repo,
+    ledger::{Enqueued, NewJob},
+    media::{self, ImageProcessV1, StoredVariant, sniff},
+    storage::StorageError,
+};
+
+use crate::{ApiTags, auth::BearerAuth, body_limit::media_upload, error::ApiError};
+
+/// An image upload.
+#[derive(Debug, Multipart)]
+pub struct MediaUpload {
+    /// The image: JPEG, PNG, WebP or GIF (detected from its bytes).
+    pub file: Upload,
+}
+
+/// Answer to an accepted upload.
+#[derive(Debug, Object)]
+pub struct MediaAccepted {
+    /// The media id.
+    pub media_id: Uuid,
+    /// The processing job; poll `GET /v1/jobs/{job_id}` or the media itself.
+    pub job_id: Uuid,
+    /// Media status (`processing` at first).
+    pub status: String,
+}
+
+/// Upload outcomes.
+#[derive(Debug, ApiResponse)]
+pub enum MediaCreated {
+    /// Accepted: the image will be processed.
+    #[oai(status = 202)]
+    Accepted(Json<MediaAccepted>, #[oai(header = "Location")] String),
+    /// The idempotency key was used before: the earlier upload's ids.
+    #[oai(status = 200)]
+    Existing(Json<MediaAccepted>, #[oai(header = "Location")] String),
+}
+
+/// A processed variant.
+#[derive(Debug, Object)]
+pub struct VariantOut {
+    /// Name in the download URL, e.g. `thumb.webp`.
+    pub name: String,
+    /// Preset it was made for (`thumb`, `small`, `large`, …).
+    pub preset: String,
+    /// `jpeg` or `webp`.
+    pub format: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Download URL.
+    pub url: String,
+}
+
+/// An uploaded image and its variants.
+#[derive(Debug, Object)]
+pub struct MediaOut {
+    /// The media id.
+    pub id: Uuid,
+    /// `processing`, `ready` or `failed`.
+    pub status: String,
+    /// The processing job.
+    pub job_id: Uuid,
+    /// Why processing failed.
+    pub error: Option<String>,
+    /// The uploaded file's name, as sent.
+    pub filename: Option<String>,
+    /// Detected source format.
+    pub source_format: String,
+    /// Size of the original in bytes.
+    pub source_bytes: u64,
+    /// Width after EXIF orientation.
+    pub width: Option<u32>,
+    /// Height after EXIF orientation.
+    pub height: Option<u32>,
+    /// A BlurHash placeholder.
+    pub blurhash: Option<String>,
+    /// Dominant colour as `#rrggbb`.
+    pub dominant_color: Option<String>,
+    /// Variants (empty until ready).
+    pub variants: Vec<VariantOut>,
+    /// Upload time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Variant download outcomes.
+#[derive(Debug, ApiResponse)]
+pub enum VariantResponse {
+    /// The bytes.
+    #[oai(status = 200)]
+    Ok(
+        Binary<Body>,
+        #[oai(header = "Content-Type")] String,
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// The client's copy is current (`If-None-Match`).
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+/// Media endpoints.
+pub struct MediaApi;
+
+fn variant_url(public_url: &str, media_id: Uuid, name: &str) -> String {
+    format!("{public_url}/v1/media/{media_id}/variants/{name}")
+}
+
+fn storage_err(e: StorageError) -> ApiError {
+    ApiError::unavailable("object storage", &e)
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
+impl MediaApi {
+    /// Upload an image
+    ///
+    /// Stores the original and queues processing; answers 202 with the media
+    /// and job ids. The content type is detected from the bytes. With an
+    /// `Idempotency-Key` header, repeating the request returns the first
+    /// upload (200) instead of creating another.
+    #[oai(path = "/media", method = "post", operation_id = "media_create", transform = "media_upload")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        /// Makes the upload idempotent for this caller (1–200 characters).
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))]
+        idempotency_key: Header<Option<String>>,
+        form: MediaUpload,
+    ) -> Result<MediaCreated, ApiError> {
+        let limit = app.config.media.max_upload_bytes;
+        let size = form.file.size() as u64;
+        if size > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        if size == 0 {
+            return Err(ApiError::unprocessable("empty_file", "the uploaded file is empty"));
+        }
+        let filename = form.file.file_name().map(|n| n.chars().take(255).collect::<String>());
+        let mut reader = form.file.into_async_read();
+        let mut head = [0u8; 16];
+        let mut filled = 0;
+        while filled < head.len() {
+            let n = reader
+                .read(&mut head[filled..])
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        let Some(format) = sniff::sniff(&head[..filled]) else {
+            return Err(ApiError::unsupported(
+                "the file is not a JPEG, PNG, WebP or GIF image",
+            ));
+        };
+        tokio::io::AsyncSeekExt::rewind(&mut reader)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+
+        let owner = auth.0.subject.clone();
+        let media_id = Uuid::now_v7();
+        let key = media::original_key(media_id);
+        // The original is stored before the job exists: a job never points at
+        // missing bytes. If enqueueing then fails, the object is removed again.
+        app.storage.put_stream(&key, reader).await.map_err(storage_err)?;
+
+        let job = NewJob {
+            owner: owner.clone(),
+            payload: JobPayload::ImageProcessV1(ImageProcessV1 { media_id }),
+            idempotency_key: idempotency_key.0.map(|k| format!("media:{k}")),
+            max_attempts: None,
+            run_at: None,
+        };
+        let result = async {
+            let mut tx = app.db.begin().await?;
+            let out = app.ledger.enqueue_in_tx(&mut tx, job).await?;
+            if let Enqueued::Created(j) = &out {
+                repo::insert(
+                    &mut tx,
+                    &repo::InsertMedia {
+                        id: media_id,
+                        owner: &owner,
+                        job_id: j.id,
+                        filename: filename.as_deref(),
+                        source_format: format.as_str(),
+                        source_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+                        now: Utc::now(),
+                    },
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, kiln_jobs::ledger::LedgerError>(out)
+        }
+        .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                let _ = app.storage.delete_prefix(&media::media_prefix(media_id)).await;
+                return Err(e.into());
+            }
+        };
+        app.ledger.after_commit(&out);
+        match out {
+            Enqueued::Created(job) => {
+                let location = format!("/v1/media/{media_id}");
+                Ok(MediaCreated::Accepted(
+                    Json(MediaAccepted { media_id, job_id: job.id, status: "processing".into() }),
+                    location,
+                ))
+            }
+            Enqueued::Existing(job) => {
+                let _ = app.storage.delete_prefix(&media::media_prefix(media_id)).await;
+                let payload: Result<JobPayload, _> = serde_json::from_value(job.payload.clone());
+                let Ok(JobPayload::ImageProcessV1(p)) = payload else {
+                    return Err(ApiError::conflict(
+                        "this idempotency key was used for a different request",
+                    ));
+                };
+                let status = repo::get(&app.db, p.media_id, Some(&owner))
+                    .await
+                    .map_err(|e| ApiError::unavailable("database", &e))?
+                    .map_or_else(|| "deleted".to_owned(), |m| m.status);
+                Ok(MediaCreated::Existing(
+                    Json(MediaAccepted { media_id: p.media_id, job_id: job.id, status }),
+                    format!("/v1/media/{}", p.media_id),
+                ))
+            }
+        }
+    }
+
+    /// Get an image
+    ///
+    /// Status, original metadata and variants with download URLs.
+    #[oai(path = "/media/:id", method = "get", operation_id = "media_get")]
+    async fn get(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<MediaOut>, ApiError> {
+        let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
+            .await
+            .map_err(|e| ApiError::unavailable("database", &e))?
+            .ok_or_else(|| ApiError::not_found("media"))?;
+        let mut status = m.status.clone();
+        let mut error = m.error.clone();
+        if status == "processing" {
+            // The job may have ended without the handler marking the row (dead after retries).
+            if let Some(job) = app.ledger.get(m.job_id, None).await? {
+                if matches!(job.status, JobStatus::Failed | JobStatus::Dead | JobStatus::Cancelled) {
+                    status = "failed".into();
+                    error = job.last_error.or(Some(format!("processing job is {}", job.status.as_str())));
+                }
+            }
+        }
+        let public = app.config.public_url();
+        Ok(Json(MediaOut {
+            id: m.id,
+            status,
+            job_id: m.job_id,
+            error,
+            filename: m.filename,
+            source_format: m.source_format,
+            source_bytes: u64::try_from(m.source_bytes).unwrap_or(0),
+            width: m.width.and_then(|w| u32::try_from(w).ok()),
+            height: m.height.and_then(|h| u32::try_from(h).ok()),
+            blurhash: m.blurhash,
+            dominant_color: m.dominant_color,
+            variants: m
+                .variants
+                .0
+                .into_iter()
+                .map(|v: StoredVariant| VariantOut {
+                    url: variant_url(&public, m.id, &v.name),
+                    name: v.name,
+                    preset: v.preset,
+                    format: v.format,
+                    content_type: v.content_type,
+                    width: v.width,
+                    height: v.height,
+                    bytes: v.bytes,
+                })
+                .collect(),
+            created_at: m.created_at,
+        }))
+    }
+
+    /// Download a variant
+    ///
+    /// Streams the bytes with their Content-Type and a strong ETag;
+    /// `If-None-Match` with that ETag answers 304.
+    #[oai(path = "/media/:id/variants/:name", method = "get", operation_id = "media_variant_get")]
+    async fn variant(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+        /// Variant name, e.g. `thumb.webp`.
+        name: Path<String>,
+        /// ETag of the copy the client has.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<VariantResponse, ApiError> {
+        let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
+            .await
+            .map_err(|e| ApiError::unavailable("database", &e))?
+            .ok_or_else(|| ApiError::not_found("media"))?;
+        let v = m
+            .variants
+            .0
+            .into_iter()
+            .find(|v| v.name == name.0)
+            .ok_or_else(|| ApiError::not_found("variant"))?;
+        let etag = format!("\"{}\"", v.etag);
+        if let Some(inm) = if_none_match.0 {
+            if inm.split(',').any(|t| t.trim() == etag || t.trim() == "*") {
+                return Ok(VariantResponse::NotModified(etag));
+            }
+        }
+        let stream = app
+            .storage
+            .get_stream(&media::variant_key(m.id, &v.name))
+            .await
+            .map_err(|e| match e {
+                StorageError::NotFound(_) => ApiError::not_found("variant"),
+                e => storage_err(e),
+            })?;
+        let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
+        Ok(VariantResponse::Ok(
+            Binary(body),
+            v.content_type,
+            etag,
+            "private, max-age=31536000, immutable".into(),
+        ))
+    }
+
+    /// Delete an image
+    ///
+    /// Removes the media, its original and every variant. A processing job
+    /// still queued is cancelled.
+    #[oai(path = "/media/:id", method = "delete", operation_id = "media_delete")]
+    async fn delete(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<DeleteResponse, ApiError> {
+        let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
+            .await
+            .map_err(|e| ApiError::unavailable("database", &e))?
+            .ok_or_else(|| ApiError::not_found("media"))?;
+        if !repo::delete(&app.db, m.id, Some(&auth.0.subject))
+            .await
+            .map_err(|e| ApiError::unavailable("database", &e))?
+        {
+            return Err(ApiError::not_found("media"));
+        }
+        if let Err(e) = app.ledger.cancel(m.job_id, None).await {
+            tracing::debug!(job_id = %m.job_id, error = %e, "processing job not cancelled");
+        }
+        app.storage
+            .delete_prefix(&media::media_prefix(m.id))
+            .await
+            .map_err(storage_err)?;
+        Ok(DeleteResponse::Deleted)
+    }
+}
+
+/// Delete outcome.
+#[derive(Debug, ApiResponse)]
+pub enum DeleteResponse {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+}

@@ -1,0 +1,196 @@
+//! The one error shape every failure answers with: `{code, message, request_id, details?}`.
+
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, http::StatusCode};
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+use kiln_jobs::ledger::LedgerError;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The request id of the request being served (empty outside a request).
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    /// Stable snake_case code, part of the API (e.g. `not_found`, `payload_too_large`).
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request id (also in the `x-request-id` header and the server logs).
+    pub request_id: String,
+    /// Structured details, e.g. per-dependency readiness.
+    #[oai(skip_serializing_if_is_none)]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    fn new(code: &str, message: impl Into<String>) -> Json<ErrorBody> {
+        Json(ErrorBody {
+            code: code.to_owned(),
+            message: message.into(),
+            request_id: current_request_id(),
+            details: None,
+        })
+    }
+}
+
+/// Every error an operation can answer with.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or invalid credentials.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Authenticated but not allowed.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such resource (or not yours).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The resource's state does not allow this.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The body is larger than allowed.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The content is not of an accepted type.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// Well-formed but invalid input.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// A server fault; details are in the logs under the request id.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// A dependency (database, queue, storage) is unavailable; retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ApiError {
+    /// 400 with `code`.
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest(ErrorBody::new(code, message))
+    }
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::Unauthorized(ErrorBody::new("unauthorized", message))
+    }
+    /// 404.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(ErrorBody::new("not_found", format!("{what} not found")))
+    }
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError::Conflict(ErrorBody::new("conflict", message))
+    }
+    /// 413.
+    pub fn too_large(limit: u64) -> Self {
+        ApiError::PayloadTooLarge(ErrorBody::new(
+            "payload_too_large",
+            format!("the body exceeds the limit of {limit} bytes"),
+        ))
+    }
+    /// 415.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        ApiError::UnsupportedMediaType(ErrorBody::new("unsupported_media_type", message))
+    }
+    /// 422.
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Unprocessable(ErrorBody::new(code, message))
+    }
+    /// 503 for a failed dependency; the cause is logged, not sent.
+    pub fn unavailable(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(request_id = %current_request_id(), error = %cause, "{what} unavailable");
+        ApiError::Unavailable(ErrorBody::new(
+            "service_unavailable",
+            format!("{what} is unavailable; retry later"),
+        ))
+    }
+    /// 500; the cause is logged, not sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(request_id = %current_request_id(), error = %cause, "internal error");
+        ApiError::Internal(ErrorBody::new("internal", "internal server error"))
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::NotFound => ApiError::not_found("job"),
+            LedgerError::Conflict(m) => ApiError::conflict(m),
+            LedgerError::Db(e) => ApiError::unavailable("database", &e),
+            LedgerError::Queue(e) => ApiError::unavailable("queue", &e),
+            e @ LedgerError::Corrupt(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// Gives each request a task-local request id and turns every error poem or
+/// poem-openapi raises itself (bad path parameter, failed auth, unknown route,
+/// wrong method, malformed body) into the one error shape.
+pub struct ErrorShape;
+
+impl<E: Endpoint> Middleware<E> for ErrorShape {
+    type Output = ErrorShapeEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        ErrorShapeEndpoint(ep)
+    }
+}
+
+/// See [`ErrorShape`].
+pub struct ErrorShapeEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for ErrorShapeEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let id = req
+            .data::<poem::middleware::ReqId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        REQUEST_ID
+            .scope(id, async move {
+                match self.0.call(req).await {
+                    Ok(r) => Ok(r.into_response()),
+                    Err(err) => Ok(shape(&err)),
+                }
+            })
+            .await
+    }
+}
+
+fn shape(err: &poem::Error) -> Response {
+    let status = err.status();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::LENGTH_REQUIRED => "length_required",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    };
+    let message = if status.is_server_error() {
+        tracing::error!(request_id = %current_request_id(), error = %err, "unhandled error");
+        "internal server error".to_owned()
+    } else {
+        err.to_string()
+    };
+    let body = ErrorBody::new(code, message);
+    let mut resp = poem_openapi::payload::Json(body.0).into_response();
+    resp.set_status(status);
+    resp
+}

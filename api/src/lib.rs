@@ -1,0 +1,113 @@
+//! kiln-api: Kiln's HTTP tier.
+//!
+//! poem-openapi endpoints (one `XxxApi` per resource), authentication, the one
+//! error shape, health checks and metrics. It enqueues through `kiln-jobs` and
+//! never runs a job handler.
+
+pub mod auth;
+mod body_limit;
+pub mod endpoints;
+pub mod error;
+mod http_metrics;
+
+use poem::{
+    listener::Listener as _,
+    EndpointExt, Route, get, handler,
+    middleware::{Compression, RequestId, ReuseId, Tracing},
+    web::Data,
+};
+use poem_openapi::{OpenApiService, Tags};
+
+use kiln_jobs::AppContext;
+
+pub use auth::{AuthKeys, Principal, Role};
+
+/// Tags grouping operations in the document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Image uploads and variants.
+    Media,
+    /// The job ledger.
+    Jobs,
+    /// Liveness and readiness.
+    Health,
+}
+
+type Apis = (
+    endpoints::media::MediaApi,
+    endpoints::jobs::JobsApi,
+    endpoints::health::HealthApi,
+);
+
+/// The OpenAPI service, built without connecting to anything.
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            endpoints::media::MediaApi,
+            endpoints::jobs::JobsApi,
+            endpoints::health::HealthApi,
+        ),
+        "Kiln",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Kiln accepts requests and queues the heavy work. Every error has the body \
+         `{code, message, request_id, details?}`.",
+    )
+}
+
+/// The OpenAPI document as JSON.
+pub fn spec_json() -> String {
+    openapi_service().spec()
+}
+
+/// The OpenAPI document as YAML.
+pub fn spec_yaml() -> String {
+    openapi_service().spec_yaml()
+}
+
+#[handler]
+fn metrics(app: Data<&AppContext>) -> String {
+    app.metrics.render()
+}
+
+/// The whole HTTP application.
+pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
+    let api = openapi_service();
+    let ui = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", ui)
+        .at("/openapi.json", spec)
+        .at("/metrics", get(metrics))
+        .with(error::ErrorShape)
+        .with(http_metrics::HttpMetrics)
+        .with(Compression::new())
+        .with(Tracing)
+        .with(RequestId::default().reuse_id(ReuseId::Use))
+        .data(keys)
+        .data(ctx)
+}
+
+/// Serves the HTTP tier on `http.listen` until `shutdown` is cancelled, then
+/// drains in-flight requests for up to `http.shutdown_timeout_secs`.
+pub async fn serve(
+    ctx: AppContext,
+    keys: AuthKeys,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use poem::{Server, listener::TcpListener};
+    let addr = ctx.config.http.listen;
+    let grace = std::time::Duration::from_secs(ctx.config.http.shutdown_timeout_secs);
+    let public = ctx.config.public_url();
+    let acceptor = TcpListener::bind(addr).into_acceptor().await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr}: {e} (set KILN__HTTP__LISTEN to another address)")
+    })?;
+    tracing::info!("Kiln API listening on http://{addr}");
+    tracing::info!("Swagger UI: {public}/docs   OpenAPI document: {public}/openapi.json");
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app(ctx, keys), shutdown.cancelled_owned(), Some(grace))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! Kiln's typed configuration: defaults → optional TOML file → environment.
+//!
+//! Environment variables are `KILN__SECTION__KEY` (e.g. `KILN__HTTP__LISTEN`),
+//! plus the conventional `DATABASE_URL`, `STORAGE_URL` and `REDIS_URL`.
+//! Unknown keys are an error at startup, and [`Config::validate`] checks values.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::{media::config::MediaConfig, queue::QueueName};
+
+/// Where Kiln runs; production refuses development secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Local development and the embedded default.
+    #[default]
+    Development,
+    /// A deployment: secrets must be set explicitly.
+    Production,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `development` (default) or `production`.
+    pub environment: Environment,
+    /// Folder for the embedded database, objects and generated secrets (default `./data`).
+    pub data_dir: PathBuf,
+    /// HTTP tier.
+    pub http: HttpConfig,
+    /// Application database.
+    pub database: DatabaseConfig,
+    /// Object storage for uploads and variants.
+    pub storage: StorageConfig,
+    /// Image processing.
+    pub media: MediaConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// Per-queue runtime policy.
+    pub queues: QueuesConfig,
+    /// Worker process behaviour.
+    pub worker: WorkerConfig,
+}
+
+/// HTTP tier settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Base URL clients use to reach Kiln, for links in responses (default `http://{listen}`).
+    pub public_url: Option<String>,
+    /// Seconds to wait for in-flight requests on shutdown (default 10).
+    pub shutdown_timeout_secs: u64,
+    /// Largest JSON request body in bytes (default 1 MiB).
+    pub max_json_body_bytes: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            shutdown_timeout_secs: 10,
+            max_json_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Application database settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite:…` or `postgres://…` (env `DATABASE_URL`; default `sqlite:{data_dir}/kiln.db`).
+    #[serde(skip_serializing)]
+    pub url: Option<SecretString>,
+    /// Pool size (default 10).
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before giving up (default 5).
+    pub acquire_timeout_secs: u64,
+    /// Apply migrations when `kiln serve`/`api`/`worker` start (default true; `kiln migrate` always does).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            acquire_timeout_secs: 5,
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// Object storage settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// A local folder path, `file:///path`, or `s3://bucket[/prefix]` (env `STORAGE_URL`;
+    /// default `{data_dir}/objects`). S3 credentials and endpoint come from the
+    /// standard `AWS_*` variables (`AWS_ENDPOINT` for MinIO/R2).
+    pub url: Option<String>,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret for access tokens, at least 32 bytes. When unset in development, a
+    /// random one is generated once and kept in `{data_dir}/jwt-secret`.
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<SecretString>,
+    /// `iss` claim written and required (default `kiln`).
+    pub issuer: String,
+    /// `aud` claim written and required (default `kiln-api`).
+    pub audience: String,
+    /// Lifetime of tokens minted by `kiln token`, in seconds (default 900).
+    pub access_token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            issuer: "kiln".into(),
+            audience: "kiln-api".into(),
+            access_token_ttl_secs: 900,
+        }
+    }
+}
+
+/// Runtime policy of one queue.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueuePolicy {
+    /// Jobs of this queue run at once per worker process.
+    pub concurrency: usize,
+    /// Seconds one attempt may take before it is failed as a (retryable) timeout.
+    pub timeout_secs: u64,
+    /// Attempts before a failing job is `dead` (default for jobs that do not set their own).
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubles each attempt, with full jitter.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay in milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for QueuePolicy {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            timeout_secs: 60,
+            max_attempts: 5,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+        }
+    }
+}
+
+impl QueuePolicy {
+    /// The per-attempt timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// Per-queue policies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueuesConfig {
+    /// Milliseconds between polls of an idle queue for jobs no wake-up announced (default 500).
+    pub poll_interval_ms: u64,
+    /// Seconds between worker heartbeats in the SQL queue backends (default 10).
+    pub heartbeat_secs: u64,
+    /// Heartbeats a worker may miss before its jobs are handed to another (default 3).
+    pub missed_heartbeats: usize,
+    /// `media` queue (CPU bound; concurrency defaults to the number of cores).
+    pub media: QueuePolicy,
+    /// `notifications` queue.
+    pub notifications: QueuePolicy,
+    /// `webhooks` queue.
+    pub webhooks: QueuePolicy,
+    /// `reports` queue.
+    pub reports: QueuePolicy,
+    /// `backups` queue (one at a time).
+    pub backups: QueuePolicy,
+}
+
+impl Default for QueuesConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            poll_interval_ms: 500,
+            heartbeat_secs: 10,
+            missed_heartbeats: 3,
+            media: QueuePolicy {
+                concurrency: cores,
+                timeout_secs: 120,
+                max_attempts: 3,
+                ..QueuePolicy::default()
+            },
+            notifications: QueuePolicy {
+                concurrency: 16,
+                timeout_secs: 30,
+                ..QueuePolicy::default()
+            },
+            webhooks: QueuePolicy {
+                concurrency: 16,
+                timeout_secs: 30,
+                max_attempts: 8,
+                ..QueuePolicy::default()
+            },
+            reports: QueuePolicy::default(),
+            backups: QueuePolicy {
+                concurrency: 1,
+                timeout_secs: 3_600,
+                max_attempts: 3,
+                ..QueuePolicy::default()
+            },
+        }
+    }
+}
+
+impl QueuesConfig {
+    /// The policy of `queue`.
+    pub fn policy(&self, queue: QueueName) -> &QueuePolicy {
+        match queue {
+            QueueName::Media => &self.media,
+            QueueName::Notifications => &self.notifications,
+            QueueName::Webhooks => &self.webhooks,
+            QueueName::Reports => &self.reports,
+            QueueName::Backups => &self.backups,
+        }
+    }
+
+    /// The idle poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+/// Worker process settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Seconds in-flight jobs get to finish after SIGTERM before the process exits (default 30).
+    pub shutdown_timeout_secs: u64,
+    /// Queues this process consumes (default: all).
+    pub queues: Vec<QueueName>,
+    /// Address of the worker's own /health and /metrics listener (`kiln worker` only; default 127.0.0.1:9090).
+    pub listen: SocketAddr,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout_secs: 30,
+            queues: QueueName::ALL.to_vec(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or had unknown/mistyped keys.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// Values are inconsistent.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment, and validates.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default_for_load()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig
+            .merge(Env::prefixed("KILN__").split("__"))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(Env::raw().only(&["STORAGE_URL"]).map(|_| "storage.url".into()));
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn default_for_load() -> Config {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            ..Config::default()
+        }
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(url) = &self.database.url {
+            if let Err(e) = crate::db::DbKind::from_url(url.expose_secret()) {
+                return bad(format!("database.url: {e}"));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections must be at least 1".into());
+        }
+        self.media
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("media: {e}")))?;
+        for q in QueueName::ALL {
+            let p = self.queues.policy(q);
+            if p.concurrency == 0 || p.max_attempts == 0 || p.timeout_secs == 0 {
+                return bad(format!(
+                    "queues.{q}: concurrency, max_attempts and timeout_secs must be at least 1"
+                ));
+            }
+            if p.backoff_base_ms > p.backoff_max_ms {
+                return bad(format!("queues.{q}: backoff_base_ms exceeds backoff_max_ms"));
+            }
+        }
+        if self.queues.poll_interval_ms < 10 {
+            return bad("queues.poll_interval_ms must be at least 10".into());
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.expose_secret().len() < 32 {
+                return bad("auth.jwt_secret must be at least 32 bytes".into());
+            }
+        } else if self.environment == Environment::Production {
+            return bad("auth.jwt_secret must be set in production".into());
+        }
+        if self.environment == Environment::Production && self.database.url.is_none() {
+            return bad("database.url (DATABASE_URL) must be set in production".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) => u.expose_secret().to_owned(),
+            None => format!("sqlite:{}", self.data_dir.join("kiln.db").display()),
+        }
+    }
+
+    /// The public base URL for links.
+    pub fn public_url(&self) -> String {
+        self.http
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}

@@ -1,0 +1,65 @@
+//! Shared services handed to endpoints and job handlers.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::{Config, db::Db, ledger::Ledger, metrics::Metrics, queue::Wakeups, storage::Storage};
+
+/// Everything a request or a job needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppContext {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The application database.
+    pub db: Db,
+    /// Uploads and variants.
+    pub storage: Storage,
+    /// The job ledger and enqueue API.
+    pub ledger: Ledger,
+    /// Bounds CPU-bound image work in this process.
+    pub cpu_permits: Arc<Semaphore>,
+    /// This process's metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppContext {
+    /// Connects to the database and object store named by `config`.
+    pub async fn connect(config: Config) -> anyhow::Result<AppContext> {
+        let config = Arc::new(config);
+        let db = Db::connect(
+            &config.database_url(),
+            config.database.max_connections,
+            std::time::Duration::from_secs(config.database.acquire_timeout_secs),
+        )
+        .await?;
+        Self::with_db(config, db)
+    }
+
+    /// Builds the context around an open database.
+    pub fn with_db(config: Arc<Config>, db: Db) -> anyhow::Result<AppContext> {
+        let storage_url = config.storage.url.clone().unwrap_or_else(|| {
+            config.data_dir.join("objects").display().to_string()
+        });
+        let storage = Storage::open(&storage_url)?;
+        let ledger = Ledger::new(db.clone(), Wakeups::new(), Arc::new(config.queues.clone()));
+        let cpu = config.queues.media.concurrency.max(1);
+        Ok(AppContext {
+            config,
+            db,
+            storage,
+            ledger,
+            cpu_permits: Arc::new(Semaphore::new(cpu)),
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
+    /// A short description of the backends, for the startup log.
+    pub fn describe(&self) -> String {
+        let db = match &self.db {
+            crate::db::Db::Sqlite(_) => format!("sqlite ({})", self.config.database_url()),
+            crate::db::Db::Postgres(_) => "postgres".to_owned(),
+        };
+        format!("database={db} queue=same database objects={}", self.storage.description())
+    }
+}

@@ -1,0 +1,245 @@
+//! Repository for the job ledger (`job_runs`). One SQL text serves both dialects.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::{
+    db::{Db, DbTx},
+    on_db, on_tx,
+};
+
+/// A `job_runs` row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRunRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub queue: String,
+    pub status: String,
+    pub owner: String,
+    pub idempotency_key: Option<String>,
+    pub payload: Json<serde_json::Value>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub progress: i32,
+    pub result: Option<Json<serde_json::Value>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! job_run_columns {
+    () => {
+        "id, kind, queue, status, owner, idempotency_key, payload, attempts, \
+     max_attempts, progress, result, last_error, created_at, updated_at, started_at, \
+     finished_at, next_run_at"
+    };
+}
+
+/// Values for a new ledger row.
+#[derive(Debug, Clone)]
+pub struct InsertJobRun<'a> {
+    pub id: Uuid,
+    pub kind: &'a str,
+    pub queue: &'a str,
+    pub owner: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub payload: &'a serde_json::Value,
+    pub max_attempts: i32,
+    pub now: DateTime<Utc>,
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts a `queued` row; `None` when the owner already has a job with this
+/// idempotency key.
+pub async fn insert(tx: &mut DbTx, row: &InsertJobRun<'_>) -> Result<Option<Uuid>, sqlx::Error> {
+    let sql = "INSERT INTO job_runs (id, kind, queue, status, owner, idempotency_key, payload, \
+               attempts, max_attempts, progress, created_at, updated_at, next_run_at) \
+               VALUES ($1, $2, $3, 'queued', $4, $5, $6, 0, $7, 0, $8, $8, $9) \
+               ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+               RETURNING id";
+    on_tx!(tx, t => sqlx::query_scalar::<_, Uuid>(sql)
+        .bind(row.id)
+        .bind(row.kind)
+        .bind(row.queue)
+        .bind(row.owner)
+        .bind(row.idempotency_key)
+        .bind(Json(row.payload))
+        .bind(row.max_attempts)
+        .bind(row.now)
+        .bind(row.next_run_at)
+        .fetch_optional(&mut **t)
+        .await)
+}
+
+/// The row an owner's idempotency key names.
+pub async fn find_by_idempotency_key(
+    tx: &mut DbTx,
+    owner: &str,
+    key: &str,
+) -> Result<Option<JobRunRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs WHERE owner = $1 AND idempotency_key = $2");
+    on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
+        .bind(owner)
+        .bind(key)
+        .fetch_optional(&mut **t)
+        .await)
+}
+
+/// One row by id, optionally restricted to an owner.
+pub async fn get(db: &Db, id: Uuid, owner: Option<&str>) -> Result<Option<JobRunRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs WHERE id = $1 AND ($2 IS NULL OR owner = $2)");
+    on_db!(db, p => sqlx::query_as::<_, JobRunRow>(sql)
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(p)
+        .await)
+}
+
+/// One row by id inside a transaction.
+pub async fn get_in_tx(tx: &mut DbTx, id: Uuid) -> Result<Option<JobRunRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs WHERE id = $1");
+    on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
+        .bind(id)
+        .fetch_optional(&mut **t)
+        .await)
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter<'a> {
+    pub owner: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    /// Only rows with an id lower than this (newest first paging).
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Rows newest first.
+pub async fn list(db: &Db, f: &ListFilter<'_>) -> Result<Vec<JobRunRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs \
+         WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR status = $2) \
+           AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR id < $4) \
+         ORDER BY id DESC LIMIT $5");
+    on_db!(db, p => sqlx::query_as::<_, JobRunRow>(sql)
+        .bind(f.owner)
+        .bind(f.status)
+        .bind(f.kind)
+        .bind(f.before)
+        .bind(f.limit)
+        .fetch_all(p)
+        .await)
+}
+
+/// Marks a delivery as running: `queued` → `running`, or a redelivered
+/// `running` row (its worker died) again. Returns the row after the update, or
+/// `None` when the job is in a terminal state or missing.
+pub async fn claim(
+    tx: &mut DbTx,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<JobRunRow>, sqlx::Error> {
+    let sql = concat!("UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $2, \
+         updated_at = $2, next_run_at = NULL, progress = 0 \
+         WHERE id = $1 AND status IN ('queued', 'running') RETURNING ", job_run_columns!(), "");
+    on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut **t)
+        .await)
+}
+
+/// Moves a `running` row to a terminal status. No-op (false) when the row is no
+/// longer running (e.g. it was cancelled meanwhile).
+pub async fn finish(
+    tx: &mut DbTx,
+    id: Uuid,
+    status: &str,
+    result: Option<&serde_json::Value>,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE job_runs SET status = $2, result = $3, last_error = $4, finished_at = $5, \
+               updated_at = $5, progress = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress END \
+               WHERE id = $1 AND status = 'running'";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(status)
+        .bind(result.map(Json))
+        .bind(error)
+        .bind(now)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Puts a `running` row back to `queued` for a retry at `next_run_at`.
+pub async fn requeue_for_retry(
+    tx: &mut DbTx,
+    id: Uuid,
+    error: &str,
+    next_run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE job_runs SET status = 'queued', last_error = $2, next_run_at = $3, \
+               updated_at = $4 WHERE id = $1 AND status = 'running'";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(error)
+        .bind(next_run_at)
+        .bind(now)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Cancels a `queued` or `running` row. Returns the row's status afterwards.
+pub async fn cancel(
+    tx: &mut DbTx,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE job_runs SET status = 'cancelled', finished_at = $2, updated_at = $2, \
+               next_run_at = NULL WHERE id = $1 AND status IN ('queued', 'running')";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Re-arms a `failed` or `dead` row: attempts start over.
+pub async fn rearm(tx: &mut DbTx, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE job_runs SET status = 'queued', attempts = 0, progress = 0, result = NULL, \
+               started_at = NULL, finished_at = NULL, next_run_at = NULL, updated_at = $2 \
+               WHERE id = $1 AND status IN ('failed', 'dead')";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Records progress (0–100) of a running job.
+pub async fn set_progress(db: &Db, id: Uuid, progress: i32, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE job_runs SET progress = $2, updated_at = $3 WHERE id = $1 AND status = 'running'";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .bind(progress.clamp(0, 100))
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ()))
+}
+
+/// Counts rows per status (for metrics and tests).
+pub async fn count_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let sql = "SELECT status, COUNT(*) FROM job_runs GROUP BY status ORDER BY status";
+    on_db!(db, p => sqlx::query_as::<_, (String, i64)>(sql).fetch_all(p).await)
+}

@@ -1,0 +1,194 @@
+//! The database: one pool of either kind, migrations, and the repositories.
+//!
+//! Repositories are written once for both dialects where the SQL is portable
+//! (`$1` placeholders work in both); [`on_db!`] runs the same body against
+//! whichever pool or transaction is live. Timestamps are always bound from Rust
+//! (never `now()`/`CURRENT_TIMESTAMP`), so SQLite stores one text format whose
+//! order is chronological.
+
+pub mod job_runs;
+pub mod media;
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context as _;
+use sqlx::{
+    PgPool, Postgres, Sqlite, SqlitePool, Transaction,
+    migrate::Migrator,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+/// Runs `$body` with `$x` bound to the live pool or transaction of either kind.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $x:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($x) => $body,
+            $crate::db::Db::Postgres($x) => $body,
+        }
+    };
+}
+
+/// Same as [`on_db!`] for a [`DbTx`]; `$x` is `&mut Transaction`.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $x:ident => $body:expr) => {
+        match $tx {
+            $crate::db::DbTx::Sqlite($x) => $body,
+            $crate::db::DbTx::Postgres($x) => $body,
+        }
+    };
+}
+
+/// Kiln's application database.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// Embedded mode: a SQLite file.
+    Sqlite(SqlitePool),
+    /// Production: PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// An open transaction on a [`Db`].
+#[derive(Debug)]
+pub enum DbTx {
+    /// SQLite transaction.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// PostgreSQL transaction.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// `sqlite:`
+    Sqlite,
+    /// `postgres:` / `postgresql:`
+    Postgres,
+}
+
+impl DbKind {
+    /// Reads the kind from a URL's scheme.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:") {
+            Ok(DbKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbKind::Postgres)
+        } else {
+            Err("database url must start with sqlite: or postgres://".into())
+        }
+    }
+}
+
+/// The name of Kiln's own migration table; apalis keeps its own `_sqlx_migrations`.
+const MIGRATIONS_TABLE: &str = "_kiln_migrations";
+
+fn app_migrator(kind: DbKind) -> Migrator {
+    let mut m = match kind {
+        DbKind::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+        DbKind::Postgres => sqlx::migrate!("../migrations/postgres"),
+    };
+    m.dangerous_set_table_name(MIGRATIONS_TABLE);
+    m
+}
+
+impl Db {
+    /// Connects to `url` with at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> anyhow::Result<Db> {
+        match DbKind::from_url(url).map_err(anyhow::Error::msg)? {
+            DbKind::Sqlite => {
+                let opts = SqliteConnectOptions::from_str(url)
+                    .context("parse sqlite url")?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                if let Some(dir) = opts.get_filename().parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)
+                            .with_context(|| format!("create {}", dir.display()))?;
+                    }
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(timeout)
+                    .connect_with(opts)
+                    .await
+                    .with_context(|| format!("open sqlite database {url}"))?;
+                Ok(Db::Sqlite(pool))
+            }
+            DbKind::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(timeout)
+                    .connect(url)
+                    .await
+                    .context("connect to postgres")?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// The kind of this database.
+    pub fn kind(&self) -> DbKind {
+        match self {
+            Db::Sqlite(_) => DbKind::Sqlite,
+            Db::Postgres(_) => DbKind::Postgres,
+        }
+    }
+
+    /// Applies Kiln's migrations and the queue backend's, forward only.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let kiln = app_migrator(self.kind());
+        match self {
+            Db::Sqlite(p) => {
+                kiln.run(p).await.context("apply kiln migrations")?;
+                apalis_sqlite::SqliteStorage::setup(p)
+                    .await
+                    .context("apply apalis-sqlite migrations")?;
+            }
+            Db::Postgres(p) => {
+                kiln.run(p).await.context("apply kiln migrations")?;
+                apalis_postgres::PostgresStorage::setup(p)
+                    .await
+                    .context("apply apalis-postgres migrations")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Begins a transaction.
+    pub async fn begin(&self) -> Result<DbTx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(p) => DbTx::Sqlite(p.begin().await?),
+            Db::Postgres(p) => DbTx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// A trivial round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+}
+
+impl DbTx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            DbTx::Sqlite(t) => t.commit().await,
+            DbTx::Postgres(t) => t.commit().await,
+        }
+    }
+}
+
+/// True when `err` is a unique-constraint violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}

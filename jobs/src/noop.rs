@@ -1,0 +1,50 @@
+//! `noop`: a job that does no real work, for throughput benchmarks and for
+//! exercising the runtime (retries, aborts, panics, timeouts) in tests.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{handler::JobError, queue::QueueName};
+
+/// Payload of a `noop` job. Every field is optional; the default does nothing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoopV1 {
+    /// Queue to run on (default `notifications`).
+    pub queue: QueueName,
+    /// Sleep this long before finishing.
+    pub sleep_ms: u64,
+    /// Fail with a retryable error on attempts `1..=fail_attempts`.
+    pub fail_attempts: u32,
+    /// Fail with a permanent error.
+    pub abort: bool,
+    /// Panic inside the handler.
+    pub panic: bool,
+}
+
+impl Default for QueueName {
+    fn default() -> Self {
+        QueueName::Notifications
+    }
+}
+
+/// Runs a `noop` job.
+pub async fn run(job: &NoopV1, attempt: u32) -> Result<serde_json::Value, JobError> {
+    if job.sleep_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(job.sleep_ms)).await;
+    }
+    if job.panic {
+        panic!("noop job asked to panic");
+    }
+    if job.abort {
+        return Err(JobError::Abort("noop job asked to abort".into()));
+    }
+    if attempt <= job.fail_attempts {
+        return Err(JobError::Retry(anyhow::anyhow!(
+            "noop job asked to fail attempt {attempt} of {}",
+            job.fail_attempts
+        )));
+    }
+    Ok(serde_json::json!({ "attempt": attempt }))
+}

@@ -1,0 +1,188 @@
+//! Queue names and the transport that carries ledger jobs to workers.
+//!
+//! In the embedded and PostgreSQL modes the queue lives in the same database as
+//! the ledger (apalis-sqlite / apalis-postgres), so a ledger row and its queue
+//! message are written in one transaction: a job answered with 202 is never
+//! lost and never dangles.
+
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use apalis_core::task::builder::TaskBuilder;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use futures::channel::mpsc;
+use uuid::Uuid;
+
+use crate::db::DbTx;
+
+/// Every queue Kiln runs. The string form is the queue's name in the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueName {
+    /// Image processing (CPU bound).
+    Media,
+    /// Email and push notifications.
+    Notifications,
+    /// Signed webhook deliveries.
+    Webhooks,
+    /// Content-report triage, notification and export.
+    Reports,
+    /// Database backups, one at a time.
+    Backups,
+}
+
+impl QueueName {
+    /// All queues, in a stable order.
+    pub const ALL: [QueueName; 5] = [
+        QueueName::Media,
+        QueueName::Notifications,
+        QueueName::Webhooks,
+        QueueName::Reports,
+        QueueName::Backups,
+    ];
+
+    /// The queue's name in the backend and in metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Media => "media",
+            QueueName::Notifications => "notifications",
+            QueueName::Webhooks => "webhooks",
+            QueueName::Reports => "reports",
+            QueueName::Backups => "backups",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for QueueName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        QueueName::ALL
+            .into_iter()
+            .find(|q| q.as_str() == s)
+            .ok_or_else(|| format!("unknown queue `{s}`"))
+    }
+}
+
+/// What travels on the queue: the ledger id and the payload as raw JSON.
+///
+/// The payload stays untyped here on purpose: a message whose payload no longer
+/// matches the code (an old version, a bad producer) still decodes, so the
+/// worker can mark that one job failed instead of stopping.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueMessage {
+    /// The ledger row this message runs.
+    pub job_id: Uuid,
+    /// The ledger attempt this delivery is for (1-based).
+    #[serde(default)]
+    pub attempt: u32,
+    /// The job payload (a tagged [`crate::JobPayload`]).
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+/// Errors from the queue transport.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The backend refused or could not be reached.
+    #[error("queue backend: {0}")]
+    Backend(String),
+    /// The message could not be encoded.
+    #[error("encode queue message: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Pushes a message inside the caller's transaction, due at `run_at` (now when `None`).
+pub async fn push_in_tx(
+    tx: &mut DbTx,
+    queue: QueueName,
+    msg: &QueueMessage,
+    run_at: Option<DateTime<Utc>>,
+) -> Result<(), QueueError> {
+    let bytes = serde_json::to_vec(msg)?;
+    let mut builder = TaskBuilder::new(bytes);
+    if let Some(at) = run_at {
+        // The SQL backends store whole seconds: round up so a job never runs early.
+        let secs = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+        builder = builder.run_at_timestamp(secs.max(0) as u64);
+    }
+    // The ledger, not the backend, counts attempts; this only bounds transport-level
+    // redeliveries (e.g. the ledger was unreachable when a worker tried to record).
+    let task = builder.max_attempts(TRANSPORT_MAX_ATTEMPTS).build();
+    match tx {
+        DbTx::Sqlite(tx) => apalis_sqlite::queries::push_tasks(&mut **tx, queue.as_str(), &[task])
+            .await
+            .map_err(|e| QueueError::Backend(e.to_string())),
+        DbTx::Postgres(tx) => {
+            apalis_postgres::queries::push_tasks(&mut **tx, queue.as_str(), vec![task])
+                .await
+                .map_err(|e| QueueError::Backend(e.to_string()))
+        }
+    }
+}
+
+/// Transport-level delivery attempts before the backend gives a message up.
+pub const TRANSPORT_MAX_ATTEMPTS: usize = 25;
+
+/// In-process wake-ups: a producer that commits a job pokes its queue so a
+/// worker in the same process fetches at once instead of at its next poll tick.
+#[derive(Debug, Clone, Default)]
+pub struct Wakeups {
+    subscribers: Arc<Mutex<HashMap<QueueName, Vec<mpsc::Sender<()>>>>>,
+}
+
+impl Wakeups {
+    /// No subscribers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A stream that yields whenever `queue` gets a job. At most one wake-up is
+    /// buffered: a busy worker fetches everything due when it next looks.
+    pub fn subscribe(&self, queue: QueueName) -> mpsc::Receiver<()> {
+        let (tx, rx) = mpsc::channel(1);
+        if let Ok(mut subs) = self.subscribers.lock() {
+            subs.entry(queue).or_default().push(tx);
+        }
+        rx
+    }
+
+    /// Wakes the workers of `queue`.
+    pub fn wake(&self, queue: QueueName) {
+        if let Ok(mut subs) = self.subscribers.lock() {
+            if let Some(list) = subs.get_mut(&queue) {
+                list.retain_mut(|tx| match tx.try_send(()) {
+                    Ok(()) => true,
+                    Err(e) => !e.is_disconnected(),
+                });
+            }
+        }
+    }
+}
+
+/// How often idle workers look for due jobs that no in-process wake-up announced
+/// (delayed retries, jobs pushed by another process).
+pub fn default_poll_interval() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// Checks that the queue backend answers: its jobs table is readable.
+pub async fn ping(db: &crate::db::Db) -> Result<(), sqlx::Error> {
+    match db {
+        crate::db::Db::Sqlite(p) => sqlx::query("SELECT 1 FROM Jobs LIMIT 1").execute(p).await.map(|_| ()),
+        crate::db::Db::Postgres(p) => sqlx::query("SELECT 1 FROM apalis.jobs LIMIT 1")
+            .execute(p)
+            .await
+            .map(|_| ()),
+    }
+}

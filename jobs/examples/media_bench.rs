@@ -27,7 +27,9 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: media_bench [--images N] [--threads T] [--formats jpeg|webp|jpeg,webp] [--dump DIR]");
+    eprintln!(
+        "usage: media_bench [--images N] [--threads T] [--formats jpeg|webp|jpeg,webp] [--dump DIR]"
+    );
     std::process::exit(2)
 }
 

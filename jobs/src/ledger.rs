@@ -92,6 +92,9 @@ pub struct JobRun {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
+    /// The queue message currently allowed to run this job.
+    #[serde(skip)]
+    pub delivery_id: Option<Uuid>,
 }
 
 impl TryFrom<job_runs::JobRunRow> for JobRun {
@@ -115,6 +118,7 @@ impl TryFrom<job_runs::JobRunRow> for JobRun {
             started_at: r.started_at,
             finished_at: r.finished_at,
             next_run_at: r.next_run_at,
+            delivery_id: r.delivery_id,
         })
     }
 }
@@ -253,6 +257,7 @@ impl Ledger {
             .max(1);
         let now = Utc::now();
         let id = Uuid::now_v7();
+        let delivery_id = Uuid::now_v7();
         let inserted = job_runs::insert(
             tx,
             &job_runs::InsertJobRun {
@@ -265,6 +270,7 @@ impl Ledger {
                 max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
                 now,
                 next_run_at: job.run_at,
+                delivery_id,
             },
         )
         .await;
@@ -276,7 +282,7 @@ impl Ledger {
         }
         let msg = QueueMessage {
             job_id: id,
-            attempt: 1,
+            delivery_id,
             payload,
         };
         queue::push_in_tx(tx, queue, &msg, job.run_at).await?;
@@ -359,8 +365,9 @@ impl Ledger {
     pub async fn retry(&self, id: Uuid, owner: Option<&str>) -> Result<JobRun, LedgerError> {
         let job = self.get(id, owner).await?.ok_or(LedgerError::NotFound)?;
         let queue: QueueName = job.queue.parse().map_err(LedgerError::Corrupt)?;
+        let delivery_id = Uuid::now_v7();
         let mut tx = self.db.begin().await?;
-        if !job_runs::rearm(&mut tx, id, Utc::now()).await? {
+        if !job_runs::rearm(&mut tx, id, delivery_id, Utc::now()).await? {
             return Err(LedgerError::Conflict(format!(
                 "only failed or dead jobs can be retried; this one is {}",
                 job.status.as_str()
@@ -368,7 +375,7 @@ impl Ledger {
         }
         let msg = QueueMessage {
             job_id: id,
-            attempt: 1,
+            delivery_id,
             payload: job.payload,
         };
         queue::push_in_tx(&mut tx, queue, &msg, None).await?;
@@ -385,10 +392,10 @@ impl Ledger {
     }
 
     /// Marks a delivery running. `None`: the job must not run (terminal,
-    /// cancelled, or unknown).
-    pub async fn claim(&self, id: Uuid) -> Result<Option<JobRun>, LedgerError> {
+    /// cancelled, unknown, or the message is a stale duplicate).
+    pub async fn claim(&self, id: Uuid, delivery_id: Uuid) -> Result<Option<JobRun>, LedgerError> {
         let mut tx = self.db.begin().await?;
-        let row = job_runs::claim(&mut tx, id, Utc::now()).await?;
+        let row = job_runs::claim(&mut tx, id, delivery_id, Utc::now()).await?;
         tx.commit().await?;
         row.map(JobRun::try_from).transpose()
     }
@@ -421,13 +428,16 @@ impl Ledger {
         run_at: DateTime<Utc>,
     ) -> Result<bool, LedgerError> {
         let queue: QueueName = job.queue.parse().map_err(LedgerError::Corrupt)?;
+        let delivery_id = Uuid::now_v7();
         let mut tx = self.db.begin().await?;
-        if !job_runs::requeue_for_retry(&mut tx, job.id, error, run_at, Utc::now()).await? {
+        if !job_runs::requeue_for_retry(&mut tx, job.id, error, run_at, delivery_id, Utc::now())
+            .await?
+        {
             return Ok(false);
         }
         let msg = QueueMessage {
             job_id: job.id,
-            attempt: job.attempts + 1,
+            delivery_id,
             payload: job.payload.clone(),
         };
         queue::push_in_tx(&mut tx, queue, &msg, Some(run_at)).await?;

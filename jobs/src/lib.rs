@@ -17,6 +17,8 @@ pub mod queue;
 pub mod secrets;
 pub mod storage;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::Config;
 pub use context::AppContext;

@@ -83,9 +83,9 @@ impl FromStr for QueueName {
 pub struct QueueMessage {
     /// The ledger row this message runs.
     pub job_id: Uuid,
-    /// The ledger attempt this delivery is for (1-based).
+    /// This message's delivery id; only the ledger row's current one may run it.
     #[serde(default)]
-    pub attempt: u32,
+    pub delivery_id: Uuid,
     /// The job payload (a tagged [`crate::JobPayload`]).
     #[serde(default)]
     pub payload: serde_json::Value,

@@ -16,6 +16,7 @@ CREATE TABLE job_runs (
     updated_at      TIMESTAMPTZ NOT NULL,
     started_at      TIMESTAMPTZ,
     finished_at     TIMESTAMPTZ,
+    delivery_id     UUID,                               -- the queue message allowed to run it
     next_run_at     TIMESTAMPTZ
 );
 CREATE UNIQUE INDEX job_runs_owner_idempotency_key ON job_runs (owner, idempotency_key)

@@ -16,6 +16,7 @@ CREATE TABLE job_runs (
     updated_at      TEXT NOT NULL,
     started_at      TEXT,
     finished_at     TEXT,
+    delivery_id     BLOB,                               -- the queue message allowed to run it
     next_run_at     TEXT
 );
 CREATE UNIQUE INDEX job_runs_owner_idempotency_key ON job_runs (owner, idempotency_key)

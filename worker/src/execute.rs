@@ -67,8 +67,8 @@ impl Executor {
             }
         };
         let ledger = &self.app.ledger;
-        let Some(job) = ledger.claim(msg.job_id).await? else {
-            tracing::debug!(job_id = %msg.job_id, "job is finished, cancelled or unknown; skipping");
+        let Some(job) = ledger.claim(msg.job_id, msg.delivery_id).await? else {
+            tracing::debug!(job_id = %msg.job_id, "job is finished, cancelled, unknown or this message is stale; skipping");
             self.metrics.record(self.queue, Outcome::Skipped.as_str());
             return Ok(Outcome::Skipped);
         };

@@ -142,3 +142,39 @@ pub async fn serve(
         run(app, queues, shutdown).await
     }
 }
+
+/// Runs the workers of `queues` until the ledger holds no `queued` or
+/// `running` job, then shuts them down gracefully. Tests and one-off drains
+/// use it to drive work deterministically instead of sleeping.
+pub async fn run_until_idle(
+    app: AppContext,
+    queues: &[QueueName],
+    deadline: Duration,
+) -> anyhow::Result<()> {
+    let token = CancellationToken::new();
+    let runtime = {
+        let (app, queues, token) = (app.clone(), queues.to_vec(), token.clone());
+        tokio::spawn(async move { run(app, &queues, token).await })
+    };
+    let until = tokio::time::Instant::now() + deadline;
+    let outcome = loop {
+        let counts = kiln_jobs::db::job_runs::count_by_status(&app.db).await?;
+        let active: i64 = counts
+            .iter()
+            .filter(|(s, _)| s == "queued" || s == "running")
+            .map(|(_, n)| n)
+            .sum();
+        if active == 0 {
+            break Ok(());
+        }
+        if tokio::time::Instant::now() >= until {
+            break Err(anyhow::anyhow!(
+                "jobs still active after {deadline:?}: {counts:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    token.cancel();
+    runtime.await??;
+    outcome
+}

@@ -29,13 +29,14 @@ pub struct JobRunRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
+    pub delivery_id: Option<Uuid>,
 }
 
 macro_rules! job_run_columns {
     () => {
         "id, kind, queue, status, owner, idempotency_key, payload, attempts, \
      max_attempts, progress, result, last_error, created_at, updated_at, started_at, \
-     finished_at, next_run_at"
+     finished_at, next_run_at, delivery_id"
     };
 }
 
@@ -51,14 +52,16 @@ pub struct InsertJobRun<'a> {
     pub max_attempts: i32,
     pub now: DateTime<Utc>,
     pub next_run_at: Option<DateTime<Utc>>,
+    /// Id of the queue message pushed with this row.
+    pub delivery_id: Uuid,
 }
 
 /// Inserts a `queued` row; `None` when the owner already has a job with this
 /// idempotency key.
 pub async fn insert(tx: &mut DbTx, row: &InsertJobRun<'_>) -> Result<Option<Uuid>, sqlx::Error> {
     let sql = "INSERT INTO job_runs (id, kind, queue, status, owner, idempotency_key, payload, \
-               attempts, max_attempts, progress, created_at, updated_at, next_run_at) \
-               VALUES ($1, $2, $3, 'queued', $4, $5, $6, 0, $7, 0, $8, $8, $9) \
+               attempts, max_attempts, progress, created_at, updated_at, next_run_at, delivery_id) \
+               VALUES ($1, $2, $3, 'queued', $4, $5, $6, 0, $7, 0, $8, $8, $9, $10) \
                ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
                RETURNING id";
     on_tx!(tx, t => sqlx::query_scalar::<_, Uuid>(sql)
@@ -71,6 +74,7 @@ pub async fn insert(tx: &mut DbTx, row: &InsertJobRun<'_>) -> Result<Option<Uuid
         .bind(row.max_attempts)
         .bind(row.now)
         .bind(row.next_run_at)
+        .bind(row.delivery_id)
         .fetch_optional(&mut **t)
         .await)
 }
@@ -136,19 +140,22 @@ pub async fn list(db: &Db, f: &ListFilter<'_>) -> Result<Vec<JobRunRow>, sqlx::E
 }
 
 /// Marks a delivery as running: `queued` → `running`, or a redelivered
-/// `running` row (its worker died) again. Returns the row after the update, or
-/// `None` when the job is in a terminal state or missing.
+/// `running` row (its worker died) again. Only the row's current delivery may
+/// claim it, so a stale duplicate message never runs a job twice. Returns the
+/// row after the update, or `None` when the job must not run.
 pub async fn claim(
     tx: &mut DbTx,
     id: Uuid,
+    delivery_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<JobRunRow>, sqlx::Error> {
     let sql = concat!("UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $2, \
          updated_at = $2, next_run_at = NULL, progress = 0 \
-         WHERE id = $1 AND status IN ('queued', 'running') RETURNING ", job_run_columns!(), "");
+         WHERE id = $1 AND delivery_id = $3 AND status IN ('queued', 'running') RETURNING ", job_run_columns!());
     on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(id)
         .bind(now)
+        .bind(delivery_id)
         .fetch_optional(&mut **t)
         .await)
 }
@@ -163,7 +170,7 @@ pub async fn finish(
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE job_runs SET status = $2, result = $3, last_error = $4, finished_at = $5, \
+    let sql = "UPDATE job_runs SET status = $2, result = $3, last_error = COALESCE($4, last_error), finished_at = $5, \
                updated_at = $5, progress = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress END \
                WHERE id = $1 AND status = 'running'";
     on_tx!(tx, t => sqlx::query(sql)
@@ -183,15 +190,17 @@ pub async fn requeue_for_retry(
     id: Uuid,
     error: &str,
     next_run_at: DateTime<Utc>,
+    delivery_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE job_runs SET status = 'queued', last_error = $2, next_run_at = $3, \
-               updated_at = $4 WHERE id = $1 AND status = 'running'";
+               updated_at = $4, delivery_id = $5 WHERE id = $1 AND status = 'running'";
     on_tx!(tx, t => sqlx::query(sql)
         .bind(id)
         .bind(error)
         .bind(next_run_at)
         .bind(now)
+        .bind(delivery_id)
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected() == 1))
@@ -214,13 +223,19 @@ pub async fn cancel(
 }
 
 /// Re-arms a `failed` or `dead` row: attempts start over.
-pub async fn rearm(tx: &mut DbTx, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn rearm(
+    tx: &mut DbTx,
+    id: Uuid,
+    delivery_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE job_runs SET status = 'queued', attempts = 0, progress = 0, result = NULL, \
-               started_at = NULL, finished_at = NULL, next_run_at = NULL, updated_at = $2 \
-               WHERE id = $1 AND status IN ('failed', 'dead')";
+               started_at = NULL, finished_at = NULL, next_run_at = NULL, updated_at = $2, \
+               delivery_id = $3 WHERE id = $1 AND status IN ('failed', 'dead')";
     on_tx!(tx, t => sqlx::query(sql)
         .bind(id)
         .bind(now)
+        .bind(delivery_id)
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected() == 1))

@@ -1,0 +1,240 @@
+//! Queue-runtime benchmark: `noop` jobs through the real ledger, transport and
+//! worker runtime.
+//!
+//! ```text
+//! cargo run --release -p kiln-worker --example bench_jobs -- --jobs 20000 --concurrency 8
+//! cargo run --release -p kiln-worker --example bench_jobs -- --database-url postgres://…/kiln_bench
+//! ```
+//!
+//! Phase 1 enqueues `--jobs` jobs with no worker running (enqueue rate), then
+//! starts the workers and times the drain until every job has succeeded.
+//! Phase 2 enqueues at a steady `--rate` for `--latency-secs` while the workers
+//! run, and reads enqueue→start latency (`started_at − created_at`) back from
+//! the ledger. The database must be empty (the default is a fresh temporary
+//! SQLite file). Figures belong in notes, never in tests.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use kiln_jobs::{
+    AppContext, Config, JobPayload, QueueName,
+    db::{Db, job_runs},
+    ledger::NewJob,
+    noop::NoopV1,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Benchmark Kiln's job runtime with no-op jobs.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Jobs enqueued up front, then drained (phase 1).
+    #[arg(long, default_value_t = 20_000)]
+    jobs: usize,
+    /// Concurrency of the `notifications` queue's worker.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Database to use; must be empty (default: a fresh temporary SQLite file).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Idle poll interval of the workers in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    poll_ms: u64,
+    /// Enqueue rate of the latency phase, jobs per second (0 skips the phase).
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Length of the latency phase in seconds.
+    #[arg(long, default_value_t = 5)]
+    latency_secs: u64,
+    /// Concurrent producers of the up-front enqueue (each enqueue is its own transaction).
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Give up when a phase has not finished after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+}
+
+fn noop_job() -> NewJob {
+    NewJob::new(
+        "bench",
+        JobPayload::NoopV1(NoopV1 {
+            queue: QueueName::Notifications,
+            ..Default::default()
+        }),
+    )
+}
+
+/// Waits until `expected` jobs have succeeded; fails on any other terminal
+/// status or when `timeout` passes.
+async fn wait_succeeded(db: &Db, expected: i64, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let counts = job_runs::count_by_status(db).await?;
+        let count = |s: &str| counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+        if count("failed") + count("dead") > 0 {
+            bail!("jobs failed: {counts:?}");
+        }
+        if count("succeeded") >= expected {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "only {} of {expected} jobs succeeded after {timeout:?}: {counts:?}",
+                count("succeeded")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", dir.path().join("bench.db").display()));
+    let kind = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.storage.url = Some(dir.path().join("objects").display().to_string());
+    config.queues.poll_interval_ms = args.poll_ms;
+    config.queues.notifications.concurrency = args.concurrency.max(1);
+    config.worker.shutdown_timeout_secs = 10;
+    let pool = u32::try_from(args.concurrency * 2 + 4)
+        .unwrap_or(64)
+        .min(64);
+    let db = Db::connect(&url, pool, Duration::from_secs(10)).await?;
+    db.migrate().await?;
+    let app = AppContext::with_db(Arc::new(config), db.clone())?;
+    if !job_runs::count_by_status(&db).await?.is_empty() {
+        bail!("the database already holds jobs; give the benchmark an empty database");
+    }
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let queues = [QueueName::Notifications];
+
+    // Phase 1: enqueue everything, then drain.
+    let t = Instant::now();
+    let producers = args.producers.max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in 0..producers {
+        let app = app.clone();
+        let n = args.jobs / producers + usize::from(p < args.jobs % producers);
+        tasks.spawn(async move {
+            for _ in 0..n {
+                app.ledger.enqueue(noop_job()).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("producer panicked")??;
+    }
+    let enqueue_secs = t.elapsed().as_secs_f64();
+    let enqueue_rate = args.jobs as f64 / enqueue_secs;
+    println!(
+        "enqueue: {} jobs in {enqueue_secs:.2}s = {enqueue_rate:.0} jobs/s ({producers} producer(s), one transaction per job)",
+        args.jobs
+    );
+
+    let token = CancellationToken::new();
+    let t = Instant::now();
+    let workers = {
+        let (app, token) = (app.clone(), token.clone());
+        tokio::spawn(async move { kiln_worker::run(app, &queues, token).await })
+    };
+    let drained = wait_succeeded(&db, args.jobs as i64, timeout).await;
+    let drain_secs = t.elapsed().as_secs_f64();
+    if let Err(e) = drained {
+        token.cancel();
+        return Err(e);
+    }
+    let drain_rate = args.jobs as f64 / drain_secs;
+    println!(
+        "drain: {} jobs in {drain_secs:.2}s = {drain_rate:.0} jobs/s (workers started after the enqueue)",
+        args.jobs
+    );
+
+    // Phase 2: a steady trickle while the workers run.
+    let total = usize::try_from(u64::from(args.rate) * args.latency_secs).unwrap_or(0);
+    let mut latency = None;
+    if total > 0 {
+        let period = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+        let start = tokio::time::Instant::now();
+        // Each enqueue is its own task, so a slow commit does not lower the offered rate.
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..total {
+            tokio::time::sleep_until(start + period * u32::try_from(i).unwrap_or(u32::MAX)).await;
+            let app = app.clone();
+            tasks.spawn(async move { app.ledger.enqueue(noop_job()).await.map(|_| ()) });
+        }
+        let offered = total as f64 / start.elapsed().as_secs_f64();
+        while let Some(joined) = tasks.join_next().await {
+            joined.context("producer panicked")??;
+        }
+        let done = wait_succeeded(&db, (args.jobs + total) as i64, timeout).await;
+        if let Err(e) = done {
+            token.cancel();
+            return Err(e);
+        }
+        // Ids are UUIDv7, so the newest `total` rows are this phase's.
+        let rows = job_runs::list(
+            &db,
+            &job_runs::ListFilter {
+                limit: i64::try_from(total).unwrap_or(i64::MAX),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let mut ms: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| Some((r.started_at? - r.created_at).num_microseconds()? as f64 / 1e3))
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let (p50, p99, max) = (
+            percentile(&ms, 50.0),
+            percentile(&ms, 99.0),
+            percentile(&ms, 100.0),
+        );
+        println!(
+            "latency: {total} jobs at {offered:.0}/s offered; enqueue->start p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+        );
+        latency = Some((p50, p99));
+    }
+
+    token.cancel();
+    match tokio::time::timeout(Duration::from_secs(15), workers).await {
+        Ok(joined) => joined.context("worker task panicked")??,
+        Err(_) => bail!("workers did not stop within 15s"),
+    }
+    db.close().await;
+
+    let lat = latency.map_or_else(
+        || "latency skipped".to_owned(),
+        |(p50, p99)| format!("{}/s latency p50={p50:.1}ms p99={p99:.1}ms", args.rate),
+    );
+    println!(
+        "SUMMARY bench_jobs db={kind} jobs={} concurrency={} poll={}ms enqueue={enqueue_rate:.0}/s drain={drain_rate:.0}/s {lat}",
+        args.jobs, args.concurrency, args.poll_ms
+    );
+    Ok(())
+}

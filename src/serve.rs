@@ -32,7 +32,11 @@ fn auth_keys(config: &Config) -> anyhow::Result<AuthKeys> {
         None if config.environment == Environment::Development => dev_secret(config)?,
         None => anyhow::bail!("auth.jwt_secret must be set in production"),
     };
-    Ok(AuthKeys::hs256(&secret, &config.auth.issuer, &config.auth.audience))
+    Ok(AuthKeys::hs256(
+        &secret,
+        &config.auth.issuer,
+        &config.auth.audience,
+    ))
 }
 
 fn dev_secret(config: &Config) -> anyhow::Result<Vec<u8>> {

@@ -72,7 +72,9 @@ pub struct AuthKeys {
 
 impl std::fmt::Debug for AuthKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthKeys").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("AuthKeys")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +96,12 @@ impl AuthKeys {
     }
 
     /// Mints an access token.
-    pub fn mint(&self, subject: &str, role: Role, ttl_secs: u64) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn mint(
+        &self,
+        subject: &str,
+        role: Role,
+        ttl_secs: u64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: subject.to_owned(),

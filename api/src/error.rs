@@ -160,15 +160,27 @@ impl<E: Endpoint> Endpoint for ErrorShapeEndpoint<E> {
             .scope(id, async move {
                 match self.0.call(req).await {
                     Ok(r) => Ok(r.into_response()),
-                    Err(err) => Ok(shape(&err)),
+                    Err(err) => Ok(shape(err)),
                 }
             })
             .await
     }
 }
 
-fn shape(err: &poem::Error) -> Response {
+/// Our own `ApiError`s arrive as errors wrapping a finished JSON response:
+/// those pass through. Anything else is rewritten into the error shape.
+fn shape(err: poem::Error) -> Response {
     let status = err.status();
+    let text = err.to_string();
+    let resp = err.into_response();
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
     let code = match status {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::UNAUTHORIZED => "unauthorized",
@@ -184,10 +196,10 @@ fn shape(err: &poem::Error) -> Response {
         _ => "error",
     };
     let message = if status.is_server_error() {
-        tracing::error!(request_id = %current_request_id(), error = %err, "unhandled error");
+        tracing::error!(request_id = %current_request_id(), error = %text, "unhandled error");
         "internal server error".to_owned()
     } else {
-        err.to_string()
+        text
     };
     let body = ErrorBody::new(code, message);
     let mut resp = poem_openapi::payload::Json(body.0).into_response();

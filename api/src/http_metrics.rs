@@ -43,13 +43,18 @@ impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
         let start = Instant::now();
         let resp = self.0.call(req).await.map(IntoResponse::into_response);
         if let Some(m) = metrics {
-            let status = resp.as_ref().map_or(500, |r| r.status().as_u16()).to_string();
+            let status = resp
+                .as_ref()
+                .map_or(500, |r| r.status().as_u16())
+                .to_string();
             let route = if route.starts_with("/v1/") || route.starts_with("/health") {
                 route
             } else {
                 "other".to_owned()
             };
-            m.http_requests.with_label_values(&[&method, &route, &status]).inc();
+            m.http_requests
+                .with_label_values(&[&method, &route, &status])
+                .inc();
             m.http_duration
                 .with_label_values(&[&method, &route])
                 .observe(start.elapsed().as_secs_f64());

@@ -11,8 +11,8 @@ pub mod error;
 mod http_metrics;
 
 use poem::{
-    listener::Listener as _,
     EndpointExt, Route, get, handler,
+    listener::Listener as _,
     middleware::{Compression, RequestId, ReuseId, Tracing},
     web::Data,
 };

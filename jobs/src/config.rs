@@ -296,8 +296,16 @@ impl Config {
         }
         fig = fig
             .merge(Env::prefixed("KILN__").split("__"))
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
-            .merge(Env::raw().only(&["STORAGE_URL"]).map(|_| "storage.url".into()));
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["STORAGE_URL"])
+                    .map(|_| "storage.url".into()),
+            );
         let cfg: Config = fig.extract().map_err(Box::new)?;
         cfg.validate()?;
         Ok(cfg)
@@ -313,10 +321,10 @@ impl Config {
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if let Some(url) = &self.database.url {
-            if let Err(e) = crate::db::DbKind::from_url(url.expose_secret()) {
-                return bad(format!("database.url: {e}"));
-            }
+        if let Some(url) = &self.database.url
+            && let Err(e) = crate::db::DbKind::from_url(url.expose_secret())
+        {
+            return bad(format!("database.url: {e}"));
         }
         if self.database.max_connections == 0 {
             return bad("database.max_connections must be at least 1".into());
@@ -332,7 +340,9 @@ impl Config {
                 ));
             }
             if p.backoff_base_ms > p.backoff_max_ms {
-                return bad(format!("queues.{q}: backoff_base_ms exceeds backoff_max_ms"));
+                return bad(format!(
+                    "queues.{q}: backoff_base_ms exceeds backoff_max_ms"
+                ));
             }
         }
         if self.queues.poll_interval_ms < 10 {

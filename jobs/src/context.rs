@@ -38,9 +38,11 @@ impl AppContext {
 
     /// Builds the context around an open database.
     pub fn with_db(config: Arc<Config>, db: Db) -> anyhow::Result<AppContext> {
-        let storage_url = config.storage.url.clone().unwrap_or_else(|| {
-            config.data_dir.join("objects").display().to_string()
-        });
+        let storage_url = config
+            .storage
+            .url
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("objects").display().to_string());
         let storage = Storage::open(&storage_url)?;
         let ledger = Ledger::new(db.clone(), Wakeups::new(), Arc::new(config.queues.clone()));
         let cpu = config.queues.media.concurrency.max(1);
@@ -60,6 +62,9 @@ impl AppContext {
             crate::db::Db::Sqlite(_) => format!("sqlite ({})", self.config.database_url()),
             crate::db::Db::Postgres(_) => "postgres".to_owned(),
         };
-        format!("database={db} queue=same database objects={}", self.storage.description())
+        format!(
+            "database={db} queue=same database objects={}",
+            self.storage.description()
+        )
     }
 }

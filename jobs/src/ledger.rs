@@ -286,7 +286,9 @@ impl Ledger {
             payload,
         };
         queue::push_in_tx(tx, queue, &msg, job.run_at).await?;
-        let row = job_runs::get_in_tx(tx, id).await?.ok_or(LedgerError::NotFound)?;
+        let row = job_runs::get_in_tx(tx, id)
+            .await?
+            .ok_or(LedgerError::NotFound)?;
         Ok(Enqueued::Created(row.try_into()?))
     }
 
@@ -300,10 +302,10 @@ impl Ledger {
 
     /// Wakes the workers of a just-committed job.
     pub fn after_commit(&self, out: &Enqueued) {
-        if let Enqueued::Created(job) = out {
-            if let Ok(q) = job.queue.parse() {
-                self.wakeups.wake(q);
-            }
+        if let Enqueued::Created(job) = out
+            && let Ok(q) = job.queue.parse()
+        {
+            self.wakeups.wake(q);
         }
     }
 
@@ -356,7 +358,9 @@ impl Ledger {
                 job.status.as_str()
             )));
         }
-        let row = job_runs::get_in_tx(&mut tx, id).await?.ok_or(LedgerError::NotFound)?;
+        let row = job_runs::get_in_tx(&mut tx, id)
+            .await?
+            .ok_or(LedgerError::NotFound)?;
         tx.commit().await?;
         row.try_into()
     }
@@ -379,7 +383,9 @@ impl Ledger {
             payload: job.payload,
         };
         queue::push_in_tx(&mut tx, queue, &msg, None).await?;
-        let row = job_runs::get_in_tx(&mut tx, id).await?.ok_or(LedgerError::NotFound)?;
+        let row = job_runs::get_in_tx(&mut tx, id)
+            .await?
+            .ok_or(LedgerError::NotFound)?;
         tx.commit().await?;
         self.wakeups.wake(queue);
         row.try_into()
@@ -402,7 +408,8 @@ impl Ledger {
 
     /// Records success. False when the job was cancelled meanwhile.
     pub async fn succeed(&self, id: Uuid, result: &serde_json::Value) -> Result<bool, LedgerError> {
-        self.finish(id, JobStatus::Succeeded, Some(result), None).await
+        self.finish(id, JobStatus::Succeeded, Some(result), None)
+            .await
     }
 
     /// Records a terminal failure: `failed` (permanent) or `dead` (attempts spent).
@@ -414,7 +421,8 @@ impl Ledger {
         error: Option<&str>,
     ) -> Result<bool, LedgerError> {
         let mut tx = self.db.begin().await?;
-        let done = job_runs::finish(&mut tx, id, status.as_str(), result, error, Utc::now()).await?;
+        let done =
+            job_runs::finish(&mut tx, id, status.as_str(), result, error, Utc::now()).await?;
         tx.commit().await?;
         Ok(done)
     }

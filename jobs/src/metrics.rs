@@ -31,17 +31,21 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every collector registered.
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("kiln".into()), None)
-            .unwrap_or_else(|_| Registry::new());
+        let registry =
+            Registry::new_custom(Some("kiln".into()), None).unwrap_or_else(|_| Registry::new());
         // The names and label sets below are constants, so construction cannot fail.
         let jobs_total = IntCounterVec::new(
-            Opts::new("jobs_processed_total", "Job deliveries by queue and outcome"),
+            Opts::new(
+                "jobs_processed_total",
+                "Job deliveries by queue and outcome",
+            ),
             &["queue", "outcome"],
         )
         .expect("valid metric");
         let job_duration = HistogramVec::new(
-            HistogramOpts::new("job_duration_seconds", "Handler run time per attempt")
-                .buckets(vec![0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0]),
+            HistogramOpts::new("job_duration_seconds", "Handler run time per attempt").buckets(
+                vec![0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0],
+            ),
             &["queue"],
         )
         .expect("valid metric");
@@ -51,13 +55,17 @@ impl Metrics {
         )
         .expect("valid metric");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP latency")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP latency").buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
             &["method", "route"],
         )
         .expect("valid metric");
@@ -97,7 +105,10 @@ impl Metrics {
     /// Renders the text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .is_err()
+        {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()

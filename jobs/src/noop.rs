@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{handler::JobError, queue::QueueName};
 
 /// Payload of a `noop` job. Every field is optional; the default does nothing.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoopV1 {
     /// Queue to run on (default `notifications`).
@@ -23,9 +23,15 @@ pub struct NoopV1 {
     pub panic: bool,
 }
 
-impl Default for QueueName {
+impl Default for NoopV1 {
     fn default() -> Self {
-        QueueName::Notifications
+        Self {
+            queue: QueueName::Notifications,
+            sleep_ms: 0,
+            fail_attempts: 0,
+            abort: false,
+            panic: false,
+        }
     }
 }
 

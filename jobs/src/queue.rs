@@ -14,8 +14,8 @@ use std::{
 
 use apalis_core::task::builder::TaskBuilder;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use futures::channel::mpsc;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::DbTx;
@@ -159,13 +159,13 @@ impl Wakeups {
 
     /// Wakes the workers of `queue`.
     pub fn wake(&self, queue: QueueName) {
-        if let Ok(mut subs) = self.subscribers.lock() {
-            if let Some(list) = subs.get_mut(&queue) {
-                list.retain_mut(|tx| match tx.try_send(()) {
-                    Ok(()) => true,
-                    Err(e) => !e.is_disconnected(),
-                });
-            }
+        if let Ok(mut subs) = self.subscribers.lock()
+            && let Some(list) = subs.get_mut(&queue)
+        {
+            list.retain_mut(|tx| match tx.try_send(()) {
+                Ok(()) => true,
+                Err(e) => !e.is_disconnected(),
+            });
         }
     }
 }
@@ -179,7 +179,10 @@ pub fn default_poll_interval() -> Duration {
 /// Checks that the queue backend answers: its jobs table is readable.
 pub async fn ping(db: &crate::db::Db) -> Result<(), sqlx::Error> {
     match db {
-        crate::db::Db::Sqlite(p) => sqlx::query("SELECT 1 FROM Jobs LIMIT 1").execute(p).await.map(|_| ()),
+        crate::db::Db::Sqlite(p) => sqlx::query("SELECT 1 FROM Jobs LIMIT 1")
+            .execute(p)
+            .await
+            .map(|_| ()),
         crate::db::Db::Postgres(p) => sqlx::query("SELECT 1 FROM apalis.jobs LIMIT 1")
             .execute(p)
             .await

@@ -96,7 +96,11 @@ impl Storage {
 
     /// Reads the whole object at `key`.
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        let res = self.store.get(&Path::from(key)).await.map_err(|e| map_nf(key, e))?;
+        let res = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| map_nf(key, e))?;
         Ok(res.bytes().await?)
     }
 
@@ -105,7 +109,11 @@ impl Storage {
         &self,
         key: &str,
     ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, StorageError> {
-        let res = self.store.get(&Path::from(key)).await.map_err(|e| map_nf(key, e))?;
+        let res = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| map_nf(key, e))?;
         Ok(res.into_stream())
     }
 

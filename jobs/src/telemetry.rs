@@ -9,7 +9,9 @@ pub fn init() {
     let json = std::env::var("KILN_LOG_FORMAT").is_ok_and(|v| v == "json");
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
-        registry.with(fmt::layer().json().with_current_span(true)).try_init()
+        registry
+            .with(fmt::layer().json().with_current_span(true))
+            .try_init()
     } else {
         registry.with(fmt::layer().with_target(false)).try_init()
     };

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use sqlx::{Connection, PgConnection};
 
-use crate::{AppContext, Config, db::{Db, DbKind}};
+use crate::{
+    AppContext, Config,
+    db::{Db, DbKind},
+};
 
 /// Admin URL for creating per-test PostgreSQL databases.
 pub fn pg_admin_url() -> String {

@@ -6,13 +6,13 @@ use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use chrono::Utc;
 use futures::FutureExt;
-use tracing::Instrument;
 use kiln_jobs::{
     AppContext, JobPayload, JobRun, JobStatus, QueueName,
     handler::{self, JobCtx, JobError},
     ledger::LedgerError,
     queue::QueueMessage,
 };
+use tracing::Instrument;
 
 use kiln_jobs::metrics::Metrics;
 
@@ -72,7 +72,8 @@ impl Executor {
             self.metrics.record(self.queue, Outcome::Skipped.as_str());
             return Ok(Outcome::Skipped);
         };
-        let span = tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+        let span =
+            tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
         let outcome = self.run_claimed(job).instrument(span).await?;
         self.metrics.record(self.queue, outcome.as_str());
         Ok(outcome)
@@ -83,7 +84,9 @@ impl Executor {
         if job.attempts > job.max_attempts {
             // Redelivered after its worker died on the last allowed attempt.
             let err = "attempts exhausted: the worker running the last attempt was lost";
-            ledger.finish(job.id, JobStatus::Dead, None, Some(err)).await?;
+            ledger
+                .finish(job.id, JobStatus::Dead, None, Some(err))
+                .await?;
             tracing::warn!("{err}");
             return Ok(Outcome::Dead);
         }
@@ -91,7 +94,9 @@ impl Executor {
             Ok(p) => p,
             Err(e) => {
                 let err = format!("payload could not be decoded: {e}");
-                ledger.finish(job.id, JobStatus::Failed, None, Some(&err)).await?;
+                ledger
+                    .finish(job.id, JobStatus::Failed, None, Some(&err))
+                    .await?;
                 tracing::error!("{err}");
                 return Ok(Outcome::Failed);
             }
@@ -120,11 +125,16 @@ impl Executor {
         match result {
             Ok(value) => {
                 ledger.succeed(job.id, &value).await?;
-                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "job succeeded");
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "job succeeded"
+                );
                 Ok(Outcome::Succeeded)
             }
             Err(JobError::Abort(reason)) => {
-                ledger.finish(job.id, JobStatus::Failed, None, Some(&reason)).await?;
+                ledger
+                    .finish(job.id, JobStatus::Failed, None, Some(&reason))
+                    .await?;
                 tracing::warn!(error = %reason, "job failed permanently");
                 Ok(Outcome::Failed)
             }
@@ -132,7 +142,9 @@ impl Executor {
                 let reason = e.to_string();
                 if job.attempts >= job.max_attempts {
                     let msg = format!("attempts exhausted ({}): {reason}", job.max_attempts);
-                    ledger.finish(job.id, JobStatus::Dead, None, Some(&msg)).await?;
+                    ledger
+                        .finish(job.id, JobStatus::Dead, None, Some(&msg))
+                        .await?;
                     tracing::warn!(error = %reason, "job is dead");
                     return Ok(Outcome::Dead);
                 }

@@ -59,7 +59,11 @@ macro_rules! register_queue {
 
 /// Runs workers for `queues` until `shutdown` is cancelled, then lets in-flight
 /// jobs finish for up to `worker.shutdown_timeout_secs`.
-pub async fn run(app: AppContext, queues: &[QueueName], shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    app: AppContext,
+    queues: &[QueueName],
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let instance = format!(
         "{}-{}",
         hostname(),
@@ -81,28 +85,28 @@ pub async fn run(app: AppContext, queues: &[QueueName], shutdown: CancellationTo
             Db::Sqlite(pool) => {
                 let pool = pool.clone();
                 register_queue!(monitor, app, queue, instance, metrics, |_cfg| {
-                apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool).with_config(
-                    apalis_sqlite::Config::default()
-                        .queue(queue.as_str())
-                        .batch_size(batch)
-                        .heartbeat_interval(heartbeat)
-                        .missed_heartbeats(missed)
-                        .persist_results(false),
-                )
-            })
+                    apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool).with_config(
+                        apalis_sqlite::Config::default()
+                            .queue(queue.as_str())
+                            .batch_size(batch)
+                            .heartbeat_interval(heartbeat)
+                            .missed_heartbeats(missed)
+                            .persist_results(false),
+                    )
+                })
             }
             Db::Postgres(pool) => {
                 let pool = pool.clone();
                 register_queue!(monitor, app, queue, instance, metrics, |_cfg| {
-                apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool).with_config(
-                    apalis_postgres::Config::default()
-                        .queue(queue.as_str())
-                        .batch_size(batch)
-                        .heartbeat_interval(heartbeat)
-                        .missed_heartbeats(missed)
-                        .persist_results(false),
-                )
-            })
+                    apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool).with_config(
+                        apalis_postgres::Config::default()
+                            .queue(queue.as_str())
+                            .batch_size(batch)
+                            .heartbeat_interval(heartbeat)
+                            .missed_heartbeats(missed)
+                            .persist_results(false),
+                    )
+                })
             }
         };
         tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, "worker registered");
@@ -121,7 +125,11 @@ fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "kiln".to_owned())
 }

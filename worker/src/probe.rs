@@ -32,7 +32,11 @@ async fn ready(app: Data<&AppContext>) -> poem::Response {
         ]
     });
     let ok = matches!(db, Ok(Ok(()))) && matches!(queue, Ok(Ok(())));
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Json(body).with_status(status).into_response()
 }
 

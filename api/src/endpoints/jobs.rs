@@ -4,10 +4,7 @@ use poem::web::Data;
 use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
-use kiln_jobs::{
-    AppContext, JobRun, JobStatus,
-    ledger::JobFilter,
-};
+use kiln_jobs::{AppContext, JobRun, JobStatus, ledger::JobFilter};
 
 use crate::{ApiTags, auth::BearerAuth, error::ApiError};
 
@@ -125,7 +122,12 @@ pub struct JobsApi;
 impl JobsApi {
     /// Get a job
     #[oai(path = "/jobs/:id", method = "get", operation_id = "jobs_get")]
-    async fn get(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<JobOut>, ApiError> {
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+    ) -> Result<Json<JobOut>, ApiError> {
         let job = app
             .ledger
             .get(id.0, auth.0.owner_scope())
@@ -177,16 +179,34 @@ impl JobsApi {
     ///
     /// Queued jobs never run; a running job finishes its current attempt but its
     /// outcome is discarded and it is not retried. 409 once the job is finished.
-    #[oai(path = "/jobs/:id/cancel", method = "post", operation_id = "jobs_cancel")]
-    async fn cancel(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<JobOut>, ApiError> {
-        Ok(Json(app.ledger.cancel(id.0, auth.0.owner_scope()).await?.into()))
+    #[oai(
+        path = "/jobs/:id/cancel",
+        method = "post",
+        operation_id = "jobs_cancel"
+    )]
+    async fn cancel(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+    ) -> Result<Json<JobOut>, ApiError> {
+        Ok(Json(
+            app.ledger.cancel(id.0, auth.0.owner_scope()).await?.into(),
+        ))
     }
 
     /// Retry a failed or dead job
     ///
     /// Queues it again with a fresh attempt budget. 409 for any other status.
     #[oai(path = "/jobs/:id/retry", method = "post", operation_id = "jobs_retry")]
-    async fn retry(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<JobOut>, ApiError> {
-        Ok(Json(app.ledger.retry(id.0, auth.0.owner_scope()).await?.into()))
+    async fn retry(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+    ) -> Result<Json<JobOut>, ApiError> {
+        Ok(Json(
+            app.ledger.retry(id.0, auth.0.owner_scope()).await?.into(),
+        ))
     }
 }

@@ -138,7 +138,12 @@ impl MediaApi {
     /// and job ids. The content type is detected from the bytes. With an
     /// `Idempotency-Key` header, repeating the request returns the first
     /// upload (200) instead of creating another.
-    #[oai(path = "/media", method = "post", operation_id = "media_create", transform = "media_upload")]
+    #[oai(
+        path = "/media",
+        method = "post",
+        operation_id = "media_create",
+        transform = "media_upload"
+    )]
     async fn create(
         &self,
         auth: BearerAuth,
@@ -154,9 +159,15 @@ impl MediaApi {
             return Err(ApiError::too_large(limit));
         }
         if size == 0 {
-            return Err(ApiError::unprocessable("empty_file", "the uploaded file is empty"));
+            return Err(ApiError::unprocessable(
+                "empty_file",
+                "the uploaded file is empty",
+            ));
         }
-        let filename = form.file.file_name().map(|n| n.chars().take(255).collect::<String>());
+        let filename = form
+            .file
+            .file_name()
+            .map(|n| n.chars().take(255).collect::<String>());
         let mut reader = form.file.into_async_read();
         let mut head = [0u8; 16];
         let mut filled = 0;
@@ -184,7 +195,10 @@ impl MediaApi {
         let key = media::original_key(media_id);
         // The original is stored before the job exists: a job never points at
         // missing bytes. If enqueueing then fails, the object is removed again.
-        app.storage.put_stream(&key, reader).await.map_err(storage_err)?;
+        app.storage
+            .put_stream(&key, reader)
+            .await
+            .map_err(storage_err)?;
 
         let job = NewJob {
             owner: owner.clone(),
@@ -218,7 +232,10 @@ impl MediaApi {
         let out = match result {
             Ok(out) => out,
             Err(e) => {
-                let _ = app.storage.delete_prefix(&media::media_prefix(media_id)).await;
+                let _ = app
+                    .storage
+                    .delete_prefix(&media::media_prefix(media_id))
+                    .await;
                 return Err(e.into());
             }
         };
@@ -227,12 +244,19 @@ impl MediaApi {
             Enqueued::Created(job) => {
                 let location = format!("/v1/media/{media_id}");
                 Ok(MediaCreated::Accepted(
-                    Json(MediaAccepted { media_id, job_id: job.id, status: "processing".into() }),
+                    Json(MediaAccepted {
+                        media_id,
+                        job_id: job.id,
+                        status: "processing".into(),
+                    }),
                     location,
                 ))
             }
             Enqueued::Existing(job) => {
-                let _ = app.storage.delete_prefix(&media::media_prefix(media_id)).await;
+                let _ = app
+                    .storage
+                    .delete_prefix(&media::media_prefix(media_id))
+                    .await;
                 let payload: Result<JobPayload, _> = serde_json::from_value(job.payload.clone());
                 let Ok(JobPayload::ImageProcessV1(p)) = payload else {
                     return Err(ApiError::conflict(
@@ -244,7 +268,11 @@ impl MediaApi {
                     .map_err(|e| ApiError::unavailable("database", &e))?
                     .map_or_else(|| "deleted".to_owned(), |m| m.status);
                 Ok(MediaCreated::Existing(
-                    Json(MediaAccepted { media_id: p.media_id, job_id: job.id, status }),
+                    Json(MediaAccepted {
+                        media_id: p.media_id,
+                        job_id: job.id,
+                        status,
+                    }),
                     format!("/v1/media/{}", p.media_id),
                 ))
             }
@@ -255,7 +283,12 @@ impl MediaApi {
     ///
     /// Status, original metadata and variants with download URLs.
     #[oai(path = "/media/:id", method = "get", operation_id = "media_get")]
-    async fn get(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<Json<MediaOut>, ApiError> {
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+    ) -> Result<Json<MediaOut>, ApiError> {
         let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
             .await
             .map_err(|e| ApiError::unavailable("database", &e))?
@@ -264,11 +297,16 @@ impl MediaApi {
         let mut error = m.error.clone();
         if status == "processing" {
             // The job may have ended without the handler marking the row (dead after retries).
-            if let Some(job) = app.ledger.get(m.job_id, None).await? {
-                if matches!(job.status, JobStatus::Failed | JobStatus::Dead | JobStatus::Cancelled) {
-                    status = "failed".into();
-                    error = job.last_error.or(Some(format!("processing job is {}", job.status.as_str())));
-                }
+            if let Some(job) = app.ledger.get(m.job_id, None).await?
+                && matches!(
+                    job.status,
+                    JobStatus::Failed | JobStatus::Dead | JobStatus::Cancelled
+                )
+            {
+                status = "failed".into();
+                error = job
+                    .last_error
+                    .or(Some(format!("processing job is {}", job.status.as_str())));
             }
         }
         let public = app.config.public_url();
@@ -307,7 +345,11 @@ impl MediaApi {
     ///
     /// Streams the bytes with their Content-Type and a strong ETag;
     /// `If-None-Match` with that ETag answers 304.
-    #[oai(path = "/media/:id/variants/:name", method = "get", operation_id = "media_variant_get")]
+    #[oai(
+        path = "/media/:id/variants/:name",
+        method = "get",
+        operation_id = "media_variant_get"
+    )]
     async fn variant(
         &self,
         auth: BearerAuth,
@@ -330,10 +372,10 @@ impl MediaApi {
             .find(|v| v.name == name.0)
             .ok_or_else(|| ApiError::not_found("variant"))?;
         let etag = format!("\"{}\"", v.etag);
-        if let Some(inm) = if_none_match.0 {
-            if inm.split(',').any(|t| t.trim() == etag || t.trim() == "*") {
-                return Ok(VariantResponse::NotModified(etag));
-            }
+        if let Some(inm) = if_none_match.0
+            && inm.split(',').any(|t| t.trim() == etag || t.trim() == "*")
+        {
+            return Ok(VariantResponse::NotModified(etag));
         }
         let stream = app
             .storage
@@ -357,7 +399,12 @@ impl MediaApi {
     /// Removes the media, its original and every variant. A processing job
     /// still queued is cancelled.
     #[oai(path = "/media/:id", method = "delete", operation_id = "media_delete")]
-    async fn delete(&self, auth: BearerAuth, app: Data<&AppContext>, id: Path<Uuid>) -> Result<DeleteResponse, ApiError> {
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+    ) -> Result<DeleteResponse, ApiError> {
         let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
             .await
             .map_err(|e| ApiError::unavailable("database", &e))?

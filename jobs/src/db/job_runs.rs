@@ -85,7 +85,11 @@ pub async fn find_by_idempotency_key(
     owner: &str,
     key: &str,
 ) -> Result<Option<JobRunRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs WHERE owner = $1 AND idempotency_key = $2");
+    let sql = concat!(
+        "SELECT ",
+        job_run_columns!(),
+        " FROM job_runs WHERE owner = $1 AND idempotency_key = $2"
+    );
     on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(owner)
         .bind(key)
@@ -95,7 +99,11 @@ pub async fn find_by_idempotency_key(
 
 /// One row by id, optionally restricted to an owner.
 pub async fn get(db: &Db, id: Uuid, owner: Option<&str>) -> Result<Option<JobRunRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs WHERE id = $1 AND ($2 IS NULL OR owner = $2)");
+    let sql = concat!(
+        "SELECT ",
+        job_run_columns!(),
+        " FROM job_runs WHERE id = $1 AND ($2 IS NULL OR owner = $2)"
+    );
     on_db!(db, p => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(id)
         .bind(owner)
@@ -105,7 +113,11 @@ pub async fn get(db: &Db, id: Uuid, owner: Option<&str>) -> Result<Option<JobRun
 
 /// One row by id inside a transaction.
 pub async fn get_in_tx(tx: &mut DbTx, id: Uuid) -> Result<Option<JobRunRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs WHERE id = $1");
+    let sql = concat!(
+        "SELECT ",
+        job_run_columns!(),
+        " FROM job_runs WHERE id = $1"
+    );
     on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(id)
         .fetch_optional(&mut **t)
@@ -125,10 +137,14 @@ pub struct ListFilter<'a> {
 
 /// Rows newest first.
 pub async fn list(db: &Db, f: &ListFilter<'_>) -> Result<Vec<JobRunRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", job_run_columns!(), " FROM job_runs \
+    let sql = concat!(
+        "SELECT ",
+        job_run_columns!(),
+        " FROM job_runs \
          WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR status = $2) \
            AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR id < $4) \
-         ORDER BY id DESC LIMIT $5");
+         ORDER BY id DESC LIMIT $5"
+    );
     on_db!(db, p => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(f.owner)
         .bind(f.status)
@@ -149,9 +165,12 @@ pub async fn claim(
     delivery_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<JobRunRow>, sqlx::Error> {
-    let sql = concat!("UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $2, \
+    let sql = concat!(
+        "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $2, \
          updated_at = $2, next_run_at = NULL, progress = 0 \
-         WHERE id = $1 AND delivery_id = $3 AND status IN ('queued', 'running') RETURNING ", job_run_columns!());
+         WHERE id = $1 AND delivery_id = $3 AND status IN ('queued', 'running') RETURNING ",
+        job_run_columns!()
+    );
     on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(id)
         .bind(now)
@@ -207,11 +226,7 @@ pub async fn requeue_for_retry(
 }
 
 /// Cancels a `queued` or `running` row. Returns the row's status afterwards.
-pub async fn cancel(
-    tx: &mut DbTx,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
+pub async fn cancel(tx: &mut DbTx, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE job_runs SET status = 'cancelled', finished_at = $2, updated_at = $2, \
                next_run_at = NULL WHERE id = $1 AND status IN ('queued', 'running')";
     on_tx!(tx, t => sqlx::query(sql)
@@ -242,8 +257,14 @@ pub async fn rearm(
 }
 
 /// Records progress (0–100) of a running job.
-pub async fn set_progress(db: &Db, id: Uuid, progress: i32, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE job_runs SET progress = $2, updated_at = $3 WHERE id = $1 AND status = 'running'";
+pub async fn set_progress(
+    db: &Db,
+    id: Uuid,
+    progress: i32,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql =
+        "UPDATE job_runs SET progress = $2, updated_at = $3 WHERE id = $1 AND status = 'running'";
     on_db!(db, p => sqlx::query(sql)
         .bind(id)
         .bind(progress.clamp(0, 100))

@@ -70,7 +70,11 @@ pub async fn insert(tx: &mut DbTx, m: &InsertMedia<'_>) -> Result<(), sqlx::Erro
 
 /// One row, optionally restricted to an owner.
 pub async fn get(db: &Db, id: Uuid, owner: Option<&str>) -> Result<Option<MediaRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", media_columns!(), " FROM media WHERE id = $1 AND ($2 IS NULL OR owner = $2)");
+    let sql = concat!(
+        "SELECT ",
+        media_columns!(),
+        " FROM media WHERE id = $1 AND ($2 IS NULL OR owner = $2)"
+    );
     on_db!(db, p => sqlx::query_as::<_, MediaRow>(sql)
         .bind(id)
         .bind(owner)
@@ -89,7 +93,12 @@ pub struct Ready<'a> {
 }
 
 /// Marks a row ready with its variants. False when the row is gone.
-pub async fn mark_ready(db: &Db, id: Uuid, r: &Ready<'_>, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn mark_ready(
+    db: &Db,
+    id: Uuid,
+    r: &Ready<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE media SET status = 'ready', width = $2, height = $3, blurhash = $4, \
                dominant_color = $5, variants = $6, error = NULL, updated_at = $7 WHERE id = $1";
     on_db!(db, p => sqlx::query(sql)
@@ -106,7 +115,12 @@ pub async fn mark_ready(db: &Db, id: Uuid, r: &Ready<'_>, now: DateTime<Utc>) ->
 }
 
 /// Marks a row failed with a reason.
-pub async fn mark_failed(db: &Db, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn mark_failed(
+    db: &Db,
+    id: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let sql = "UPDATE media SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1";
     on_db!(db, p => sqlx::query(sql)
         .bind(id)

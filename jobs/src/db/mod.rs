@@ -105,11 +105,11 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
-                if let Some(dir) = opts.get_filename().parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir)
-                            .with_context(|| format!("create {}", dir.display()))?;
-                    }
+                if let Some(dir) = opts.get_filename().parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("create {}", dir.display()))?;
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)

@@ -80,9 +80,15 @@ pub async fn run(ctx: &JobCtx, job: ImageProcessV1) -> Result<serde_json::Value,
         .map_err(|e| JobError::Retry(e.into()))?
         .is_none()
     {
-        return Err(JobError::Abort("media was deleted before processing".into()));
+        return Err(JobError::Abort(
+            "media was deleted before processing".into(),
+        ));
     }
-    let original = app.storage.get(&original_key(id)).await.map_err(storage_error)?;
+    let original = app
+        .storage
+        .get(&original_key(id))
+        .await
+        .map_err(storage_error)?;
     ctx.progress(10).await;
 
     let permit = app
@@ -144,7 +150,9 @@ pub async fn run(ctx: &JobCtx, job: ImageProcessV1) -> Result<serde_json::Value,
     {
         // Deleted while we worked: drop what we wrote.
         let _ = app.storage.delete_prefix(&media_prefix(id)).await;
-        return Err(JobError::Abort("media was deleted during processing".into()));
+        return Err(JobError::Abort(
+            "media was deleted during processing".into(),
+        ));
     }
     Ok(serde_json::json!({
         "media_id": id,

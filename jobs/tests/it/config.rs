@@ -8,7 +8,8 @@ fn load(jail: &mut Jail, vars: &[(&str, &str)], file: Option<&str>) -> Result<Co
     }
     let path = match file {
         Some(body) => {
-            jail.create_file("kiln.toml", body).map_err(|e| e.to_string())?;
+            jail.create_file("kiln.toml", body)
+                .map_err(|e| e.to_string())?;
             Some(std::path::PathBuf::from("kiln.toml"))
         }
         None => None,
@@ -32,7 +33,10 @@ fn environment_overrides_file_which_overrides_defaults() {
     Jail::expect_with(|jail| {
         let c = load(
             jail,
-            &[("KILN__QUEUES__MEDIA__CONCURRENCY", "5"), ("DATABASE_URL", "postgres://u@db/kiln")],
+            &[
+                ("KILN__QUEUES__MEDIA__CONCURRENCY", "5"),
+                ("DATABASE_URL", "postgres://u@db/kiln"),
+            ],
             Some("[http]\nlisten = \"127.0.0.1:9001\"\n[queues.media]\nconcurrency = 3\n"),
         )?;
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:9001", "from the file");
@@ -86,11 +90,17 @@ fn production_refuses_to_start_without_secrets() {
     Jail::expect_with(|jail| {
         let err = load(
             jail,
-            &[("KILN__ENVIRONMENT", "production"), ("DATABASE_URL", "postgres://u@db/kiln")],
+            &[
+                ("KILN__ENVIRONMENT", "production"),
+                ("DATABASE_URL", "postgres://u@db/kiln"),
+            ],
             None,
         )
         .expect_err("no jwt secret");
-        assert!(err.contains("jwt_secret must be set in production"), "{err}");
+        assert!(
+            err.contains("jwt_secret must be set in production"),
+            "{err}"
+        );
         Ok(())
     });
 }
@@ -102,12 +112,18 @@ fn secrets_are_redacted_when_logged() {
             jail,
             &[
                 ("DATABASE_URL", "postgres://u:hunter2@db/kiln"),
-                ("KILN__AUTH__JWT_SECRET", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"),
+                (
+                    "KILN__AUTH__JWT_SECRET",
+                    "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t",
+                ),
             ],
             None,
         )?;
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
         Ok(())
     });
 }

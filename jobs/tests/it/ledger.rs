@@ -8,9 +8,15 @@ use kiln_jobs::{
 
 async fn queue_messages(db: &Db) -> i64 {
     match db {
-        Db::Sqlite(p) => sqlx::query_scalar("SELECT COUNT(*) FROM Jobs").fetch_one(p).await,
+        Db::Sqlite(p) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM Jobs")
+                .fetch_one(p)
+                .await
+        }
         Db::Postgres(p) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM apalis.jobs").fetch_one(p).await
+            sqlx::query_scalar("SELECT COUNT(*) FROM apalis.jobs")
+                .fetch_one(p)
+                .await
         }
     }
     .expect("count queue messages")
@@ -35,14 +41,24 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
 async fn enqueue_writes_the_ledger_row_and_the_queue_message_together() {
     for kind in BOTH {
         let t = TestContext::new(kind, |_| {}).await;
-        let out = t.app.ledger.enqueue(noop("alice", None)).await.expect("enqueue");
-        let Enqueued::Created(job) = out else { panic!("created") };
+        let out = t
+            .app
+            .ledger
+            .enqueue(noop("alice", None))
+            .await
+            .expect("enqueue");
+        let Enqueued::Created(job) = out else {
+            panic!("created")
+        };
         assert_eq!(job.status, JobStatus::Queued);
         assert_eq!(job.kind, "noop");
         assert_eq!(job.queue, "notifications");
         assert_eq!(job.owner, "alice");
         assert_eq!(job.attempts, 0);
-        assert_eq!(job.max_attempts, t.app.config.queues.notifications.max_attempts);
+        assert_eq!(
+            job.max_attempts,
+            t.app.config.queues.notifications.max_attempts
+        );
         assert_eq!(job.id.get_version_num(), 7, "UUIDv7 ids");
         assert_eq!(queue_messages(&t.app.db).await, 1, "{kind:?}");
     }
@@ -52,15 +68,36 @@ async fn enqueue_writes_the_ledger_row_and_the_queue_message_together() {
 async fn enqueue_with_a_known_idempotency_key_returns_the_existing_job() {
     for kind in BOTH {
         let t = TestContext::new(kind, |_| {}).await;
-        let first = t.app.ledger.enqueue(noop("alice", Some("k1"))).await.expect("first");
-        let again = t.app.ledger.enqueue(noop("alice", Some("k1"))).await.expect("again");
+        let first = t
+            .app
+            .ledger
+            .enqueue(noop("alice", Some("k1")))
+            .await
+            .expect("first");
+        let again = t
+            .app
+            .ledger
+            .enqueue(noop("alice", Some("k1")))
+            .await
+            .expect("again");
         assert!(matches!(first, Enqueued::Created(_)));
-        let Enqueued::Existing(existing) = again else { panic!("existing, {kind:?}") };
+        let Enqueued::Existing(existing) = again else {
+            panic!("existing, {kind:?}")
+        };
         assert_eq!(existing.id, first.job().id);
-        assert_eq!(queue_messages(&t.app.db).await, 1, "no second message, {kind:?}");
+        assert_eq!(
+            queue_messages(&t.app.db).await,
+            1,
+            "no second message, {kind:?}"
+        );
 
         // Keys are per owner.
-        let bob = t.app.ledger.enqueue(noop("bob", Some("k1"))).await.expect("bob");
+        let bob = t
+            .app
+            .ledger
+            .enqueue(noop("bob", Some("k1")))
+            .await
+            .expect("bob");
         assert!(matches!(bob, Enqueued::Created(_)));
         assert_ne!(bob.job().id, first.job().id);
     }
@@ -97,10 +134,22 @@ async fn list_pages_newest_first_with_filters_and_owner_scope() {
         let t = TestContext::new(kind, |_| {}).await;
         let mut ids = Vec::new();
         for _ in 0..5 {
-            ids.push(t.app.ledger.enqueue(noop("alice", None)).await.expect("enqueue").job().id);
+            ids.push(
+                t.app
+                    .ledger
+                    .enqueue(noop("alice", None))
+                    .await
+                    .expect("enqueue")
+                    .job()
+                    .id,
+            );
         }
         t.app.ledger.enqueue(noop("bob", None)).await.expect("bob");
-        t.app.ledger.cancel(ids[0], Some("alice")).await.expect("cancel");
+        t.app
+            .ledger
+            .cancel(ids[0], Some("alice"))
+            .await
+            .expect("cancel");
 
         let mut filter = JobFilter {
             owner: Some("alice".into()),
@@ -134,7 +183,11 @@ async fn list_pages_newest_first_with_filters_and_owner_scope() {
         let (everyone, _) = t
             .app
             .ledger
-            .list(&JobFilter { kind: Some("noop".into()), limit: 50, ..Default::default() })
+            .list(&JobFilter {
+                kind: Some("noop".into()),
+                limit: 50,
+                ..Default::default()
+            })
             .await
             .expect("list");
         assert_eq!(everyone.len(), 6);
@@ -145,11 +198,37 @@ async fn list_pages_newest_first_with_filters_and_owner_scope() {
 async fn another_owner_cannot_see_or_cancel_a_job() {
     for kind in BOTH {
         let t = TestContext::new(kind, |_| {}).await;
-        let j = t.app.ledger.enqueue(noop("alice", None)).await.expect("enqueue").job().clone();
-        assert!(t.app.ledger.get(j.id, Some("bob")).await.expect("get").is_none());
-        let err = t.app.ledger.cancel(j.id, Some("bob")).await.expect_err("not bob's");
+        let j = t
+            .app
+            .ledger
+            .enqueue(noop("alice", None))
+            .await
+            .expect("enqueue")
+            .job()
+            .clone();
+        assert!(
+            t.app
+                .ledger
+                .get(j.id, Some("bob"))
+                .await
+                .expect("get")
+                .is_none()
+        );
+        let err = t
+            .app
+            .ledger
+            .cancel(j.id, Some("bob"))
+            .await
+            .expect_err("not bob's");
         assert_eq!(err.to_string(), "job not found");
-        assert!(t.app.ledger.get(j.id, Some("alice")).await.expect("get").is_some());
+        assert!(
+            t.app
+                .ledger
+                .get(j.id, Some("alice"))
+                .await
+                .expect("get")
+                .is_some()
+        );
     }
 }
 
@@ -157,19 +236,69 @@ async fn another_owner_cannot_see_or_cancel_a_job() {
 async fn claim_runs_queued_jobs_and_refuses_terminal_ones() {
     for kind in BOTH {
         let t = TestContext::new(kind, |_| {}).await;
-        let j = t.app.ledger.enqueue(noop("alice", None)).await.expect("enqueue").job().clone();
-        let delivery = j.delivery_id.expect("a delivery id is recorded with the message");
+        let j = t
+            .app
+            .ledger
+            .enqueue(noop("alice", None))
+            .await
+            .expect("enqueue")
+            .job()
+            .clone();
+        let delivery = j
+            .delivery_id
+            .expect("a delivery id is recorded with the message");
         let stale = uuid::Uuid::now_v7();
-        assert!(t.app.ledger.claim(j.id, stale).await.expect("claim").is_none(), "stale duplicate");
-        let claimed = t.app.ledger.claim(j.id, delivery).await.expect("claim").expect("runnable");
+        assert!(
+            t.app
+                .ledger
+                .claim(j.id, stale)
+                .await
+                .expect("claim")
+                .is_none(),
+            "stale duplicate"
+        );
+        let claimed = t
+            .app
+            .ledger
+            .claim(j.id, delivery)
+            .await
+            .expect("claim")
+            .expect("runnable");
         assert_eq!(claimed.status, JobStatus::Running);
         assert_eq!(claimed.attempts, 1);
         // A redelivery of the same message after a lost worker claims the running job again.
-        let again = t.app.ledger.claim(j.id, delivery).await.expect("claim").expect("redelivery");
+        let again = t
+            .app
+            .ledger
+            .claim(j.id, delivery)
+            .await
+            .expect("claim")
+            .expect("redelivery");
         assert_eq!(again.attempts, 2);
-        assert!(t.app.ledger.succeed(j.id, &serde_json::json!({"ok": true})).await.expect("succeed"));
-        assert!(t.app.ledger.claim(j.id, delivery).await.expect("claim").is_none(), "{kind:?}");
-        assert!(t.app.ledger.claim(uuid::Uuid::now_v7(), delivery).await.expect("claim").is_none());
+        assert!(
+            t.app
+                .ledger
+                .succeed(j.id, &serde_json::json!({"ok": true}))
+                .await
+                .expect("succeed")
+        );
+        assert!(
+            t.app
+                .ledger
+                .claim(j.id, delivery)
+                .await
+                .expect("claim")
+                .is_none(),
+            "{kind:?}"
+        );
+        assert!(
+            t.app
+                .ledger
+                .claim(uuid::Uuid::now_v7(), delivery)
+                .await
+                .expect("claim")
+                .is_none()
+        );
     }
 }
 

@@ -1,3 +1,6 @@
+// figment::Jail closures must return figment::Error, which clippy finds large.
+#![allow(clippy::result_large_err)]
+
 //! kiln-jobs integration tests: migrations, the ledger and configuration,
 //! against SQLite and PostgreSQL.
 

@@ -37,14 +37,23 @@ pub async fn enqueue(t: &TestContext, noop: NoopV1) -> JobRun {
 
 /// Drains the notifications queue.
 pub async fn drain(t: &TestContext) {
-    kiln_worker::run_until_idle(t.app.clone(), &[QueueName::Notifications], Duration::from_secs(30))
-        .await
-        .expect("queue drains");
+    kiln_worker::run_until_idle(
+        t.app.clone(),
+        &[QueueName::Notifications],
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("queue drains");
 }
 
 /// Reads a job back.
 pub async fn job(t: &TestContext, id: uuid::Uuid) -> JobRun {
-    t.app.ledger.get(id, None).await.expect("get").expect("job exists")
+    t.app
+        .ledger
+        .get(id, None)
+        .await
+        .expect("get")
+        .expect("job exists")
 }
 
 /// Waits (bounded) until `id` has `status`.
@@ -55,7 +64,10 @@ pub async fn wait_for_status(t: &TestContext, id: uuid::Uuid, status: JobStatus)
         if j.status == status {
             return j;
         }
-        assert!(tokio::time::Instant::now() < until, "job never became {status:?}: {j:?}");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "job never became {status:?}: {j:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -31,13 +31,22 @@ async fn noop_job_succeeds_with_its_result_recorded() {
 async fn retryable_failure_is_retried_with_backoff_then_succeeds() {
     for kind in BOTH {
         let t = ctx(kind).await;
-        let j = enqueue(&t, NoopV1 { fail_attempts: 2, ..Default::default() }).await;
+        let j = enqueue(
+            &t,
+            NoopV1 {
+                fail_attempts: 2,
+                ..Default::default()
+            },
+        )
+        .await;
         drain(&t).await;
         let j = job(&t, j.id).await;
         assert_eq!(j.status, JobStatus::Succeeded, "{kind:?}: {j:?}");
         assert_eq!(j.attempts, 3);
         assert!(
-            j.last_error.as_deref().is_some_and(|e| e.contains("fail attempt 2")),
+            j.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("fail attempt 2")),
             "last error kept: {j:?}"
         );
     }
@@ -47,7 +56,14 @@ async fn retryable_failure_is_retried_with_backoff_then_succeeds() {
 async fn permanent_error_fails_the_job_without_retry() {
     for kind in BOTH {
         let t = ctx(kind).await;
-        let j = enqueue(&t, NoopV1 { abort: true, ..Default::default() }).await;
+        let j = enqueue(
+            &t,
+            NoopV1 {
+                abort: true,
+                ..Default::default()
+            },
+        )
+        .await;
         drain(&t).await;
         let j = job(&t, j.id).await;
         assert_eq!(j.status, JobStatus::Failed, "{kind:?}");
@@ -60,14 +76,30 @@ async fn permanent_error_fails_the_job_without_retry() {
 async fn job_is_dead_once_attempts_are_exhausted_and_can_be_retried() {
     for kind in BOTH {
         let t = ctx(kind).await;
-        let j = enqueue(&t, NoopV1 { fail_attempts: 100, ..Default::default() }).await;
+        let j = enqueue(
+            &t,
+            NoopV1 {
+                fail_attempts: 100,
+                ..Default::default()
+            },
+        )
+        .await;
         drain(&t).await;
         let dead = job(&t, j.id).await;
         assert_eq!(dead.status, JobStatus::Dead, "{kind:?}");
         assert_eq!(dead.attempts, 3);
-        assert!(dead.last_error.as_deref().is_some_and(|e| e.starts_with("attempts exhausted (3)")));
+        assert!(
+            dead.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("attempts exhausted (3)"))
+        );
 
-        let rearmed = t.app.ledger.retry(j.id, None).await.expect("retry dead job");
+        let rearmed = t
+            .app
+            .ledger
+            .retry(j.id, None)
+            .await
+            .expect("retry dead job");
         assert_eq!(rearmed.status, JobStatus::Queued);
         assert_eq!(rearmed.attempts, 0);
         drain(&t).await;
@@ -83,7 +115,12 @@ async fn retry_is_refused_for_jobs_that_are_not_failed_or_dead() {
     for kind in BOTH {
         let t = ctx(kind).await;
         let j = enqueue(&t, NoopV1::default()).await;
-        let err = t.app.ledger.retry(j.id, None).await.expect_err("queued job");
+        let err = t
+            .app
+            .ledger
+            .retry(j.id, None)
+            .await
+            .expect_err("queued job");
         assert!(err.to_string().contains("only failed or dead"), "{err}");
     }
 }
@@ -92,13 +129,24 @@ async fn retry_is_refused_for_jobs_that_are_not_failed_or_dead() {
 async fn panicking_handler_counts_as_a_failure_and_the_worker_keeps_running() {
     for kind in BOTH {
         let t = ctx(kind).await;
-        let bad = enqueue(&t, NoopV1 { panic: true, ..Default::default() }).await;
+        let bad = enqueue(
+            &t,
+            NoopV1 {
+                panic: true,
+                ..Default::default()
+            },
+        )
+        .await;
         let good = enqueue(&t, NoopV1::default()).await;
         drain(&t).await;
         let bad = job(&t, bad.id).await;
         assert_eq!(bad.status, JobStatus::Dead, "{kind:?}");
         assert_eq!(bad.attempts, 3);
-        assert!(bad.last_error.as_deref().is_some_and(|e| e.contains("handler panicked")));
+        assert!(
+            bad.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("handler panicked"))
+        );
         assert_eq!(job(&t, good.id).await.status, JobStatus::Succeeded);
     }
 }
@@ -106,12 +154,28 @@ async fn panicking_handler_counts_as_a_failure_and_the_worker_keeps_running() {
 #[tokio::test]
 async fn attempt_past_the_queue_timeout_is_failed_as_retryable() {
     let t = ctx(DbKind::Sqlite).await;
-    let j = enqueue(&t, NoopV1 { sleep_ms: 5_000, ..Default::default() }).await;
-    t.app.ledger.retry(j.id, None).await.expect_err("not failed yet");
+    let j = enqueue(
+        &t,
+        NoopV1 {
+            sleep_ms: 5_000,
+            ..Default::default()
+        },
+    )
+    .await;
+    t.app
+        .ledger
+        .retry(j.id, None)
+        .await
+        .expect_err("not failed yet");
     drain(&t).await;
     let j = job(&t, j.id).await;
     assert_eq!(j.status, JobStatus::Dead);
-    assert!(j.last_error.as_deref().is_some_and(|e| e.contains("timed out after 2s")), "{j:?}");
+    assert!(
+        j.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("timed out after 2s")),
+        "{j:?}"
+    );
 }
 
 #[tokio::test]
@@ -140,15 +204,25 @@ async fn undecodable_payload_fails_that_job_and_the_worker_keeps_running() {
         )
         .await
         .expect("insert");
-        let msg = QueueMessage { job_id: id, delivery_id, payload };
-        queue::push_in_tx(&mut tx, QueueName::Notifications, &msg, None).await.expect("push");
+        let msg = QueueMessage {
+            job_id: id,
+            delivery_id,
+            payload,
+        };
+        queue::push_in_tx(&mut tx, QueueName::Notifications, &msg, None)
+            .await
+            .expect("push");
         tx.commit().await.expect("commit");
         let after = enqueue(&t, NoopV1::default()).await;
         drain(&t).await;
         let bad = job(&t, id).await;
         assert_eq!(bad.status, JobStatus::Failed, "{kind:?}");
         assert_eq!(bad.attempts, 1);
-        assert!(bad.last_error.as_deref().is_some_and(|e| e.starts_with("payload could not be decoded")));
+        assert!(
+            bad.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("payload could not be decoded"))
+        );
         assert_eq!(job(&t, after.id).await.status, JobStatus::Succeeded);
     }
 }
@@ -174,8 +248,16 @@ async fn finished_job_cannot_be_cancelled() {
     let t = ctx(DbKind::Sqlite).await;
     let j = enqueue(&t, NoopV1::default()).await;
     drain(&t).await;
-    let err = t.app.ledger.cancel(j.id, None).await.expect_err("succeeded");
-    assert!(err.to_string().contains("can no longer be cancelled"), "{err}");
+    let err = t
+        .app
+        .ledger
+        .cancel(j.id, None)
+        .await
+        .expect_err("succeeded");
+    assert!(
+        err.to_string().contains("can no longer be cancelled"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +273,14 @@ async fn delayed_job_does_not_run_before_its_time() {
             kiln_jobs::JobPayload::NoopV1(NoopV1::default()),
         );
         new.run_at = Some(run_at);
-        let j = t.app.ledger.enqueue(new).await.expect("enqueue").job().clone();
+        let j = t
+            .app
+            .ledger
+            .enqueue(new)
+            .await
+            .expect("enqueue")
+            .job()
+            .clone();
         assert_eq!(j.next_run_at, Some(run_at));
         drain(&t).await;
         let j = job(&t, j.id).await;
@@ -204,13 +293,20 @@ async fn delayed_job_does_not_run_before_its_time() {
 async fn graceful_shutdown_lets_the_in_flight_job_finish() {
     for kind in BOTH {
         let t = ctx(kind).await;
-        let j = enqueue(&t, NoopV1 { sleep_ms: 1_000, ..Default::default() }).await;
+        let j = enqueue(
+            &t,
+            NoopV1 {
+                sleep_ms: 1_000,
+                ..Default::default()
+            },
+        )
+        .await;
         let token = CancellationToken::new();
         let runtime = {
             let (app, token) = (t.app.clone(), token.clone());
-            tokio::spawn(async move {
-                kiln_worker::run(app, &[QueueName::Notifications], token).await
-            })
+            tokio::spawn(
+                async move { kiln_worker::run(app, &[QueueName::Notifications], token).await },
+            )
         };
         wait_for_status(&t, j.id, JobStatus::Running).await;
         token.cancel();

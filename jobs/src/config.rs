@@ -183,6 +183,9 @@ pub struct QueuesConfig {
     pub heartbeat_secs: u64,
     /// Heartbeats a worker may miss before its jobs are handed to another (default 3).
     pub missed_heartbeats: usize,
+    /// Seconds acknowledged messages stay in the queue backend before workers purge them
+    /// (default 3600; the ledger keeps every job's history regardless).
+    pub retain_acknowledged_secs: u64,
     /// `media` queue (CPU bound; concurrency defaults to the number of cores).
     pub media: QueuePolicy,
     /// `notifications` queue.
@@ -202,6 +205,7 @@ impl Default for QueuesConfig {
             poll_interval_ms: 500,
             heartbeat_secs: 10,
             missed_heartbeats: 3,
+            retain_acknowledged_secs: 3_600,
             media: QueuePolicy {
                 concurrency: cores,
                 timeout_secs: 120,

@@ -189,3 +189,44 @@ pub async fn ping(db: &crate::db::Db) -> Result<(), sqlx::Error> {
             .map(|_| ()),
     }
 }
+
+/// Deletes queue messages the workers acknowledged more than `older_than` ago.
+/// The ledger keeps the job's history; the transport's copy is only clutter.
+pub async fn purge_acknowledged(
+    db: &crate::db::Db,
+    older_than: Duration,
+) -> Result<u64, sqlx::Error> {
+    let cutoff = chrono::Utc::now() - older_than;
+    match db {
+        crate::db::Db::Sqlite(p) => {
+            sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at < $1")
+                .bind(cutoff.timestamp())
+                .execute(p)
+                .await
+        }
+        .map(|r| r.rows_affected()),
+        crate::db::Db::Postgres(p) => {
+            sqlx::query("DELETE FROM apalis.jobs WHERE status = 'Done' AND done_at < $1")
+                .bind(cutoff)
+                .execute(p)
+                .await
+        }
+        .map(|r| r.rows_affected()),
+    }
+}
+
+/// Counts queue messages not yet acknowledged (pending, running or retrying in the transport).
+pub async fn unacknowledged(db: &crate::db::Db) -> Result<i64, sqlx::Error> {
+    match db {
+        crate::db::Db::Sqlite(p) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE status <> 'Done'")
+                .fetch_one(p)
+                .await
+        }
+        crate::db::Db::Postgres(p) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM apalis.jobs WHERE status <> 'Done'")
+                .fetch_one(p)
+                .await
+        }
+    }
+}

@@ -91,7 +91,9 @@ pub async fn run(
                             .batch_size(batch)
                             .heartbeat_interval(heartbeat)
                             .missed_heartbeats(missed)
-                            .persist_results(false),
+                            // Acknowledgement rides on result persistence: without it a
+                            // finished task stays `Running` and comes back as an orphan.
+                            .persist_results(true),
                     )
                 })
             }
@@ -104,21 +106,42 @@ pub async fn run(
                             .batch_size(batch)
                             .heartbeat_interval(heartbeat)
                             .missed_heartbeats(missed)
-                            .persist_results(false),
+                            // Acknowledgement rides on result persistence: without it a
+                            // finished task stays `Running` and comes back as an orphan.
+                            .persist_results(true),
                     )
                 })
             }
         };
         tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, "worker registered");
     }
+    let janitor = tokio::spawn(purge_acknowledged(app.clone(), shutdown.clone()));
     monitor
         .run_with_signal(async move {
             shutdown.cancelled().await;
             Ok(())
         })
         .await?;
+    janitor.abort();
     tracing::info!("workers stopped");
     Ok(())
+}
+
+/// Periodically removes acknowledged messages from the queue backend.
+async fn purge_acknowledged(app: AppContext, shutdown: CancellationToken) {
+    let keep = Duration::from_secs(app.config.queues.retain_acknowledged_secs);
+    let every = (keep / 4).clamp(Duration::from_secs(1), Duration::from_secs(300));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match kiln_jobs::queue::purge_acknowledged(&app.db, keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "purged acknowledged queue messages"),
+            Err(e) => tracing::warn!(error = %e, "could not purge acknowledged queue messages"),
+        }
+    }
 }
 
 fn hostname() -> String {

@@ -24,6 +24,32 @@ async fn noop_job_succeeds_with_its_result_recorded() {
         assert_eq!(j.progress, 100);
         assert_eq!(j.result, Some(serde_json::json!({ "attempt": 1 })));
         assert!(j.started_at.is_some() && j.finished_at.is_some());
+        // The transport agrees: its message was acknowledged, so it cannot come back.
+        assert_eq!(
+            queue::unacknowledged(&t.app.db).await.expect("count"),
+            0,
+            "{kind:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_messages_are_purged_after_the_retention_period() {
+    for kind in BOTH {
+        let t = ctx(kind).await;
+        for _ in 0..3 {
+            enqueue(&t, NoopV1::default()).await;
+        }
+        drain(&t).await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let purged = queue::purge_acknowledged(&t.app.db, Duration::from_secs(3_600))
+            .await
+            .expect("purge");
+        assert_eq!(purged, 0, "still within retention, {kind:?}");
+        let purged = queue::purge_acknowledged(&t.app.db, Duration::ZERO)
+            .await
+            .expect("purge");
+        assert_eq!(purged, 3, "{kind:?}");
     }
 }
 

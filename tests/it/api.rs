@@ -1,0 +1,320 @@
+use std::time::Duration;
+
+use kiln_jobs::{db::DbKind, testing::BOTH};
+
+use crate::helpers::{error_code, fixture, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn requests_without_a_valid_token_get_401_in_the_error_shape() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let resp = app
+        .http
+        .get(app.url("/v1/jobs"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 401).await, "unauthorized");
+
+    let other = kiln_api::AuthKeys::hs256(
+        b"another-secret-another-secret-another!",
+        "kiln",
+        "kiln-api",
+    );
+    let forged = other
+        .mint("alice", kiln_api::Role::Admin, 600)
+        .expect("mint");
+    let wrong_aud = kiln_api::AuthKeys::hs256(crate::helpers::SECRET, "kiln", "someone-else")
+        .mint("alice", kiln_api::Role::User, 600)
+        .expect("mint");
+    let expired = app
+        .keys
+        .mint("alice", kiln_api::Role::User, 0)
+        .expect("mint");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for token in [
+        forged.as_str(),
+        wrong_aud.as_str(),
+        "not.a.jwt",
+        expired.as_str(),
+    ] {
+        let resp = app
+            .http
+            .get(app.url("/v1/jobs"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("send");
+        // An expired token stays valid for the 30 s leeway; the others never are.
+        if token == expired {
+            assert_eq!(resp.status(), 200);
+        } else {
+            assert_eq!(error_code(resp, 401).await, "unauthorized", "{token}");
+        }
+    }
+    let resp = app
+        .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), None)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let resp = app
+        .http
+        .post(app.url("/v1/media"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 401).await, "unauthorized");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_in_the_error_shape_never_a_500() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    for (path, status) in [
+        ("/v1/jobs/not-a-uuid", 400),
+        ("/v1/jobs?status=sleeping", 400),
+        ("/v1/jobs?limit=0", 400),
+        ("/v1/jobs?limit=5000", 400),
+        ("/v1/jobs?cursor=abc", 400),
+        ("/v1/media/01a2018c-4512-7400-b58a-6b923da7c244", 404),
+        (
+            "/v1/media/01a2018c-4512-7400-b58a-6b923da7c244/variants/..%2F..%2Fetc",
+            404,
+        ),
+        ("/v1/nothing-here", 404),
+    ] {
+        let resp = app.get("alice", path).await;
+        error_code(resp, status).await;
+    }
+    let resp = app
+        .http
+        .delete(app.url("/v1/jobs"))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 405).await, "method_not_allowed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_with_filters_and_a_cursor() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let resp = app
+            .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), None)
+            .await;
+        let body: serde_json::Value = resp.json().await.expect("json");
+        ids.push(body["job_id"].as_str().expect("id").to_owned());
+    }
+    app.upload("bob", "b.jpg", fixture("photo_1200x900.jpg"), None)
+        .await;
+    let resp = app
+        .post("alice", &format!("/v1/jobs/{}/cancel", ids[0]))
+        .await;
+    let cancelled: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(cancelled["status"], "cancelled");
+
+    let page1: serde_json::Value = app
+        .get("alice", "/v1/jobs?limit=2")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let cursor = page1["next_cursor"]
+        .as_str()
+        .expect("more pages")
+        .to_owned();
+    let page2: serde_json::Value = app
+        .get("alice", &format!("/v1/jobs?limit=2&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        page2.get("next_cursor").is_none_or(|c| c.is_null()),
+        "{page2}"
+    );
+    let listed: Vec<String> = page1["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .chain(page2["items"].as_array().expect("items"))
+        .map(|j| j["id"].as_str().expect("id").to_owned())
+        .collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(listed, newest_first, "only alice's, newest first");
+
+    let filtered: serde_json::Value = app
+        .get("alice", "/v1/jobs?status=cancelled&kind=image.process")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let items = filtered["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"].as_str(), Some(ids[0].as_str()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn docs_and_the_openapi_document_are_served() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let spec: serde_json::Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(spec["info"]["title"], "Kiln");
+    assert_eq!(
+        spec,
+        serde_json::from_str::<serde_json::Value>(&kiln_api::spec_json()).expect("json")
+    );
+    for op in [
+        "media_create",
+        "media_get",
+        "media_variant_get",
+        "media_delete",
+        "jobs_get",
+        "jobs_list",
+        "jobs_cancel",
+        "jobs_retry",
+        "health_live",
+        "health_ready",
+    ] {
+        assert!(
+            kiln_api::spec_json().contains(&format!("\"operationId\": \"{op}\"")),
+            "{op}"
+        );
+    }
+    let docs = app.http.get(app.url("/docs")).send().await.expect("docs");
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.expect("html").contains("swagger"));
+    let live: serde_json::Value = app
+        .http
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .expect("live")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live["status"], "ok");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("kiln_http_requests_total"), "{metrics}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_reports_each_dependency_and_503_when_the_database_is_unreachable() {
+    let app = spawn_app(DbKind::Postgres).await;
+    let ready = app
+        .http
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"].as_array().map(Vec::len), Some(3));
+
+    // Take the database away: no new connections, existing ones killed.
+    let name = app
+        .ctx
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("db name")
+        .to_owned();
+    let admin = kiln_jobs::testing::pg_admin_url();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("admin");
+    let set = |allow: bool| {
+        sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+    };
+    sqlx::query(set(false))
+        .execute(&mut conn)
+        .await
+        .expect("disallow");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&mut conn)
+        .await
+        .expect("terminate");
+    let down = app
+        .http
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(down.status(), 503);
+    let body: serde_json::Value = down.json().await.expect("json");
+    assert_eq!(body["status"], "unavailable");
+    let db = body["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "database")
+        .expect("db")
+        .clone();
+    assert_eq!(db["status"], "down", "{body}");
+    assert!(db["latency_ms"].as_f64().is_some() && db["error"].as_str().is_some());
+    // A request that needs the database says so with 503, not 500.
+    let resp = app.get("alice", "/v1/jobs").await;
+    assert_eq!(error_code(resp, 503).await, "service_unavailable");
+
+    sqlx::query(set(true))
+        .execute(&mut conn)
+        .await
+        .expect("allow");
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = app
+            .http
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .expect("ready");
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "readiness never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn upload_to_variants_works_on_both_databases_through_job_polling() {
+    for kind in BOTH {
+        let app = spawn_app(kind).await;
+        let resp = app
+            .upload("carol", "p.png", fixture("alpha_300x200.png"), None)
+            .await;
+        assert_eq!(resp.status(), 202);
+        let body: serde_json::Value = resp.json().await.expect("json");
+        let job = app
+            .wait_job("carol", body["job_id"].as_str().expect("id"))
+            .await;
+        assert_eq!(job["status"], "succeeded", "{kind:?}: {job}");
+        assert_eq!(job["result"]["variants"].as_array().map(Vec::len), Some(6));
+        app.stop().await;
+    }
+}

@@ -1,0 +1,187 @@
+use std::{net::SocketAddr, time::Duration};
+
+use kiln_api::{AuthKeys, Role};
+use kiln_jobs::{Config, JobStatus, QueueName, db::DbKind, testing::TestContext};
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpListener},
+};
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+/// A running Kiln (API + workers) on a fresh database.
+pub struct TestApp {
+    pub ctx: TestContext,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub keys: AuthKeys,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts the API on port 0 and, unless `workers` is false, every queue's workers.
+pub async fn spawn_app_with(
+    kind: DbKind,
+    workers: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("socket address");
+    let base = format!("http://{}", SocketAddr::from(addr));
+    let ctx = TestContext::new(kind, |c| {
+        c.http.public_url = Some(base.clone());
+        tweak(c);
+    })
+    .await;
+    let keys = AuthKeys::hs256(
+        SECRET,
+        &ctx.app.config.auth.issuer,
+        &ctx.app.config.auth.audience,
+    );
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    {
+        let app = kiln_api::app(ctx.app.clone(), keys.clone());
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(
+                    app,
+                    stop.cancelled_owned(),
+                    Some(Duration::from_secs(5)),
+                )
+                .await
+                .map_err(Into::into)
+        }));
+    }
+    if workers {
+        let (app, stop) = (ctx.app.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            kiln_worker::run(app, &QueueName::ALL, stop).await
+        }));
+    }
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        keys,
+        shutdown,
+        tasks,
+        ctx,
+    }
+}
+
+pub async fn spawn_app(kind: DbKind) -> TestApp {
+    spawn_app_with(kind, true, |_| {}).await
+}
+
+impl TestApp {
+    pub fn token(&self, subject: &str) -> String {
+        self.keys.mint(subject, Role::User, 600).expect("mint")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, user: &str, path: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Uploads `bytes` as `name`, returning the response.
+    pub async fn upload(
+        &self,
+        user: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+        let mut req = self
+            .http
+            .post(self.url("/v1/media"))
+            .bearer_auth(self.token(user))
+            .multipart(form);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.expect("upload")
+    }
+
+    /// Waits (bounded) until the job reaches a terminal status and returns its JSON.
+    pub async fn wait_job(&self, user: &str, job_id: &str) -> serde_json::Value {
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let j: serde_json::Value = self
+                .get(user, &format!("/v1/jobs/{job_id}"))
+                .await
+                .json()
+                .await
+                .expect("json");
+            let status: JobStatus = serde_json::from_value(j["status"].clone()).expect("status");
+            if status.is_terminal() {
+                return j;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "job {job_id} never finished: {j}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            t.await.expect("join").expect("clean stop");
+        }
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/jobs/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// Asserts the one error shape and returns the code.
+pub async fn error_code(resp: reqwest::Response, status: u16) -> String {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let has_id = resp.headers().contains_key("x-request-id");
+    let body: serde_json::Value = resp.json().await.expect("error body is JSON");
+    assert!(has_id, "x-request-id header");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["request_id"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["code"].as_str().expect("code").to_owned()
+}

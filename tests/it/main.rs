@@ -1,0 +1,7 @@
+//! End-to-end tests: the HTTP tier and the workers together, in-process on
+//! port 0, and the `kiln` binary itself for crash and shutdown behaviour.
+
+mod api;
+mod helpers;
+mod media;
+mod process;

@@ -1,0 +1,499 @@
+use image::GenericImageView;
+use std::time::Duration;
+
+use kiln_jobs::{QueueName, db::DbKind, testing::BOTH};
+
+use crate::helpers::{error_code, fixture, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn upload_is_processed_into_variants_of_the_right_sizes_and_formats() {
+    for kind in BOTH {
+        let app = spawn_app(kind).await;
+        let resp = app
+            .upload("alice", "photo.jpg", fixture("photo_1200x900.jpg"), None)
+            .await;
+        assert_eq!(resp.status(), 202, "{kind:?}");
+        let location = resp.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        let body: serde_json::Value = resp.json().await.expect("json");
+        let media_id = body["media_id"].as_str().expect("media id").to_owned();
+        assert_eq!(location, format!("/v1/media/{media_id}"));
+        let job = app
+            .wait_job("alice", body["job_id"].as_str().expect("job id"))
+            .await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["kind"], "image.process");
+
+        let media: serde_json::Value = app
+            .get("alice", &location)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(media["status"], "ready", "{media}");
+        assert_eq!(
+            (media["width"].as_u64(), media["height"].as_u64()),
+            (Some(1200), Some(900))
+        );
+        assert_eq!(media["source_format"], "jpeg");
+        assert!(media["blurhash"].as_str().is_some_and(|b| b.len() >= 6));
+        assert!(
+            media["dominant_color"]
+                .as_str()
+                .is_some_and(|c| c.starts_with('#') && c.len() == 7)
+        );
+        let variants = media["variants"].as_array().expect("variants");
+        let mut seen: Vec<(String, u64, u64)> = variants
+            .iter()
+            .map(|v| {
+                (
+                    v["name"].as_str().expect("name").to_owned(),
+                    v["width"].as_u64().expect("w"),
+                    v["height"].as_u64().expect("h"),
+                )
+            })
+            .collect();
+        seen.sort();
+        let expected = [
+            ("large.jpg", 1200, 900),
+            ("large.webp", 1200, 900),
+            ("small.jpg", 800, 600),
+            ("small.webp", 800, 600),
+            ("thumb.jpg", 200, 150),
+            ("thumb.webp", 200, 150),
+        ];
+        let expected: Vec<(String, u64, u64)> = expected
+            .iter()
+            .map(|(n, w, h)| ((*n).to_owned(), *w, *h))
+            .collect();
+        assert_eq!(seen, expected, "{kind:?}");
+
+        for v in variants {
+            let resp = app
+                .http
+                .get(v["url"].as_str().expect("url"))
+                .bearer_auth(app.token("alice"))
+                .send()
+                .await
+                .expect("download");
+            assert_eq!(resp.status(), 200);
+            let ct = resp.headers()["content-type"]
+                .to_str()
+                .expect("ct")
+                .to_owned();
+            assert_eq!(ct, v["content_type"].as_str().expect("ct"));
+            let etag = resp.headers()["etag"].to_str().expect("etag").to_owned();
+            let bytes = resp.bytes().await.expect("bytes");
+            assert_eq!(bytes.len() as u64, v["bytes"].as_u64().expect("bytes"));
+            let format = image::guess_format(&bytes).expect("format");
+            let expected_format = if ct == "image/webp" {
+                image::ImageFormat::WebP
+            } else {
+                image::ImageFormat::Jpeg
+            };
+            assert_eq!(format, expected_format);
+            let decoded = image::load_from_memory(&bytes).expect("decodes");
+            assert_eq!(
+                decoded.dimensions(),
+                (
+                    v["width"].as_u64().expect("w") as u32,
+                    v["height"].as_u64().expect("h") as u32
+                )
+            );
+            let again = app
+                .http
+                .get(v["url"].as_str().expect("url"))
+                .bearer_auth(app.token("alice"))
+                .header("If-None-Match", &etag)
+                .send()
+                .await
+                .expect("conditional");
+            assert_eq!(again.status(), 304);
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn exif_rotated_upload_comes_out_upright() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let resp = app
+        .upload(
+            "alice",
+            "rotated.jpg",
+            fixture("exif_orient6_64x32.jpg"),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    app.wait_job("alice", body["job_id"].as_str().expect("job"))
+        .await;
+    let media: serde_json::Value = app
+        .get(
+            "alice",
+            &format!("/v1/media/{}", body["media_id"].as_str().expect("id")),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (media["width"].as_u64(), media["height"].as_u64()),
+        (Some(32), Some(64)),
+        "{media}"
+    );
+    let thumb = media["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .find(|v| v["name"] == "thumb.jpg")
+        .expect("thumb")
+        .clone();
+    assert_eq!(
+        (thumb["width"].as_u64(), thumb["height"].as_u64()),
+        (Some(32), Some(64))
+    );
+    let bytes = app
+        .http
+        .get(thumb["url"].as_str().expect("url"))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    let img = image::load_from_memory(&bytes).expect("decode").to_rgb8();
+    // The stored image's top-left quadrant is red; orientation 6 (rotate 90° clockwise) puts it top-right.
+    let top_right = img.get_pixel(24, 8);
+    let top_left = img.get_pixel(8, 8);
+    assert!(
+        top_right[0] > 180 && top_right[1] < 90,
+        "red lands top-right: {top_right:?}"
+    );
+    assert!(
+        top_left[0] < 180 || top_left[1] > 90,
+        "top-left is not red: {top_left:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_upload_fails_its_job_once_without_retry() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    for name in ["truncated.jpg", "garbage.jpg"] {
+        let resp = app.upload("alice", name, fixture(name), None).await;
+        assert_eq!(resp.status(), 202, "{name} passes sniffing");
+        let body: serde_json::Value = resp.json().await.expect("json");
+        let job = app
+            .wait_job("alice", body["job_id"].as_str().expect("job"))
+            .await;
+        assert_eq!(job["status"], "failed", "{name}: {job}");
+        assert_eq!(job["attempts"], 1, "never retried");
+        assert!(
+            job["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("image rejected")),
+            "{job}"
+        );
+        let media: serde_json::Value = app
+            .get(
+                "alice",
+                &format!("/v1/media/{}", body["media_id"].as_str().expect("id")),
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(media["status"], "failed");
+        assert!(media["error"].as_str().is_some());
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn decompression_bomb_is_refused_and_the_worker_keeps_running() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let bomb = fixture("bomb_20000x20000.png");
+    assert!(bomb.len() < 100_000, "a few KB that claims 400 megapixels");
+    let resp = app.upload("alice", "bomb.png", bomb, None).await;
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let job = app
+        .wait_job("alice", body["job_id"].as_str().expect("job"))
+        .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert!(
+        job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("20000")),
+        "{job}"
+    );
+
+    let resp = app
+        .upload("alice", "ok.png", fixture("alpha_300x200.png"), None)
+        .await;
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let job = app
+        .wait_job("alice", body["job_id"].as_str().expect("job"))
+        .await;
+    assert_eq!(job["status"], "succeeded", "the worker survived: {job}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn upload_over_the_limit_is_refused_with_413_whether_or_not_its_length_is_declared() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |c| {
+        c.media.max_upload_bytes = 100_000
+    })
+    .await;
+    let big = vec![0xFFu8; 300_000];
+    let resp = app.upload("alice", "big.jpg", big.clone(), None).await;
+    assert_eq!(error_code(resp, 413).await, "payload_too_large");
+
+    // Chunked, no Content-Length: cut off while streaming.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let part =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .file_name("big.jpg");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let resp = app
+        .http
+        .post(app.url("/v1/media"))
+        .bearer_auth(app.token("alice"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 413).await, "payload_too_large");
+
+    // Nothing was stored or queued.
+    let (jobs, _) = app
+        .ctx
+        .app
+        .ledger
+        .list(&Default::default())
+        .await
+        .expect("list");
+    assert!(jobs.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn non_image_and_empty_uploads_are_refused_with_4xx() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let resp = app
+        .upload(
+            "alice",
+            "photo.jpg",
+            b"%PDF-1.7 definitely not an image".to_vec(),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(resp, 415).await, "unsupported_media_type");
+    let resp = app.upload("alice", "empty.jpg", Vec::new(), None).await;
+    assert_eq!(error_code(resp, 422).await, "empty_file");
+    let resp = app
+        .http
+        .post(app.url("/v1/media"))
+        .bearer_auth(app.token("alice"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        error_code(resp, 415).await,
+        "unsupported_media_type",
+        "not multipart"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_upload_with_one_idempotency_key_returns_the_first() {
+    for kind in BOTH {
+        let app = spawn_app_with(kind, false, |_| {}).await;
+        let first = app
+            .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), Some("k-1"))
+            .await;
+        assert_eq!(first.status(), 202);
+        let first: serde_json::Value = first.json().await.expect("json");
+        let again = app
+            .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), Some("k-1"))
+            .await;
+        assert_eq!(again.status(), 200, "{kind:?}");
+        let again: serde_json::Value = again.json().await.expect("json");
+        assert_eq!(first["media_id"], again["media_id"]);
+        assert_eq!(first["job_id"], again["job_id"]);
+        let (jobs, _) = app
+            .ctx
+            .app
+            .ledger
+            .list(&Default::default())
+            .await
+            .expect("list");
+        assert_eq!(jobs.len(), 1, "one job");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn another_users_media_is_not_found_and_delete_removes_everything() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let resp = app
+        .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), None)
+        .await;
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let id = body["media_id"].as_str().expect("id").to_owned();
+    app.wait_job("alice", body["job_id"].as_str().expect("job"))
+        .await;
+
+    assert_eq!(
+        error_code(app.get("bob", &format!("/v1/media/{id}")).await, 404).await,
+        "not_found"
+    );
+    assert_eq!(
+        error_code(
+            app.get("bob", &format!("/v1/media/{id}/variants/thumb.jpg"))
+                .await,
+            404
+        )
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        error_code(
+            app.get(
+                "bob",
+                &format!("/v1/jobs/{}", body["job_id"].as_str().expect("job"))
+            )
+            .await,
+            404
+        )
+        .await,
+        "not_found"
+    );
+    let resp = app
+        .http
+        .delete(app.url(&format!("/v1/media/{id}")))
+        .bearer_auth(app.token("bob"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(error_code(resp, 404).await, "not_found");
+
+    let objects = app.ctx.dir.path().join("objects").join("media").join(&id);
+    assert!(objects.exists());
+    let resp = app
+        .http
+        .delete(app.url(&format!("/v1/media/{id}")))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 204);
+    assert!(
+        !objects.exists() || std::fs::read_dir(&objects).expect("dir").next().is_none(),
+        "objects removed"
+    );
+    assert_eq!(
+        error_code(app.get("alice", &format!("/v1/media/{id}")).await, 404).await,
+        "not_found"
+    );
+    assert_eq!(
+        error_code(
+            app.get("alice", &format!("/v1/media/{id}/variants/thumb.jpg"))
+                .await,
+            404
+        )
+        .await,
+        "not_found"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn failed_job_retried_over_http_succeeds_once_its_cause_is_fixed() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let drain = || {
+        kiln_worker::run_until_idle(
+            app.ctx.app.clone(),
+            &[QueueName::Media],
+            Duration::from_secs(30),
+        )
+    };
+    let resp = app
+        .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), None)
+        .await;
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let media_id = body["media_id"].as_str().expect("m").to_owned();
+    let job_id = body["job_id"].as_str().expect("j").to_owned();
+
+    // The original goes missing before a worker gets to it: a permanent failure.
+    let original = app
+        .ctx
+        .dir
+        .path()
+        .join(format!("objects/media/{media_id}/original"));
+    let saved = std::fs::read(&original).expect("original stored");
+    std::fs::remove_file(&original).expect("remove");
+    drain().await.expect("drain");
+    let job: serde_json::Value = app
+        .get("alice", &format!("/v1/jobs/{job_id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("original upload is missing"))
+    );
+    let media: serde_json::Value = app
+        .get("alice", &format!("/v1/media/{media_id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(media["status"], "failed", "derived from the job: {media}");
+
+    // Only the owner may retry it; once the cause is fixed the retry succeeds.
+    let resp = app.post("bob", &format!("/v1/jobs/{job_id}/retry")).await;
+    assert_eq!(error_code(resp, 404).await, "not_found");
+    std::fs::write(&original, saved).expect("restore");
+    let resp = app.post("alice", &format!("/v1/jobs/{job_id}/retry")).await;
+    assert_eq!(resp.status(), 200);
+    let rearmed: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(rearmed["status"], "queued");
+    assert_eq!(rearmed["attempts"], 0);
+    drain().await.expect("drain");
+    let job: serde_json::Value = app
+        .get("alice", &format!("/v1/jobs/{job_id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let media: serde_json::Value = app
+        .get("alice", &format!("/v1/media/{media_id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(media["status"], "ready");
+
+    // A succeeded job cannot be retried or cancelled.
+    let resp = app.post("alice", &format!("/v1/jobs/{job_id}/retry")).await;
+    assert_eq!(error_code(resp, 409).await, "conflict");
+    let resp = app
+        .post("alice", &format!("/v1/jobs/{job_id}/cancel"))
+        .await;
+    assert_eq!(error_code(resp, 409).await, "conflict");
+    app.stop().await;
+}

@@ -1,0 +1,219 @@
+//! The `kiln` binary: SIGKILL while jobs run loses none of them; SIGTERM lets
+//! the in-flight job finish and exits 0.
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use kiln_jobs::{
+    AppContext, JobPayload, JobStatus, db::Db, ledger::NewJob, noop::NoopV1, testing::test_config,
+};
+
+struct Binary {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Binary {
+    fn new() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Binary {
+            dir: tempfile::tempdir().expect("dir"),
+            port,
+        }
+    }
+
+    fn start(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .arg("serve")
+            .current_dir(self.dir.path())
+            .env("KILN__DATA_DIR", self.dir.path())
+            .env("KILN__HTTP__LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("KILN__QUEUES__POLL_INTERVAL_MS", "50")
+            .env("KILN__QUEUES__HEARTBEAT_SECS", "1")
+            .env("KILN__QUEUES__MISSED_HEARTBEATS", "2")
+            .env(
+                "KILN__AUTH__JWT_SECRET",
+                "test-secret-test-secret-test-secret!",
+            )
+            .env_remove("DATABASE_URL")
+            .env_remove("STORAGE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kiln")
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/health/ready", self.port);
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "kiln never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A second handle on the binary's SQLite database, as a producer.
+    async fn context(&self) -> AppContext {
+        let mut config = test_config(self.dir.path());
+        config.storage.url = None;
+        let db = Db::connect(&config.database_url(), 4, Duration::from_secs(10))
+            .await
+            .expect("open db");
+        AppContext::with_db(Arc::new(config), db).expect("context")
+    }
+}
+
+async fn wait_until(app: &AppContext, ids: &[uuid::Uuid], status: JobStatus, secs: u64) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mut all = true;
+        for id in ids {
+            let j = app
+                .ledger
+                .get(*id, None)
+                .await
+                .expect("get")
+                .expect("exists");
+            all &= j.status == status;
+        }
+        if all {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "jobs never all {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn sigkill_while_jobs_run_loses_none_of_them() {
+    let bin = Binary::new();
+    let mut child = bin.start();
+    bin.wait_ready().await;
+    let app = bin.context().await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let job = NoopV1 {
+            sleep_ms: 3_000,
+            ..Default::default()
+        };
+        ids.push(
+            app.ledger
+                .enqueue(NewJob::new("tester", JobPayload::NoopV1(job)))
+                .await
+                .expect("enqueue")
+                .job()
+                .id,
+        );
+    }
+    wait_until(&app, &ids, JobStatus::Running, 20).await;
+    signal(&child, "KILL");
+    let _ = child.wait();
+
+    let mut child = bin.start();
+    bin.wait_ready().await;
+    wait_until(&app, &ids, JobStatus::Succeeded, 40).await;
+    for id in &ids {
+        let j = app
+            .ledger
+            .get(*id, None)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(j.attempts, 2, "ran once more after the crash: {j:?}");
+    }
+    // Ledger and queue agree: nothing is left pending or running in the queue.
+    let Db::Sqlite(pool) = &app.db else {
+        unreachable!("embedded")
+    };
+    // Acknowledgements are written in batches, so allow the queue a moment to catch up.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let states: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM Jobs GROUP BY status")
+                .fetch_all(pool)
+                .await
+                .expect("count");
+        let open: i64 = states
+            .iter()
+            .filter(|(s, _)| s != "Done")
+            .map(|(_, n)| n)
+            .sum();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "queue still holds {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&child, "TERM");
+    assert!(child.wait().expect("wait").success());
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_in_flight_job_finish_and_exits_cleanly() {
+    let bin = Binary::new();
+    let mut child = bin.start();
+    bin.wait_ready().await;
+    let app = bin.context().await;
+    let job = NoopV1 {
+        sleep_ms: 1_500,
+        ..Default::default()
+    };
+    let id = app
+        .ledger
+        .enqueue(NewJob::new("tester", JobPayload::NoopV1(job)))
+        .await
+        .expect("enqueue")
+        .job()
+        .id;
+    wait_until(&app, &[id], JobStatus::Running, 20).await;
+    signal(&child, "TERM");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "kiln did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let j = app
+        .ledger
+        .get(id, None)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(j.status, JobStatus::Succeeded);
+    assert_eq!(j.attempts, 1);
+}

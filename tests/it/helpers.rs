@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use kiln_api::{AuthKeys, Role};
 use kiln_jobs::{Config, JobStatus, QueueName, db::DbKind, testing::TestContext};
@@ -34,7 +34,7 @@ pub async fn spawn_app_with(
         .as_socket_addr()
         .copied()
         .expect("socket address");
-    let base = format!("http://{}", SocketAddr::from(addr));
+    let base = format!("http://{addr}");
     let ctx = TestContext::new(kind, |c| {
         c.http.public_url = Some(base.clone());
         tweak(c);

@@ -121,12 +121,18 @@ impl ApiError {
     }
 }
 
+impl From<kiln_jobs::ledger::SqlxError> for ApiError {
+    fn from(e: kiln_jobs::ledger::SqlxError) -> Self {
+        ApiError::unavailable("database", &e)
+    }
+}
+
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::NotFound => ApiError::not_found("job"),
             LedgerError::Conflict(m) => ApiError::conflict(m),
-            LedgerError::Db(e) => ApiError::unavailable("database", &e),
+            LedgerError::Db(e) => e.into(),
             LedgerError::Queue(e) => ApiError::unavailable("queue", &e),
             e @ LedgerError::Corrupt(_) => ApiError::internal(&e),
         }

@@ -126,6 +126,13 @@ fn variant_url(public_url: &str, media_id: Uuid, name: &str) -> String {
     format!("{public_url}/v1/media/{media_id}/variants/{name}")
 }
 
+/// The caller's media row; another owner's is "not found", never "forbidden".
+async fn find(app: &AppContext, id: Uuid, owner: &str) -> Result<repo::MediaRow, ApiError> {
+    repo::get(&app.db, id, Some(owner))
+        .await?
+        .ok_or_else(|| ApiError::not_found("media"))
+}
+
 fn storage_err(e: StorageError) -> ApiError {
     ApiError::unavailable("object storage", &e)
 }
@@ -264,8 +271,7 @@ impl MediaApi {
                     ));
                 };
                 let status = repo::get(&app.db, p.media_id, Some(&owner))
-                    .await
-                    .map_err(|e| ApiError::unavailable("database", &e))?
+                    .await?
                     .map_or_else(|| "deleted".to_owned(), |m| m.status);
                 Ok(MediaCreated::Existing(
                     Json(MediaAccepted {
@@ -289,10 +295,7 @@ impl MediaApi {
         app: Data<&AppContext>,
         id: Path<Uuid>,
     ) -> Result<Json<MediaOut>, ApiError> {
-        let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
-            .await
-            .map_err(|e| ApiError::unavailable("database", &e))?
-            .ok_or_else(|| ApiError::not_found("media"))?;
+        let m = find(&app, id.0, &auth.0.subject).await?;
         let mut status = m.status.clone();
         let mut error = m.error.clone();
         if status == "processing" {
@@ -361,10 +364,7 @@ impl MediaApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Result<VariantResponse, ApiError> {
-        let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
-            .await
-            .map_err(|e| ApiError::unavailable("database", &e))?
-            .ok_or_else(|| ApiError::not_found("media"))?;
+        let m = find(&app, id.0, &auth.0.subject).await?;
         let v = m
             .variants
             .0
@@ -405,14 +405,8 @@ impl MediaApi {
         app: Data<&AppContext>,
         id: Path<Uuid>,
     ) -> Result<DeleteResponse, ApiError> {
-        let m = repo::get(&app.db, id.0, Some(&auth.0.subject))
-            .await
-            .map_err(|e| ApiError::unavailable("database", &e))?
-            .ok_or_else(|| ApiError::not_found("media"))?;
-        if !repo::delete(&app.db, m.id, Some(&auth.0.subject))
-            .await
-            .map_err(|e| ApiError::unavailable("database", &e))?
-        {
+        let m = find(&app, id.0, &auth.0.subject).await?;
+        if !repo::delete(&app.db, m.id, Some(&auth.0.subject)).await? {
             return Err(ApiError::not_found("media"));
         }
         if let Err(e) = app.ledger.cancel(m.job_id, None).await {

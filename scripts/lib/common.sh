@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# Shared helpers for Kiln's scripts. Source it; it defines functions only.
+
+# The repository root (this file lives in scripts/lib/).
+KILN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export KILN_ROOT
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+
+# Prints a loud error and exits non-zero.
+die() {
+  {
+    printf '\n'
+    printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n'
+    printf '!! ERROR: %s\n' "$*"
+    printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n'
+  } >&2
+  exit 1
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Runs a command as root: directly when we are root, else through sudo -n.
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif have sudo; then
+    sudo -n "$@"
+  else
+    die "need root to run: $* (no sudo available)"
+  fi
+}
+
+# Installs Debian packages non-interactively.
+apt_install() {
+  have apt-get || die "cannot install $* : apt-get is not available; install them by hand"
+  log "installing $* with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" </dev/null
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: retries COMMAND every 0.25 s until it
+# succeeds or SECONDS pass; returns non-zero on timeout.
+wait_until() {
+  local secs=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      warn "$what: not ready after ${secs}s"
+      return 1
+    fi
+    sleep 0.25
+  done
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Kiln's whole test suite: every crate, every target, against real PostgreSQL
+# and Redis (started, or installed with apt-get, when missing).
+#
+#   scripts/test.sh                    # everything
+#   scripts/test.sh -p kiln-jobs       # extra arguments go to `cargo test`
+#
+# Environment: KILN_TEST_PG_URL (admin URL the tests create their databases
+# through; default postgres://postgres@127.0.0.1:5432/postgres) and
+# KILN_TEST_REDIS_URL (default redis://127.0.0.1:6379).
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/services.sh"
+
+ensure_postgres
+ensure_redis
+drop_stale_test_databases
+
+cd "$KILN_ROOT"
+log "cargo test --workspace --all-targets --locked $*"
+exec cargo test --workspace --all-targets --locked "$@"

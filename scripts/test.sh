@@ -20,4 +20,12 @@ drop_stale_test_databases
 
 cd "$KILN_ROOT"
 log "cargo test --workspace --all-targets --locked $*"
-exec cargo test --workspace --all-targets --locked "$@"
+output=$(mktemp)
+trap 'rm -f "$output"' EXIT
+status=0
+cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$output" || status=$?
+# Several test binaries each close with their own line (some, like examples,
+# hold no tests); end with one total so the last line tells the whole story.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "\ntotal: %d passed, %d failed\n", p, f }' "$output"
+exit "$status"

@@ -50,9 +50,32 @@ fn dev_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create {}", config.data_dir.display()))?;
     let secret = kiln_jobs::secrets::random_token(48);
-    std::fs::write(&path, &secret).with_context(|| format!("write {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a development JWT secret");
-    Ok(secret.into_bytes())
+    // create_new: when two processes start at once, one writes and both read it.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(secret.as_bytes())
+                .with_context(|| format!("write {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a development JWT secret");
+            Ok(secret.into_bytes())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let s = std::fs::read_to_string(&path)
+                .with_context(|| format!("read {}", path.display()))?;
+            anyhow::ensure!(
+                s.trim().len() >= 32,
+                "{} holds a secret shorter than 32 bytes",
+                path.display()
+            );
+            Ok(s.trim().as_bytes().to_vec())
+        }
+        Err(e) => Err(e).with_context(|| format!("create {}", path.display())),
+    }
 }
 
 pub fn token(config: &Config, subject: &str, role: &str, ttl: Option<u64>) -> anyhow::Result<()> {

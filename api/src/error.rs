@@ -178,7 +178,7 @@ impl<E: Endpoint> Endpoint for ErrorShapeEndpoint<E> {
 fn shape(err: poem::Error) -> Response {
     let status = err.status();
     let text = err.to_string();
-    let resp = err.into_response();
+    let mut resp = err.into_response();
     let is_json = resp
         .headers()
         .get("content-type")
@@ -208,7 +208,9 @@ fn shape(err: poem::Error) -> Response {
         text
     };
     let body = ErrorBody::new(code, message);
-    let mut resp = poem_openapi::payload::Json(body.0).into_response();
-    resp.set_status(status);
-    resp
+    let mut shaped = poem_openapi::payload::Json(body.0).into_response();
+    shaped.set_status(status);
+    // Keep what poem-openapi attached (the operation id labels metrics).
+    *shaped.extensions_mut() = std::mem::take(resp.extensions_mut());
+    shaped
 }

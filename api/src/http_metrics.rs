@@ -1,8 +1,10 @@
-//! Request counters and latency histograms.
+//! Request counters and latency histograms, labelled by OpenAPI operation id
+//! (bounded cardinality: unknown paths count as `other`).
 
 use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use poem_openapi::OperationId;
 
 use kiln_jobs::AppContext;
 
@@ -19,44 +21,27 @@ impl<E: Endpoint> Middleware<E> for HttpMetrics {
 /// See [`HttpMetrics`].
 pub struct HttpMetricsEndpoint<E>(E);
 
-/// Collapses ids so routes have bounded cardinality.
-fn route_label(path: &str) -> String {
-    path.split('/')
-        .map(|seg| {
-            if uuid::Uuid::parse_str(seg).is_ok() {
-                ":id"
-            } else {
-                seg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let metrics = req.data::<AppContext>().map(|a| a.metrics.clone());
         let method = req.method().to_string();
-        let route = route_label(req.uri().path());
         let start = Instant::now();
         let resp = self.0.call(req).await.map(IntoResponse::into_response);
         if let Some(m) = metrics {
-            let status = resp
-                .as_ref()
-                .map_or(500, |r| r.status().as_u16())
-                .to_string();
-            let route = if route.starts_with("/v1/") || route.starts_with("/health") {
-                route
-            } else {
-                "other".to_owned()
+            let (status, operation) = match &resp {
+                Ok(r) => (
+                    r.status().as_u16(),
+                    r.data::<OperationId>().map_or("other", |op| op.0),
+                ),
+                Err(e) => (e.status().as_u16(), "other"),
             };
             m.http_requests
-                .with_label_values(&[&method, &route, &status])
+                .with_label_values(&[method.as_str(), operation, &status.to_string()])
                 .inc();
             m.http_duration
-                .with_label_values(&[&method, &route])
+                .with_label_values(&[method.as_str(), operation])
                 .observe(start.elapsed().as_secs_f64());
         }
         resp

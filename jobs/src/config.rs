@@ -1,7 +1,7 @@
 //! Kiln's typed configuration: defaults → optional TOML file → environment.
 //!
 //! Environment variables are `KILN__SECTION__KEY` (e.g. `KILN__HTTP__LISTEN`),
-//! plus the conventional `DATABASE_URL`, `STORAGE_URL` and `REDIS_URL`.
+//! plus the conventional `DATABASE_URL` and `STORAGE_URL`.
 //! Unknown keys are an error at startup, and [`Config::validate`] checks values.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -60,8 +60,6 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
     /// Seconds to wait for in-flight requests on shutdown (default 10).
     pub shutdown_timeout_secs: u64,
-    /// Largest JSON request body in bytes (default 1 MiB).
-    pub max_json_body_bytes: u64,
 }
 
 impl Default for HttpConfig {
@@ -70,7 +68,6 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             shutdown_timeout_secs: 10,
-            max_json_body_bytes: 1 << 20,
         }
     }
 }

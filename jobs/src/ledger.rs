@@ -274,21 +274,18 @@ impl Ledger {
             },
         )
         .await;
-        match inserted {
-            Ok(Some(_)) => {}
+        let row = match inserted {
+            Ok(Some(row)) => row,
             Ok(None) => return self.existing(tx, &job).await,
             Err(e) if is_unique_violation(&e) => return self.existing(tx, &job).await,
             Err(e) => return Err(e.into()),
-        }
+        };
         let msg = QueueMessage {
             job_id: id,
             delivery_id,
             payload,
         };
         queue::push_in_tx(tx, queue, &msg, job.run_at).await?;
-        let row = job_runs::get_in_tx(tx, id)
-            .await?
-            .ok_or(LedgerError::NotFound)?;
         Ok(Enqueued::Created(row.try_into()?))
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 use crate::queue::QueueName;
@@ -14,11 +14,9 @@ pub struct Metrics {
     registry: Registry,
     jobs_total: IntCounterVec,
     job_duration: HistogramVec,
-    /// Ledger jobs by queue and status (refreshed by the owner of the gauge).
-    pub ledger_jobs: IntGaugeVec,
-    /// HTTP requests by method, route and status.
+    /// HTTP requests by method, OpenAPI operation id and status.
     pub http_requests: IntCounterVec,
-    /// HTTP latency by method and route.
+    /// HTTP latency by method and OpenAPI operation id.
     pub http_duration: HistogramVec,
 }
 
@@ -49,30 +47,24 @@ impl Metrics {
             &["queue"],
         )
         .expect("valid metric");
-        let ledger_jobs = IntGaugeVec::new(
-            Opts::new("ledger_jobs", "Jobs in the ledger by queue and status"),
-            &["status"],
-        )
-        .expect("valid metric");
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
-                "HTTP requests by method, route and status",
+                "HTTP requests by method, OpenAPI operation and status",
             ),
-            &["method", "route", "status"],
+            &["method", "operation", "status"],
         )
         .expect("valid metric");
         let http_duration = HistogramVec::new(
             HistogramOpts::new("http_request_duration_seconds", "HTTP latency").buckets(vec![
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
             ]),
-            &["method", "route"],
+            &["method", "operation"],
         )
         .expect("valid metric");
         for c in [
             Box::new(jobs_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(job_duration.clone()),
-            Box::new(ledger_jobs.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
         ] {
@@ -82,7 +74,6 @@ impl Metrics {
             registry,
             jobs_total,
             job_duration,
-            ledger_jobs,
             http_requests,
             http_duration,
         }

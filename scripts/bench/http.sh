@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Upload-enqueue throughput over HTTP: `oha` POSTs a small real JPEG to
-# /v1/media on a release `kiln serve` (temporary data folder, loopback only)
-# at a fixed rate, and reports req/s, p50/p99 and status codes. The media
-# queue backs up during the run; this measures the enqueue path (auth,
-# streaming upload, object write, ledger + queue transaction).
+# /v1/media on a release `kiln api` (temporary embedded data folder, loopback
+# only) at a fixed rate, and reports req/s, p50/p99 and status codes. No
+# worker runs, as in production where workers are other processes on other
+# machines: this measures the enqueue path alone (auth, streaming upload,
+# object write, ledger + queue transaction). KILN_BENCH_ROLE=serve runs the
+# workers in the same process instead (they then compete for the same cores).
 #
 #   scripts/bench/http.sh [RATE_PER_SEC] [DURATION]      # default 2000 10s
 #
@@ -16,6 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 rate=${1:-2000}
 duration=${2:-10s}
 connections=${KILN_BENCH_CONNECTIONS:-64}
+role=${KILN_BENCH_ROLE:-api}
 
 if ! have oha; then
   log "installing oha (cargo install oha --locked)"
@@ -58,10 +61,10 @@ image="jobs/tests/fixtures/gray_320x240.jpg"
 } >"$work/body.bin"
 
 token=$("$kiln" token --subject bench --ttl-secs 3600)
-"$kiln" serve >"$work/server.log" 2>&1 &
+"$kiln" "$role" >"$work/server.log" 2>&1 &
 server_pid=$!
-wait_until 60 "kiln serve on $port" curl -fsS "http://127.0.0.1:$port/health/ready" ||
-  die "kiln serve did not become ready; log: $(tail -20 "$work/server.log")"
+wait_until 60 "kiln $role on $port" curl -fsS "http://127.0.0.1:$port/health/ready" ||
+  die "kiln $role did not become ready; log: $(tail -20 "$work/server.log")"
 
 log "oha: POST /v1/media ($(stat -c %s "$work/body.bin") byte body) at $rate req/s for $duration, $connections connections"
 timeout 120 oha --no-tui --output-format json -q "$rate" -z "$duration" -c "$connections" \

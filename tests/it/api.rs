@@ -213,7 +213,12 @@ async fn docs_and_the_openapi_document_are_served() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("kiln_http_requests_total"), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"kiln_http_requests_total{method="GET",operation="health_live",status="200"} 1"#
+        ),
+        "requests are labelled by operation id: {metrics}"
+    );
     app.stop().await;
 }
 

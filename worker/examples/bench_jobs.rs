@@ -52,6 +52,9 @@ struct Args {
     /// Concurrent producers of the up-front enqueue (each enqueue is its own transaction).
     #[arg(long, default_value_t = 1)]
     producers: usize,
+    /// Database pool size (default: 2 × concurrency + 4, at most 64).
+    #[arg(long)]
+    pool: Option<u32>,
     /// Give up when a phase has not finished after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
@@ -120,9 +123,11 @@ async fn main() -> anyhow::Result<()> {
     config.queues.poll_interval_ms = args.poll_ms;
     config.queues.notifications.concurrency = args.concurrency.max(1);
     config.worker.shutdown_timeout_secs = 10;
-    let pool = u32::try_from(args.concurrency * 2 + 4)
-        .unwrap_or(64)
-        .min(64);
+    let pool = args.pool.unwrap_or_else(|| {
+        u32::try_from(args.concurrency * 2 + 4)
+            .unwrap_or(64)
+            .min(64)
+    });
     let db = Db::connect(&url, pool, Duration::from_secs(10)).await?;
     db.migrate().await?;
     let app = AppContext::with_db(Arc::new(config), db.clone())?;

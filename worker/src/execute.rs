@@ -124,7 +124,10 @@ impl Executor {
         self.metrics.observe_duration(self.queue, started.elapsed());
         match result {
             Ok(value) => {
-                ledger.succeed(job.id, &value).await?;
+                if !ledger.succeed(job.id, &value).await? {
+                    tracing::info!("job was cancelled while it ran; result discarded");
+                    return Ok(Outcome::Skipped);
+                }
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "job succeeded"
@@ -132,9 +135,12 @@ impl Executor {
                 Ok(Outcome::Succeeded)
             }
             Err(JobError::Abort(reason)) => {
-                ledger
+                if !ledger
                     .finish(job.id, JobStatus::Failed, None, Some(&reason))
-                    .await?;
+                    .await?
+                {
+                    return Ok(Outcome::Skipped);
+                }
                 tracing::warn!(error = %reason, "job failed permanently");
                 Ok(Outcome::Failed)
             }
@@ -142,15 +148,21 @@ impl Executor {
                 let reason = e.to_string();
                 if job.attempts >= job.max_attempts {
                     let msg = format!("attempts exhausted ({}): {reason}", job.max_attempts);
-                    ledger
+                    if !ledger
                         .finish(job.id, JobStatus::Dead, None, Some(&msg))
-                        .await?;
+                        .await?
+                    {
+                        return Ok(Outcome::Skipped);
+                    }
                     tracing::warn!(error = %reason, "job is dead");
                     return Ok(Outcome::Dead);
                 }
                 let delay = backoff::delay(&policy, job.attempts);
                 let run_at = Utc::now() + delay;
-                ledger.schedule_retry(&job, &reason, run_at).await?;
+                if !ledger.schedule_retry(&job, &reason, run_at).await? {
+                    tracing::info!(error = %reason, "job was cancelled while it ran; not retried");
+                    return Ok(Outcome::Skipped);
+                }
                 tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "job failed; retry scheduled");
                 Ok(Outcome::Retrying)
             }

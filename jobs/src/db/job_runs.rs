@@ -56,15 +56,21 @@ pub struct InsertJobRun<'a> {
     pub delivery_id: Uuid,
 }
 
-/// Inserts a `queued` row; `None` when the owner already has a job with this
-/// idempotency key.
-pub async fn insert(tx: &mut DbTx, row: &InsertJobRun<'_>) -> Result<Option<Uuid>, sqlx::Error> {
-    let sql = "INSERT INTO job_runs (id, kind, queue, status, owner, idempotency_key, payload, \
+/// Inserts a `queued` row and returns it; `None` when the owner already has a
+/// job with this idempotency key.
+pub async fn insert(
+    tx: &mut DbTx,
+    row: &InsertJobRun<'_>,
+) -> Result<Option<JobRunRow>, sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO job_runs (id, kind, queue, status, owner, idempotency_key, payload, \
                attempts, max_attempts, progress, created_at, updated_at, next_run_at, delivery_id) \
                VALUES ($1, $2, $3, 'queued', $4, $5, $6, 0, $7, 0, $8, $8, $9, $10) \
                ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
-               RETURNING id";
-    on_tx!(tx, t => sqlx::query_scalar::<_, Uuid>(sql)
+               RETURNING ",
+        job_run_columns!()
+    );
+    on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(row.id)
         .bind(row.kind)
         .bind(row.queue)

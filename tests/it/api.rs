@@ -114,22 +114,14 @@ async fn jobs_are_listed_newest_first_with_filters_and_a_cursor() {
     let cancelled: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(cancelled["status"], "cancelled");
 
-    let page1: serde_json::Value = app
-        .get("alice", "/v1/jobs?limit=2")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page1: serde_json::Value = app.get_json("alice", "/v1/jobs?limit=2").await;
     let cursor = page1["next_cursor"]
         .as_str()
         .expect("more pages")
         .to_owned();
     let page2: serde_json::Value = app
-        .get("alice", &format!("/v1/jobs?limit=2&cursor={cursor}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+        .get_json("alice", &format!("/v1/jobs?limit=2&cursor={cursor}"))
+        .await;
     assert!(
         page2.get("next_cursor").is_none_or(|c| c.is_null()),
         "{page2}"
@@ -146,11 +138,8 @@ async fn jobs_are_listed_newest_first_with_filters_and_a_cursor() {
     assert_eq!(listed, newest_first, "only alice's, newest first");
 
     let filtered: serde_json::Value = app
-        .get("alice", "/v1/jobs?status=cancelled&kind=image.process")
-        .await
-        .json()
-        .await
-        .expect("json");
+        .get_json("alice", "/v1/jobs?status=cancelled&kind=image.process")
+        .await;
     let items = filtered["items"].as_array().expect("items");
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"].as_str(), Some(ids[0].as_str()));

@@ -99,6 +99,11 @@ impl TestApp {
             .expect("request")
     }
 
+    /// GETs `path` as `user` and parses the JSON body.
+    pub async fn get_json(&self, user: &str, path: &str) -> serde_json::Value {
+        self.get(user, path).await.json().await.expect("JSON body")
+    }
+
     pub async fn post(&self, user: &str, path: &str) -> reqwest::Response {
         self.http
             .post(self.url(path))

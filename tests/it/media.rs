@@ -26,12 +26,7 @@ async fn upload_is_processed_into_variants_of_the_right_sizes_and_formats() {
         assert_eq!(job["status"], "succeeded", "{job}");
         assert_eq!(job["kind"], "image.process");
 
-        let media: serde_json::Value = app
-            .get("alice", &location)
-            .await
-            .json()
-            .await
-            .expect("json");
+        let media: serde_json::Value = app.get_json("alice", &location).await;
         assert_eq!(media["status"], "ready", "{media}");
         assert_eq!(
             (media["width"].as_u64(), media["height"].as_u64()),
@@ -132,14 +127,11 @@ async fn exif_rotated_upload_comes_out_upright() {
     app.wait_job("alice", body["job_id"].as_str().expect("job"))
         .await;
     let media: serde_json::Value = app
-        .get(
+        .get_json(
             "alice",
             &format!("/v1/media/{}", body["media_id"].as_str().expect("id")),
         )
-        .await
-        .json()
-        .await
-        .expect("json");
+        .await;
     assert_eq!(
         (media["width"].as_u64(), media["height"].as_u64()),
         (Some(32), Some(64)),
@@ -200,14 +192,11 @@ async fn corrupt_upload_fails_its_job_once_without_retry() {
             "{job}"
         );
         let media: serde_json::Value = app
-            .get(
+            .get_json(
                 "alice",
                 &format!("/v1/media/{}", body["media_id"].as_str().expect("id")),
             )
-            .await
-            .json()
-            .await
-            .expect("json");
+            .await;
         assert_eq!(media["status"], "failed");
         assert!(media["error"].as_str().is_some());
     }
@@ -443,12 +432,7 @@ async fn failed_job_retried_over_http_succeeds_once_its_cause_is_fixed() {
     let saved = std::fs::read(&original).expect("original stored");
     std::fs::remove_file(&original).expect("remove");
     drain().await.expect("drain");
-    let job: serde_json::Value = app
-        .get("alice", &format!("/v1/jobs/{job_id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let job: serde_json::Value = app.get_json("alice", &format!("/v1/jobs/{job_id}")).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(
         job["last_error"]
@@ -456,11 +440,8 @@ async fn failed_job_retried_over_http_succeeds_once_its_cause_is_fixed() {
             .is_some_and(|e| e.contains("original upload is missing"))
     );
     let media: serde_json::Value = app
-        .get("alice", &format!("/v1/media/{media_id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+        .get_json("alice", &format!("/v1/media/{media_id}"))
+        .await;
     assert_eq!(media["status"], "failed", "derived from the job: {media}");
 
     // Only the owner may retry it; once the cause is fixed the retry succeeds.
@@ -473,19 +454,11 @@ async fn failed_job_retried_over_http_succeeds_once_its_cause_is_fixed() {
     assert_eq!(rearmed["status"], "queued");
     assert_eq!(rearmed["attempts"], 0);
     drain().await.expect("drain");
-    let job: serde_json::Value = app
-        .get("alice", &format!("/v1/jobs/{job_id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let job: serde_json::Value = app.get_json("alice", &format!("/v1/jobs/{job_id}")).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let media: serde_json::Value = app
-        .get("alice", &format!("/v1/media/{media_id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+        .get_json("alice", &format!("/v1/media/{media_id}"))
+        .await;
     assert_eq!(media["status"], "ready");
 
     // A succeeded job cannot be retried or cancelled.

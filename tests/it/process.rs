@@ -11,6 +11,18 @@ use kiln_jobs::{
     AppContext, JobPayload, JobStatus, db::Db, ledger::NewJob, noop::NoopV1, testing::test_config,
 };
 
+/// A running `kiln`, killed when dropped so a failing test leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 struct Binary {
     dir: tempfile::TempDir,
     port: u16,
@@ -28,8 +40,8 @@ impl Binary {
         }
     }
 
-    fn start(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_kiln"))
+    fn start(&self) -> Running {
+        let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
             .arg("serve")
             .current_dir(self.dir.path())
             .env("KILN__DATA_DIR", self.dir.path())
@@ -46,7 +58,8 @@ impl Binary {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start kiln")
+            .expect("start kiln");
+        Running(child)
     }
 
     async fn wait_ready(&self) {
@@ -101,10 +114,10 @@ async fn wait_until(app: &AppContext, ids: &[uuid::Uuid], status: JobStatus, sec
     }
 }
 
-fn signal(child: &Child, sig: &str) {
+fn signal(child: &Running, sig: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status()
         .expect("kill");
     assert!(ok.success());
@@ -133,7 +146,7 @@ async fn sigkill_while_jobs_run_loses_none_of_them() {
     }
     wait_until(&app, &ids, JobStatus::Running, 20).await;
     signal(&child, "KILL");
-    let _ = child.wait();
+    let _ = child.0.wait();
 
     let mut child = bin.start();
     bin.wait_ready().await;
@@ -174,7 +187,7 @@ async fn sigkill_while_jobs_run_loses_none_of_them() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     signal(&child, "TERM");
-    assert!(child.wait().expect("wait").success());
+    assert!(child.0.wait().expect("wait").success());
 }
 
 #[tokio::test]
@@ -198,7 +211,7 @@ async fn sigterm_lets_the_in_flight_job_finish_and_exits_cleanly() {
     signal(&child, "TERM");
     let until = std::time::Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
+        if let Some(s) = child.0.try_wait().expect("wait") {
             break s;
         }
         assert!(

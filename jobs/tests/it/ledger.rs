@@ -28,6 +28,17 @@ fn noop(owner: &str, key: Option<&str>) -> NewJob {
     j
 }
 
+/// Enqueues a plain noop job for `owner`.
+async fn created(t: &TestContext, owner: &str) -> kiln_jobs::JobRun {
+    t.app
+        .ledger
+        .enqueue(noop(owner, None))
+        .await
+        .expect("enqueue")
+        .job()
+        .clone()
+}
+
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     for kind in BOTH {
@@ -134,15 +145,7 @@ async fn list_pages_newest_first_with_filters_and_owner_scope() {
         let t = TestContext::new(kind, |_| {}).await;
         let mut ids = Vec::new();
         for _ in 0..5 {
-            ids.push(
-                t.app
-                    .ledger
-                    .enqueue(noop("alice", None))
-                    .await
-                    .expect("enqueue")
-                    .job()
-                    .id,
-            );
+            ids.push(created(&t, "alice").await.id);
         }
         t.app.ledger.enqueue(noop("bob", None)).await.expect("bob");
         t.app
@@ -198,14 +201,7 @@ async fn list_pages_newest_first_with_filters_and_owner_scope() {
 async fn another_owner_cannot_see_or_cancel_a_job() {
     for kind in BOTH {
         let t = TestContext::new(kind, |_| {}).await;
-        let j = t
-            .app
-            .ledger
-            .enqueue(noop("alice", None))
-            .await
-            .expect("enqueue")
-            .job()
-            .clone();
+        let j = created(&t, "alice").await;
         assert!(
             t.app
                 .ledger
@@ -236,14 +232,7 @@ async fn another_owner_cannot_see_or_cancel_a_job() {
 async fn claim_runs_queued_jobs_and_refuses_terminal_ones() {
     for kind in BOTH {
         let t = TestContext::new(kind, |_| {}).await;
-        let j = t
-            .app
-            .ledger
-            .enqueue(noop("alice", None))
-            .await
-            .expect("enqueue")
-            .job()
-            .clone();
+        let j = created(&t, "alice").await;
         let delivery = j
             .delivery_id
             .expect("a delivery id is recorded with the message");

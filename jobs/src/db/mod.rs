@@ -148,6 +148,9 @@ impl Db {
                 apalis_sqlite::SqliteStorage::setup(p)
                     .await
                     .context("apply apalis-sqlite migrations")?;
+                pin_sqlite_queue_plans(p)
+                    .await
+                    .context("pin query plans of the queue table")?;
             }
             Db::Postgres(p) => {
                 kiln.run(p).await.context("apply kiln migrations")?;
@@ -176,6 +179,49 @@ impl Db {
     pub async fn close(&self) {
         on_db!(self, p => p.close().await)
     }
+}
+
+/// Planner statistics for apalis-sqlite's `Jobs` table, shaped like a
+/// populated queue (20,000 rows, few distinct statuses, unique ids).
+///
+/// Without statistics SQLite plans apalis-sqlite's `lock` and `ack` queries
+/// through the `status` and `lock_by` indexes, visiting every pending (or
+/// ever-locked) row per batch, so the cost per job grows with the backlog.
+/// With these it looks rows up by their unique id (measured 4.35 ms → 0.28 ms
+/// per lock at 20,000 pending). Written on every start, after apalis' setup
+/// (whose `PRAGMA optimize` may re-analyze a near-empty table).
+const JOBS_PLANNER_STATS: &[(&str, &str)] = &[
+    ("sqlite_autoindex_Jobs_1", "20000 1"),
+    ("LIdx", "20000 10000"),
+    ("idx_jobs_status_run_at", "20000 10000 10000"),
+    ("idx_jobs_job_type_status_run_at", "20000 20000 10000 10000"),
+    ("idx_jobs_pending", "20000 20000 20000 20000 1"),
+    ("idx_jobs_running", "2 2"),
+    ("idx_jobs_claimable", "20000 20000 20000"),
+    ("idx_jobs_idempotency_key", "20000 20000 20000"),
+];
+
+async fn pin_sqlite_queue_plans(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    // Creates sqlite_stat1 when it does not exist yet.
+    sqlx::query("ANALYZE Jobs").execute(&mut *conn).await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("DELETE FROM sqlite_stat1 WHERE tbl = 'Jobs'")
+        .execute(&mut *tx)
+        .await?;
+    for (idx, stat) in JOBS_PLANNER_STATS {
+        sqlx::query("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('Jobs', $1, $2)")
+            .bind(idx)
+            .bind(stat)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    // Reloads the statistics on this connection; connections opened later read them.
+    sqlx::query("ANALYZE sqlite_schema")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 impl DbTx {

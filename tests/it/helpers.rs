@@ -174,6 +174,15 @@ pub fn fixture(name: &str) -> Vec<u8> {
     .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// Asserts that `user` gets a 404 in the error shape for `GET path`.
+pub async fn assert_not_found(app: &TestApp, user: &str, path: &str) {
+    assert_eq!(
+        error_code(app.get(user, path).await, 404).await,
+        "not_found",
+        "{path}"
+    );
+}
+
 /// Asserts the one error shape and returns the code.
 pub async fn error_code(resp: reqwest::Response, status: u16) -> String {
     assert_eq!(resp.status().as_u16(), status, "status");

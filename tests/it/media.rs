@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use kiln_jobs::{QueueName, db::DbKind, testing::BOTH};
 
-use crate::helpers::{error_code, fixture, spawn_app, spawn_app_with};
+use crate::helpers::{assert_not_found, error_code, fixture, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn upload_is_processed_into_variants_of_the_right_sizes_and_formats() {
@@ -342,19 +342,8 @@ async fn another_users_media_is_not_found_and_delete_removes_everything() {
     app.wait_job("alice", body["job_id"].as_str().expect("job"))
         .await;
 
-    assert_eq!(
-        error_code(app.get("bob", &format!("/v1/media/{id}")).await, 404).await,
-        "not_found"
-    );
-    assert_eq!(
-        error_code(
-            app.get("bob", &format!("/v1/media/{id}/variants/thumb.jpg"))
-                .await,
-            404
-        )
-        .await,
-        "not_found"
-    );
+    assert_not_found(&app, "bob", &format!("/v1/media/{id}")).await;
+    assert_not_found(&app, "bob", &format!("/v1/media/{id}/variants/thumb.jpg")).await;
     assert_eq!(
         error_code(
             app.get(
@@ -390,19 +379,8 @@ async fn another_users_media_is_not_found_and_delete_removes_everything() {
         !objects.exists() || std::fs::read_dir(&objects).expect("dir").next().is_none(),
         "objects removed"
     );
-    assert_eq!(
-        error_code(app.get("alice", &format!("/v1/media/{id}")).await, 404).await,
-        "not_found"
-    );
-    assert_eq!(
-        error_code(
-            app.get("alice", &format!("/v1/media/{id}/variants/thumb.jpg"))
-                .await,
-            404
-        )
-        .await,
-        "not_found"
-    );
+    assert_not_found(&app, "alice", &format!("/v1/media/{id}")).await;
+    assert_not_found(&app, "alice", &format!("/v1/media/{id}/variants/thumb.jpg")).await;
     app.stop().await;
 }
 

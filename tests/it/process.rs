@@ -90,17 +90,20 @@ impl Binary {
     }
 }
 
+async fn read_job(app: &AppContext, id: uuid::Uuid) -> kiln_jobs::JobRun {
+    app.ledger
+        .get(id, None)
+        .await
+        .expect("get")
+        .expect("exists")
+}
+
 async fn wait_until(app: &AppContext, ids: &[uuid::Uuid], status: JobStatus, secs: u64) {
     let until = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let mut all = true;
         for id in ids {
-            let j = app
-                .ledger
-                .get(*id, None)
-                .await
-                .expect("get")
-                .expect("exists");
+            let j = read_job(app, *id).await;
             all &= j.status == status;
         }
         if all {
@@ -152,12 +155,7 @@ async fn sigkill_while_jobs_run_loses_none_of_them() {
     bin.wait_ready().await;
     wait_until(&app, &ids, JobStatus::Succeeded, 40).await;
     for id in &ids {
-        let j = app
-            .ledger
-            .get(*id, None)
-            .await
-            .expect("get")
-            .expect("exists");
+        let j = read_job(&app, *id).await;
         assert_eq!(j.attempts, 2, "ran once more after the crash: {j:?}");
     }
     // Ledger and queue agree: nothing is left pending or running in the queue.
@@ -221,12 +219,7 @@ async fn sigterm_lets_the_in_flight_job_finish_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status}");
-    let j = app
-        .ledger
-        .get(id, None)
-        .await
-        .expect("get")
-        .expect("exists");
+    let j = read_job(&app, id).await;
     assert_eq!(j.status, JobStatus::Succeeded);
     assert_eq!(j.attempts, 1);
 }

@@ -96,6 +96,11 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     tracing::info!(backends = %app.describe(), "kiln starting");
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
+    // Queue gauges for /metrics, in every role: scaling reads them from any replica.
+    let sampler = tokio::spawn(kiln_jobs::metrics::sample_queues(
+        app.ledger.clone(),
+        app.metrics.clone(),
+    ));
 
     let http = (role != Role::Worker).then(|| {
         let keys = auth_keys(&app.config);
@@ -119,6 +124,7 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
             result = Err(e);
         }
     }
+    sampler.abort();
     app.db.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     tracing::info!("kiln stopped");

@@ -83,6 +83,10 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::Unauthorized(ErrorBody::new("unauthorized", message))
     }
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::Forbidden(ErrorBody::new("forbidden", message))
+    }
     /// 404.
     pub fn not_found(what: &str) -> Self {
         ApiError::NotFound(ErrorBody::new("not_found", format!("{what} not found")))

@@ -29,6 +29,8 @@ pub enum ApiTags {
     Media,
     /// The job ledger.
     Jobs,
+    /// Queue depth and dead-job requeue (operators).
+    Queues,
     /// Liveness and readiness.
     Health,
 }
@@ -36,6 +38,7 @@ pub enum ApiTags {
 type Apis = (
     endpoints::media::MediaApi,
     endpoints::jobs::JobsApi,
+    endpoints::queues::QueuesApi,
     endpoints::health::HealthApi,
 );
 
@@ -45,6 +48,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         (
             endpoints::media::MediaApi,
             endpoints::jobs::JobsApi,
+            endpoints::queues::QueuesApi,
             endpoints::health::HealthApi,
         ),
         "Kiln",

@@ -1,7 +1,7 @@
 //! Kiln's typed configuration: defaults → optional TOML file → environment.
 //!
 //! Environment variables are `KILN__SECTION__KEY` (e.g. `KILN__HTTP__LISTEN`),
-//! plus the conventional `DATABASE_URL` and `STORAGE_URL`.
+//! plus the conventional `DATABASE_URL`, `STORAGE_URL` and `REDIS_URL`.
 //! Unknown keys are an error at startup, and [`Config::validate`] checks values.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -48,6 +48,8 @@ pub struct Config {
     pub queues: QueuesConfig,
     /// Worker process behaviour.
     pub worker: WorkerConfig,
+    /// Redis queues (production): when `url` is set every queue runs on Redis Streams.
+    pub redis: RedisConfig,
 }
 
 /// HTTP tier settings.
@@ -271,6 +273,57 @@ impl Default for WorkerConfig {
     }
 }
 
+/// Redis Streams queue transport.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Redis URL (`REDIS_URL`); when set, every queue lives in Redis and the
+    /// database holds only the ledger (default: unset, queues in the database).
+    #[serde(skip_serializing)]
+    pub url: Option<SecretString>,
+    /// Prefix of every key; each queue's keys share the hash tag `{prefix:queue}` (default `kiln`).
+    pub prefix: String,
+    /// Seconds a fetched job may go without its worker renewing the lease before
+    /// another worker takes it over (default 30).
+    pub lease_secs: u64,
+    /// Milliseconds an idle worker's blocking read waits before it reads again (default 1000).
+    pub block_ms: u64,
+    /// Milliseconds any other Redis command may take before it fails (default 2000).
+    pub command_timeout_ms: u64,
+    /// Milliseconds to establish a connection (default 2000).
+    pub connect_timeout_ms: u64,
+    /// Longest pause, in milliseconds, between moves of due delayed jobs onto
+    /// their stream (default 50; bounds how late a delayed job or retry starts).
+    pub promote_interval_ms: u64,
+    /// Seconds between sweeps that re-push ledger jobs Redis does not hold (default 15).
+    pub sweep_interval_secs: u64,
+    /// Seconds a queued ledger job may be missing from Redis before a sweep re-pushes it (default 10).
+    pub sweep_grace_secs: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "kiln".into(),
+            lease_secs: 30,
+            block_ms: 1_000,
+            command_timeout_ms: 2_000,
+            connect_timeout_ms: 2_000,
+            promote_interval_ms: 50,
+            sweep_interval_secs: 15,
+            sweep_grace_secs: 10,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The lease.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+}
+
 /// A configuration that could not be loaded or is invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -306,7 +359,8 @@ impl Config {
                 Env::raw()
                     .only(&["STORAGE_URL"])
                     .map(|_| "storage.url".into()),
-            );
+            )
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()));
         let cfg: Config = fig.extract().map_err(Box::new)?;
         cfg.validate()?;
         Ok(cfg)
@@ -348,6 +402,27 @@ impl Config {
         }
         if self.queues.poll_interval_ms < 10 {
             return bad("queues.poll_interval_ms must be at least 10".into());
+        }
+        if let Some(url) = &self.redis.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("redis+unix://")
+                || url.starts_with("unix://"))
+            {
+                return bad("redis.url must be a redis://, rediss:// or unix:// URL".into());
+            }
+        }
+        let r = &self.redis;
+        if r.lease_secs == 0
+            || r.block_ms == 0
+            || r.command_timeout_ms == 0
+            || r.promote_interval_ms == 0
+        {
+            return bad("redis: lease_secs, block_ms, command_timeout_ms and promote_interval_ms must be at least 1".into());
+        }
+        if r.prefix.is_empty() || r.prefix.contains(['{', '}']) {
+            return bad("redis.prefix must be non-empty and contain no braces".into());
         }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.expose_secret().len() < 32 {

@@ -4,7 +4,14 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::{Config, db::Db, ledger::Ledger, metrics::Metrics, queue::Wakeups, storage::Storage};
+use crate::{
+    Config,
+    db::Db,
+    ledger::Ledger,
+    metrics::Metrics,
+    queue::{Transport, Wakeups, redis::RedisQueue},
+    storage::Storage,
+};
 
 /// Everything a request or a job needs. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -44,7 +51,16 @@ impl AppContext {
             .clone()
             .unwrap_or_else(|| config.data_dir.join("objects").display().to_string());
         let storage = Storage::open(&storage_url)?;
-        let ledger = Ledger::new(db.clone(), Wakeups::new(), Arc::new(config.queues.clone()));
+        let transport = match &config.redis.url {
+            Some(_) => Transport::Redis(RedisQueue::new(&config.redis)?),
+            None => Transport::Database,
+        };
+        let ledger = Ledger::new(
+            db.clone(),
+            Wakeups::new(),
+            Arc::new(config.queues.clone()),
+            transport,
+        );
         let cpu = config.queues.media.concurrency.max(1);
         Ok(AppContext {
             config,
@@ -62,8 +78,12 @@ impl AppContext {
             crate::db::Db::Sqlite(_) => format!("sqlite ({})", self.config.database_url()),
             crate::db::Db::Postgres(_) => "postgres".to_owned(),
         };
+        let queue = match self.ledger.transport() {
+            Transport::Database => "same database".to_owned(),
+            Transport::Redis(r) => format!("redis streams (prefix {})", r.config().prefix),
+        };
         format!(
-            "database={db} queue=same database objects={}",
+            "database={db} queue={queue} objects={}",
             self.storage.description()
         )
     }

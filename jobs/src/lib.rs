@@ -16,6 +16,7 @@ pub mod payload;
 pub mod queue;
 pub mod secrets;
 pub mod storage;
+pub mod sweeper;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

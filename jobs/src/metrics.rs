@@ -3,10 +3,14 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
-use crate::queue::QueueName;
+use crate::{
+    ledger::Ledger,
+    queue::{QueueName, QueueStats},
+};
 
 /// The process's registry and Kiln's own collectors.
 #[derive(Debug, Clone)]
@@ -18,6 +22,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// HTTP latency by method and OpenAPI operation id.
     pub http_duration: HistogramVec,
+    queue_jobs: IntGaugeVec,
+    queue_oldest: GaugeVec,
 }
 
 impl Default for Metrics {
@@ -62,11 +68,29 @@ impl Metrics {
             &["method", "operation"],
         )
         .expect("valid metric");
+        let queue_jobs = IntGaugeVec::new(
+            Opts::new(
+                "queue_jobs",
+                "Jobs per queue by state: ready, delayed, in_flight, dead (sampled)",
+            ),
+            &["queue", "state"],
+        )
+        .expect("valid metric");
+        let queue_oldest = GaugeVec::new(
+            Opts::new(
+                "queue_oldest_ready_age_seconds",
+                "How long the oldest ready job of a queue has waited (sampled)",
+            ),
+            &["queue"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(jobs_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(job_duration.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
+            Box::new(queue_jobs.clone()),
+            Box::new(queue_oldest.clone()),
         ] {
             let _ = registry.register(c);
         }
@@ -76,7 +100,26 @@ impl Metrics {
             job_duration,
             http_requests,
             http_duration,
+            queue_jobs,
+            queue_oldest,
         }
+    }
+
+    /// Publishes a queue's sampled numbers.
+    pub fn set_queue_stats(&self, queue: QueueName, s: &QueueStats) {
+        let q = queue.as_str();
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for (state, v) in [
+            ("ready", s.ready),
+            ("delayed", s.delayed),
+            ("in_flight", s.in_flight),
+            ("dead", s.dead),
+        ] {
+            self.queue_jobs.with_label_values(&[q, state]).set(clamp(v));
+        }
+        self.queue_oldest
+            .with_label_values(&[q])
+            .set(s.oldest_ready_ms as f64 / 1e3);
     }
 
     /// Counts one delivery outcome.
@@ -103,5 +146,22 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// How often [`sample_queues`] refreshes the queue gauges.
+pub const QUEUE_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Refreshes the queue gauges every [`QUEUE_SAMPLE_INTERVAL`], forever (callers
+/// abort it at shutdown). A queue whose numbers cannot be read keeps its last values.
+pub async fn sample_queues(ledger: Ledger, metrics: std::sync::Arc<Metrics>) {
+    loop {
+        for queue in QueueName::ALL {
+            match ledger.queue_stats(queue).await {
+                Ok(s) => metrics.set_queue_stats(queue, &s),
+                Err(e) => tracing::debug!(%queue, error = %e, "could not sample queue stats"),
+            }
+        }
+        tokio::time::sleep(QUEUE_SAMPLE_INTERVAL).await;
     }
 }

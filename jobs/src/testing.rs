@@ -2,7 +2,9 @@
 //!
 //! PostgreSQL tests create their own database through the admin URL in
 //! `KILN_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
-//! A test that cannot reach PostgreSQL fails loudly; it never skips.
+//! Redis tests use `KILN_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`),
+//! each under its own key prefix, removed when the test ends.
+//! A test that cannot reach a service fails loudly; it never skips.
 
 use std::sync::Arc;
 
@@ -19,6 +21,44 @@ pub fn pg_admin_url() -> String {
     std::env::var("KILN_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
+
+/// Redis URL for tests.
+pub fn redis_url() -> String {
+    std::env::var("KILN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Where a test's ledger and queues live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded: SQLite ledger and queue.
+    Sqlite,
+    /// PostgreSQL ledger and queue.
+    Postgres,
+    /// PostgreSQL ledger, Redis Streams queues (production).
+    Redis,
+}
+
+impl Backend {
+    /// The ledger's database kind.
+    pub fn db_kind(self) -> DbKind {
+        match self {
+            Backend::Sqlite => DbKind::Sqlite,
+            Backend::Postgres | Backend::Redis => DbKind::Postgres,
+        }
+    }
+}
+
+impl From<DbKind> for Backend {
+    fn from(kind: DbKind) -> Self {
+        match kind {
+            DbKind::Sqlite => Backend::Sqlite,
+            DbKind::Postgres => Backend::Postgres,
+        }
+    }
+}
+
+/// Every backend, for tests that must pass on each.
+pub const ALL_BACKENDS: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Redis];
 
 /// A configuration for tests: everything under `dir`, fast polling and retries.
 pub fn test_config(dir: &std::path::Path) -> Config {
@@ -77,13 +117,68 @@ pub struct TestContext {
     pub database_url: String,
     /// Holds the data folder (SQLite file, objects) until the test ends.
     pub dir: tempfile::TempDir,
+    /// The Redis key prefix of this test, when its queues are on Redis.
+    pub redis_prefix: Option<String>,
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        if let Some(prefix) = &self.redis_prefix {
+            delete_redis_prefix(&self.app.config.redis, prefix);
+        }
+    }
+}
+
+/// Deletes every key under `prefix` (a test's own namespace).
+fn delete_redis_prefix(cfg: &crate::config::RedisConfig, prefix: &str) {
+    let Some(url) = cfg.url.as_ref() else { return };
+    let Ok(client) = redis::Client::open(secrecy::ExposeSecret::expose_secret(url)) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(std::time::Duration::from_secs(2)) else {
+        return;
+    };
+    let pattern = format!("{{{prefix}*");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query(&mut conn)
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut conn);
+    }
 }
 
 impl TestContext {
     /// A fresh context of `kind`; `tweak` adjusts the config first.
     pub async fn new(kind: DbKind, tweak: impl FnOnce(&mut Config)) -> TestContext {
+        Self::with_backend(kind.into(), tweak).await
+    }
+
+    /// A fresh context on `backend`; `tweak` adjusts the config first.
+    pub async fn with_backend(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestContext {
+        let kind = backend.db_kind();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        let redis_prefix = (backend == Backend::Redis).then(|| {
+            let prefix = format!("kiln-test-{}", uuid::Uuid::now_v7().simple());
+            config.redis.url = Some(SecretString::from(redis_url()));
+            config.redis.prefix = prefix.clone();
+            config.redis.block_ms = 200;
+            config.redis.promote_interval_ms = 10;
+            prefix
+        });
+        if let Some(url) = config.redis.url.as_ref() {
+            let url = secrecy::ExposeSecret::expose_secret(url).to_owned();
+            let reachable = redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection_with_timeout(std::time::Duration::from_secs(3)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if let Err(e) = reachable {
+                panic!(
+                    "Redis is required for this test and is not reachable at {url}: {e}. \
+                     Run the suite with scripts/test.sh, which starts it."
+                );
+            }
+        }
         tweak(&mut config);
         let database_url = fresh_database_url(kind, dir.path()).await;
         config.database.url = Some(SecretString::from(database_url.clone()));
@@ -96,6 +191,7 @@ impl TestContext {
             app,
             database_url,
             dir,
+            redis_prefix,
         }
     }
 }

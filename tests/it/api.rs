@@ -1,6 +1,13 @@
 use std::time::Duration;
 
-use kiln_jobs::{db::DbKind, testing::BOTH};
+use kiln_api::Role;
+use kiln_jobs::{
+    JobPayload,
+    db::DbKind,
+    ledger::NewJob,
+    noop::NoopV1,
+    testing::{BOTH, Backend},
+};
 
 use crate::helpers::{error_code, fixture, spawn_app, spawn_app_with};
 
@@ -311,4 +318,138 @@ async fn upload_to_variants_works_on_both_databases_through_job_polling() {
         assert_eq!(job["result"]["variants"].as_array().map(Vec::len), Some(6));
         app.stop().await;
     }
+}
+
+#[tokio::test]
+async fn queue_depth_and_dead_job_requeue_are_for_operators() {
+    for backend in [Backend::Sqlite, Backend::Redis] {
+        let app = spawn_app_with(backend, false, |_| {}).await;
+        let user = app
+            .http
+            .get(app.url("/v1/queues"))
+            .bearer_auth(app.token("alice"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(error_code(user, 403).await, "forbidden");
+        // Two queued jobs, not running (no workers in this app).
+        for _ in 0..2 {
+            app.ctx
+                .app
+                .ledger
+                .enqueue(NewJob::new("alice", JobPayload::NoopV1(NoopV1::default())))
+                .await
+                .expect("enqueue");
+        }
+        let ops = app.token_as("olga", Role::Operator);
+        let body: serde_json::Value = app
+            .http
+            .get(app.url("/v1/queues"))
+            .bearer_auth(&ops)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        let expected = match backend {
+            Backend::Redis => "redis",
+            _ => "database",
+        };
+        assert_eq!(body["transport"], expected, "{body}");
+        let queues = body["queues"].as_array().expect("queues");
+        assert_eq!(queues.len(), 5);
+        let n = queues
+            .iter()
+            .find(|q| q["name"] == "notifications")
+            .expect("notifications");
+        assert_eq!(
+            (n["ready"].as_u64(), n["dead"].as_u64()),
+            (Some(2), Some(0)),
+            "{body}"
+        );
+        let r = app
+            .http
+            .post(app.url("/v1/queues/notifications/dead/retry"))
+            .bearer_auth(&ops)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200);
+        let r: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(r["requeued"], 0);
+        let bad = app
+            .http
+            .post(app.url("/v1/queues/nope/dead/retry"))
+            .bearer_auth(&ops)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(error_code(bad, 400).await, "bad_request");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn uploads_get_503_and_leave_nothing_behind_while_redis_is_unreachable() {
+    let app = spawn_app_with(Backend::Redis, false, |c| {
+        // Nothing listens on port 1.
+        c.redis.url = Some(secrecy::SecretString::from("redis://127.0.0.1:1"));
+        c.redis.connect_timeout_ms = 300;
+        c.redis.command_timeout_ms = 300;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let resp = app
+        .upload("alice", "a.jpg", fixture("gray_320x240.jpg"), None)
+        .await;
+    assert_eq!(error_code(resp, 503).await, "service_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within its timeout"
+    );
+    assert!(
+        kiln_jobs::db::job_runs::count_by_status(&app.ctx.app.db)
+            .await
+            .expect("count")
+            .is_empty(),
+        "no job left behind"
+    );
+    let list = app.get_json("alice", "/v1/jobs").await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+    let objects = app.ctx.dir.path().join("objects");
+    let stored = walk_files(&objects);
+    assert!(stored.is_empty(), "no stored original left: {stored:?}");
+    let ready = app
+        .http
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    let redis = body["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "redis")
+        .expect("a redis check")
+        .clone();
+    assert_eq!(redis["status"], "down", "{body}");
+    app.stop().await;
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

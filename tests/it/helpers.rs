@@ -1,7 +1,11 @@
 use std::time::Duration;
 
 use kiln_api::{AuthKeys, Role};
-use kiln_jobs::{Config, JobStatus, QueueName, db::DbKind, testing::TestContext};
+use kiln_jobs::{
+    Config, JobStatus, QueueName,
+    db::DbKind,
+    testing::{Backend, TestContext},
+};
 use poem::{
     Server,
     listener::{Acceptor, Listener, TcpListener},
@@ -22,7 +26,7 @@ pub struct TestApp {
 
 /// Starts the API on port 0 and, unless `workers` is false, every queue's workers.
 pub async fn spawn_app_with(
-    kind: DbKind,
+    backend: impl Into<Backend>,
     workers: bool,
     tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
@@ -35,7 +39,7 @@ pub async fn spawn_app_with(
         .copied()
         .expect("socket address");
     let base = format!("http://{addr}");
-    let ctx = TestContext::new(kind, |c| {
+    let ctx = TestContext::with_backend(backend.into(), |c| {
         c.http.public_url = Some(base.clone());
         tweak(c);
     })
@@ -84,6 +88,10 @@ pub async fn spawn_app(kind: DbKind) -> TestApp {
 impl TestApp {
     pub fn token(&self, subject: &str) -> String {
         self.keys.mint(subject, Role::User, 600).expect("mint")
+    }
+
+    pub fn token_as(&self, subject: &str, role: Role) -> String {
+        self.keys.mint(subject, role, 600).expect("mint")
     }
 
     pub fn url(&self, path: &str) -> String {

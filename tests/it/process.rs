@@ -223,3 +223,95 @@ async fn sigterm_lets_the_in_flight_job_finish_and_exits_cleanly() {
     assert_eq!(j.status, JobStatus::Succeeded);
     assert_eq!(j.attempts, 1);
 }
+
+/// A `kiln worker` process on the Redis transport of `t`, with its probe port.
+fn start_redis_worker(t: &kiln_jobs::testing::TestContext, lease_secs: u64) -> (Running, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let prefix = t.redis_prefix.as_deref().expect("a Redis test context");
+    let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("worker")
+        .current_dir(t.dir.path())
+        .env("KILN__DATA_DIR", t.dir.path())
+        .env("DATABASE_URL", &t.database_url)
+        .env("REDIS_URL", kiln_jobs::testing::redis_url())
+        .env("KILN__REDIS__PREFIX", prefix)
+        .env("KILN__REDIS__LEASE_SECS", lease_secs.to_string())
+        .env("KILN__REDIS__BLOCK_MS", "200")
+        .env("KILN__WORKER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("KILN__DATABASE__MIGRATE_ON_START", "false")
+        .env(
+            "KILN__AUTH__JWT_SECRET",
+            "test-secret-test-secret-test-secret!",
+        )
+        .env_remove("STORAGE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kiln worker");
+    (Running(child), port)
+}
+
+async fn wait_probe_ready(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/health/ready");
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "kiln worker never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sigkilled_redis_worker_s_jobs_run_again_on_another_within_the_lease() {
+    let t =
+        kiln_jobs::testing::TestContext::with_backend(kiln_jobs::testing::Backend::Redis, |_| {})
+            .await;
+    let lease = Duration::from_secs(3);
+    let (mut a, port_a) = start_redis_worker(&t, lease.as_secs());
+    wait_probe_ready(port_a).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let job = NoopV1 {
+            sleep_ms: 2_000,
+            ..Default::default()
+        };
+        ids.push(
+            t.app
+                .ledger
+                .enqueue(NewJob::new("tester", JobPayload::NoopV1(job)))
+                .await
+                .expect("enqueue")
+                .job()
+                .id,
+        );
+    }
+    wait_until(&t.app, &ids, JobStatus::Running, 20).await;
+    signal(&a, "KILL");
+    let _ = a.0.wait();
+    let killed_at = chrono::Utc::now();
+
+    let (mut b, port_b) = start_redis_worker(&t, lease.as_secs());
+    wait_probe_ready(port_b).await;
+    wait_until(&t.app, &ids, JobStatus::Succeeded, 40).await;
+    for id in &ids {
+        let j = read_job(&t.app, *id).await;
+        assert_eq!(j.attempts, 2, "ran once more after the crash: {j:?}");
+        let restarted_after = j.started_at.expect("started") - killed_at;
+        assert!(
+            restarted_after <= chrono::Duration::from_std(lease * 3).expect("duration"),
+            "taken over within the lease (plus one renewal period): {restarted_after}"
+        );
+    }
+    signal(&b, "TERM");
+    assert!(b.0.wait().expect("wait").success());
+}

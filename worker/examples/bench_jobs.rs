@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p kiln-worker --example bench_jobs -- --jobs 20000 --concurrency 8
 //! cargo run --release -p kiln-worker --example bench_jobs -- --database-url postgres://…/kiln_bench
+//! cargo run --release -p kiln-worker --example bench_jobs -- --database-url postgres://… --redis-url redis://127.0.0.1:6379
 //! ```
 //!
 //! Phase 1 enqueues `--jobs` jobs with no worker running (enqueue rate), then
@@ -40,6 +41,13 @@ struct Args {
     /// Database to use; must be empty (default: a fresh temporary SQLite file).
     #[arg(long)]
     database_url: Option<String>,
+    /// Redis URL: queues on Redis Streams (under a fresh key prefix, removed afterwards).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Enqueue in batches of this many jobs (one transaction and one push per batch);
+    /// 1 enqueues each job on its own.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// Idle poll interval of the workers in milliseconds.
     #[arg(long, default_value_t = 50)]
     poll_ms: u64,
@@ -109,10 +117,11 @@ async fn main() -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite:{}", dir.path().join("bench.db").display()));
-    let kind = if url.starts_with("sqlite:") {
-        "sqlite"
-    } else {
-        "postgres"
+    let kind = match (url.starts_with("sqlite:"), args.redis_url.is_some()) {
+        (true, false) => "sqlite",
+        (false, false) => "postgres",
+        (true, true) => "sqlite+redis",
+        (false, true) => "postgres+redis",
     };
 
     let mut config = Config {
@@ -123,6 +132,11 @@ async fn main() -> anyhow::Result<()> {
     config.queues.poll_interval_ms = args.poll_ms;
     config.queues.notifications.concurrency = args.concurrency.max(1);
     config.worker.shutdown_timeout_secs = 10;
+    let redis_prefix = format!("kiln-bench-{}", uuid::Uuid::now_v7().simple());
+    if let Some(url) = &args.redis_url {
+        config.redis.url = Some(secrecy::SecretString::from(url.clone()));
+        config.redis.prefix = redis_prefix.clone();
+    }
     let pool = args.pool.unwrap_or_else(|| {
         u32::try_from(args.concurrency * 2 + 4)
             .unwrap_or(64)
@@ -144,9 +158,21 @@ async fn main() -> anyhow::Result<()> {
     for p in 0..producers {
         let app = app.clone();
         let n = args.jobs / producers + usize::from(p < args.jobs % producers);
+        let batch = args.batch.max(1);
         tasks.spawn(async move {
-            for _ in 0..n {
-                app.ledger.enqueue(noop_job()).await?;
+            if batch == 1 {
+                for _ in 0..n {
+                    app.ledger.enqueue(noop_job()).await?;
+                }
+            } else {
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(batch);
+                    app.ledger
+                        .enqueue_many((0..k).map(|_| noop_job()).collect())
+                        .await?;
+                    left -= k;
+                }
             }
             anyhow::Ok(())
         });
@@ -157,8 +183,9 @@ async fn main() -> anyhow::Result<()> {
     let enqueue_secs = t.elapsed().as_secs_f64();
     let enqueue_rate = args.jobs as f64 / enqueue_secs;
     println!(
-        "enqueue: {} jobs in {enqueue_secs:.2}s = {enqueue_rate:.0} jobs/s ({producers} producer(s), one transaction per job)",
-        args.jobs
+        "enqueue: {} jobs in {enqueue_secs:.2}s = {enqueue_rate:.0} jobs/s ({producers} producer(s), {} job(s) per transaction)",
+        args.jobs,
+        args.batch.max(1)
     );
 
     let token = CancellationToken::new();
@@ -232,6 +259,11 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => bail!("workers did not stop within 15s"),
     }
     db.close().await;
+    if let kiln_jobs::queue::Transport::Redis(r) = app.ledger.transport() {
+        for q in QueueName::ALL {
+            let _ = r.purge(q).await;
+        }
+    }
 
     let lat = latency.map_or_else(
         || "latency skipped".to_owned(),

@@ -66,6 +66,11 @@ impl Executor {
                 return Ok(Outcome::Skipped);
             }
         };
+        self.execute_message(msg).await
+    }
+
+    /// Handles one decoded queue message (see [`Executor::execute`]).
+    pub async fn execute_message(&self, msg: QueueMessage) -> Result<Outcome, LedgerError> {
         let ledger = &self.app.ledger;
         let Some(job) = ledger.claim(msg.job_id, msg.delivery_id).await? else {
             tracing::debug!(job_id = %msg.job_id, "job is finished, cancelled, unknown or this message is stale; skipping");

@@ -8,15 +8,22 @@
 pub mod backoff;
 pub mod execute;
 mod probe;
+pub mod stream;
 
 use std::{sync::Arc, time::Duration};
 
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::Strategy;
-use kiln_jobs::{AppContext, QueueName, db::Db};
+use kiln_jobs::{
+    AppContext, QueueName,
+    db::Db,
+    queue::{Transport, redis::Delivery},
+    sweeper::Sweeper,
+};
 use tokio_util::sync::CancellationToken;
 
 pub use execute::{Executor, Outcome};
+use stream::{StreamBackend, StreamShared};
 
 /// The apalis handler: every queue message goes through the executor.
 async fn deliver(msg: serde_json::Value, exec: Data<Arc<Executor>>) -> Result<(), BoxDynError> {
@@ -24,6 +31,39 @@ async fn deliver(msg: serde_json::Value, exec: Data<Arc<Executor>>) -> Result<()
         tracing::error!(error = %e, "could not record job outcome; the message will be redelivered");
         e.into()
     })
+}
+
+/// The apalis handler on Redis: runs the message, then acknowledges it (after
+/// the ledger recorded the outcome) or, when that failed, leaves it for
+/// redelivery once its lease runs out.
+async fn deliver_stream(
+    d: Delivery,
+    exec: Data<Arc<Executor>>,
+    shared: Data<Arc<StreamShared>>,
+) -> Result<(), BoxDynError> {
+    let msg = match d.message {
+        Ok(m) => m,
+        Err(reason) => {
+            tracing::error!(queue = %shared.queue, entry = %d.entry_id, %reason, "not a Kiln queue message; kept in the poison list and acknowledged");
+            exec.metrics.record(shared.queue, Outcome::Skipped.as_str());
+            if let Err(e) = shared.redis.keep_poison(shared.queue, &d.raw).await {
+                tracing::warn!(error = %e, "could not keep the poison entry");
+            }
+            shared.finish(&d.entry_id);
+            return Ok(());
+        }
+    };
+    match exec.execute_message(msg).await {
+        Ok(_) => {
+            shared.finish(&d.entry_id);
+            Ok(())
+        }
+        Err(e) => {
+            shared.release(&d.entry_id);
+            tracing::error!(error = %e, "could not record job outcome; the job is delivered again after its lease");
+            Err(e.into())
+        }
+    }
 }
 
 /// A process-unique worker name: apalis refuses a name that is still registered.
@@ -77,12 +117,54 @@ pub async fn run(
             true
         })
         .shutdown_timeout(grace);
+    let background = CancellationToken::new();
+    let acks_done = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut ack_tasks = Vec::new();
+    let mut streams = Vec::new();
     for &queue in queues {
         let batch = app.config.queues.policy(queue).concurrency.clamp(1, 100);
         let heartbeat = Duration::from_secs(app.config.queues.heartbeat_secs.max(1));
         let missed = app.config.queues.missed_heartbeats.max(1);
-        monitor = match &app.db {
-            Db::Sqlite(pool) => {
+        monitor = match (app.ledger.transport(), &app.db) {
+            (Transport::Redis(redis), _) => {
+                let (shared, acks) = StreamShared::new(redis.clone(), queue, instance.clone());
+                ack_tasks.push(tokio::spawn(stream::ack_loop(
+                    redis.clone(),
+                    queue,
+                    acks,
+                    acks_done.clone(),
+                )));
+                tasks.push(tokio::spawn(stream::lease_loop(
+                    shared.clone(),
+                    background.clone(),
+                )));
+                tasks.push(tokio::spawn(stream::promote_loop(
+                    redis.clone(),
+                    queue,
+                    background.clone(),
+                )));
+                streams.push(shared.clone());
+                let exec = Arc::new(Executor {
+                    app: app.clone(),
+                    queue,
+                    metrics: metrics.clone(),
+                });
+                let instance = instance.clone();
+                let app = app.clone();
+                // One blocking-read connection per queue, reused across restarts.
+                let reader = redis.reader()?;
+                monitor.register(move |restart| {
+                    let backend = StreamBackend::new(shared.clone(), batch, reader.clone());
+                    WorkerBuilder::new(worker_name(queue, &instance, restart))
+                        .backend(backend)
+                        .concurrency(app.config.queues.policy(queue).concurrency)
+                        .data(exec.clone())
+                        .data(shared.clone())
+                        .build(deliver_stream)
+                })
+            }
+            (Transport::Database, Db::Sqlite(pool)) => {
                 let pool = pool.clone();
                 register_queue!(monitor, app, queue, instance, metrics, |_cfg| {
                     apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool).with_config(
@@ -97,7 +179,7 @@ pub async fn run(
                     )
                 })
             }
-            Db::Postgres(pool) => {
+            (Transport::Database, Db::Postgres(pool)) => {
                 let pool = pool.clone();
                 register_queue!(monitor, app, queue, instance, metrics, |_cfg| {
                     apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool).with_config(
@@ -113,18 +195,84 @@ pub async fn run(
                 })
             }
         };
-        tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, "worker registered");
+        tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, transport = app.ledger.transport().name(), "worker registered");
     }
-    let janitor = tokio::spawn(purge_acknowledged(app.clone(), shutdown.clone()));
-    monitor
+    if let Transport::Redis(_) = app.ledger.transport() {
+        tasks.push(tokio::spawn(sweep_loop(
+            app.clone(),
+            instance.clone(),
+            background.clone(),
+        )));
+    }
+    if let Transport::Database = app.ledger.transport() {
+        tasks.push(tokio::spawn(purge_acknowledged(
+            app.clone(),
+            background.clone(),
+        )));
+    }
+    let outcome = monitor
         .run_with_signal(async move {
             shutdown.cancelled().await;
             Ok(())
         })
-        .await?;
-    janitor.abort();
+        .await;
+    background.cancel();
+    acks_done.cancel();
+    for t in ack_tasks {
+        let _ = t.await;
+    }
+    for shared in &streams {
+        stream::release_consumer(shared).await;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    outcome?;
     tracing::info!("workers stopped");
     Ok(())
+}
+
+/// Re-pushes ledger jobs Redis lost, every `redis.sweep_interval_secs`. One
+/// replica sweeps at a time (a Redis lock); overlapping sweeps would be safe
+/// anyway, since pushes are idempotent per delivery.
+async fn sweep_loop(app: AppContext, instance: String, stop: CancellationToken) {
+    let Transport::Redis(redis) = app.ledger.transport() else {
+        return;
+    };
+    let cfg = &app.config.redis;
+    let every = Duration::from_secs(cfg.sweep_interval_secs.max(1));
+    let longest_run = QueueName::ALL
+        .iter()
+        .map(|q| app.config.queues.policy(*q).timeout())
+        .max()
+        .unwrap_or_default();
+    let grace = Duration::from_secs(cfg.sweep_grace_secs);
+    let mut sweeper = Sweeper::new(grace, longest_run + cfg.lease() + grace);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match redis.try_lock_sweeper(&instance, every).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "sweeper: Redis unavailable");
+                continue;
+            }
+        }
+        match sweeper.sweep(&app.ledger).await {
+            Ok(r) if r.repushed > 0 => {
+                tracing::warn!(
+                    checked = r.checked,
+                    repushed = r.repushed,
+                    "sweeper re-pushed jobs Redis did not hold"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed; retrying next interval"),
+        }
+    }
 }
 
 /// Periodically removes acknowledged messages from the queue backend.

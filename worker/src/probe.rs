@@ -19,19 +19,26 @@ fn live() -> Json<serde_json::Value> {
 #[handler]
 async fn ready(app: Data<&AppContext>) -> poem::Response {
     let timeout = std::time::Duration::from_secs(2);
-    let db = tokio::time::timeout(timeout, app.db.ping()).await;
-    let queue = tokio::time::timeout(timeout, app.ledger.queue_ping()).await;
-    let state = |r: &Result<Result<(), sqlx_error::Error>, tokio::time::error::Elapsed>| match r {
-        Ok(Ok(())) => "up",
-        _ => "down",
+    let db = matches!(
+        tokio::time::timeout(timeout, app.db.ping()).await,
+        Ok(Ok(()))
+    );
+    let queue = matches!(
+        tokio::time::timeout(timeout, app.ledger.queue_ping()).await,
+        Ok(Ok(()))
+    );
+    let state = |up: bool| if up { "up" } else { "down" };
+    let queue_name = match app.ledger.transport() {
+        kiln_jobs::queue::Transport::Redis(_) => "redis",
+        kiln_jobs::queue::Transport::Database => "queue",
     };
     let body = serde_json::json!({
         "checks": [
-            { "name": "database", "status": state(&db) },
-            { "name": "queue", "status": state(&queue) },
+            { "name": "database", "status": state(db) },
+            { "name": queue_name, "status": state(queue) },
         ]
     });
-    let ok = matches!(db, Ok(Ok(()))) && matches!(queue, Ok(Ok(())));
+    let ok = db && queue;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -43,10 +50,6 @@ async fn ready(app: Data<&AppContext>) -> poem::Response {
 #[handler]
 fn metrics(app: Data<&AppContext>) -> String {
     app.metrics.render()
-}
-
-mod sqlx_error {
-    pub use kiln_jobs::ledger::SqlxError as Error;
 }
 
 /// Serves the probe endpoints until `shutdown`.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use kiln_jobs::AppContext;
+use kiln_jobs::{AppContext, queue::Transport};
 
 use crate::ApiTags;
 
@@ -25,7 +25,7 @@ pub struct Live {
 /// One dependency's state.
 #[derive(Debug, Clone, Object)]
 pub struct DependencyStatus {
-    /// `database`, `queue` or `storage`.
+    /// `database`, `queue` (the database's queue tables) or `redis`, and `storage`.
     pub name: String,
     /// `up` or `down`.
     pub status: String,
@@ -100,7 +100,13 @@ impl HealthApi {
     async fn ready(&self, app: Data<&AppContext>) -> ReadyResponse {
         let (db, queue, storage) = tokio::join!(
             check("database", app.db.ping()),
-            check("queue", app.ledger.queue_ping()),
+            check(
+                match app.ledger.transport() {
+                    Transport::Redis(_) => "redis",
+                    Transport::Database => "queue",
+                },
+                app.ledger.queue_ping()
+            ),
             check("storage", app.storage.ping()),
         );
         let checks = vec![db, queue, storage];

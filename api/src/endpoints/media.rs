@@ -246,7 +246,19 @@ impl MediaApi {
                 return Err(e.into());
             }
         };
-        app.ledger.after_commit(&out);
+        if let Err(e) = app.ledger.after_commit(&out).await {
+            // The queue did not take the job: undo the upload so nothing dangles.
+            let job_id = out.job().id;
+            if let Err(db) = repo::delete(&app.db, media_id, Some(&owner)).await {
+                tracing::warn!(%media_id, error = %db, "could not remove the media row of an undelivered job");
+            }
+            app.ledger.forget_undelivered(job_id).await;
+            let _ = app
+                .storage
+                .delete_prefix(&media::media_prefix(media_id))
+                .await;
+            return Err(e.into());
+        }
         match out {
             Enqueued::Created(job) => {
                 let location = format!("/v1/media/{media_id}");

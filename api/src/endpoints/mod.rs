@@ -1,3 +1,4 @@
 pub mod health;
 pub mod jobs;
 pub mod media;
+pub mod queues;

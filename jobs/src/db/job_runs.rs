@@ -285,3 +285,176 @@ pub async fn count_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error>
     let sql = "SELECT status, COUNT(*) FROM job_runs GROUP BY status ORDER BY status";
     on_db!(db, p => sqlx::query_as::<_, (String, i64)>(sql).fetch_all(p).await)
 }
+
+/// Deletes a `queued` row whose queue message never got out (the enqueue is
+/// answered with an error instead). False when the row moved on meanwhile.
+pub async fn delete_undelivered(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
+    let sql = "DELETE FROM job_runs WHERE id = $1 AND status = 'queued' AND attempts = 0";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// A page (by id) of rows in `status` last changed before `changed_before`:
+/// what the sweeper compares against the queue transport.
+pub async fn stale_in_status(
+    db: &Db,
+    status: &str,
+    after: Option<Uuid>,
+    changed_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<JobRunRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        job_run_columns!(),
+        " FROM job_runs WHERE status = $1 AND id > $2 AND updated_at < $3 ORDER BY id LIMIT $4"
+    );
+    on_db!(db, p => sqlx::query_as::<_, JobRunRow>(sql)
+        .bind(status)
+        .bind(after.unwrap_or(Uuid::nil()))
+        .bind(changed_before)
+        .bind(limit)
+        .fetch_all(p)
+        .await)
+}
+
+/// Ids of up to `limit` rows of `queue` in `status`, oldest first.
+pub async fn ids_in_queue(
+    db: &Db,
+    queue: &str,
+    status: &str,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let sql = "SELECT id FROM job_runs WHERE status = $1 AND queue = $2 ORDER BY id LIMIT $3";
+    on_db!(db, p => sqlx::query_scalar::<_, Uuid>(sql)
+        .bind(status)
+        .bind(queue)
+        .bind(limit)
+        .fetch_all(p)
+        .await)
+}
+
+/// Rows of `queue` in `status`.
+pub async fn count_in_queue(db: &Db, queue: &str, status: &str) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM job_runs WHERE status = $1 AND queue = $2";
+    on_db!(db, p => sqlx::query_scalar::<_, i64>(sql)
+        .bind(status)
+        .bind(queue)
+        .fetch_one(p)
+        .await)
+}
+
+/// A queue's counts read from the ledger (the database transport's stats).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueCounts {
+    pub ready: u64,
+    pub delayed: u64,
+    pub running: u64,
+    /// When the oldest ready job became due.
+    pub oldest_ready: Option<DateTime<Utc>>,
+}
+
+/// Ready, delayed and running counts of `queue` at `now`, and when its oldest
+/// ready job became due.
+pub async fn queue_counts(
+    db: &Db,
+    queue: &str,
+    now: DateTime<Utc>,
+) -> Result<QueueCounts, sqlx::Error> {
+    let counts = "SELECT \
+        COALESCE(SUM(CASE WHEN status = 'queued' AND (next_run_at IS NULL OR next_run_at <= $2) THEN 1 ELSE 0 END), 0), \
+        COALESCE(SUM(CASE WHEN status = 'queued' AND next_run_at > $2 THEN 1 ELSE 0 END), 0), \
+        COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0) \
+        FROM job_runs WHERE queue = $1 AND status IN ('queued', 'running')";
+    let oldest = "SELECT created_at, next_run_at FROM job_runs WHERE status = 'queued' AND queue = $1 \
+        AND (next_run_at IS NULL OR next_run_at <= $2) ORDER BY id LIMIT 1";
+    let (ready, delayed, running): (i64, i64, i64) = on_db!(db, p => sqlx::query_as(counts)
+        .bind(queue)
+        .bind(now)
+        .fetch_one(p)
+        .await)?;
+    let first: Option<(DateTime<Utc>, Option<DateTime<Utc>>)> = on_db!(db, p => sqlx::query_as(oldest)
+        .bind(queue)
+        .bind(now)
+        .fetch_optional(p)
+        .await)?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(QueueCounts {
+        ready: n(ready),
+        delayed: n(delayed),
+        running: n(running),
+        oldest_ready: first.map(|(created, next)| next.unwrap_or(created)),
+    })
+}
+
+/// [`claim`] for many deliveries at once: the rows that may run.
+pub async fn claim_many(
+    tx: &mut DbTx,
+    claims: &[(Uuid, Uuid)],
+    now: DateTime<Utc>,
+) -> Result<Vec<JobRunRow>, sqlx::Error> {
+    match tx {
+        DbTx::Postgres(t) => {
+            let sql = concat!(
+                "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $1, \
+                 updated_at = $1, next_run_at = NULL, progress = 0 \
+                 FROM unnest($2::uuid[], $3::uuid[]) AS v(vid, vdelivery) \
+                 WHERE id = v.vid AND delivery_id = v.vdelivery AND status IN ('queued', 'running') \
+                 RETURNING ",
+                job_run_columns!()
+            );
+            let (ids, deliveries): (Vec<Uuid>, Vec<Uuid>) = claims.iter().copied().unzip();
+            sqlx::query_as::<_, JobRunRow>(sql)
+                .bind(now)
+                .bind(ids)
+                .bind(deliveries)
+                .fetch_all(&mut **t)
+                .await
+        }
+        DbTx::Sqlite(_) => {
+            let mut out = Vec::with_capacity(claims.len());
+            for (id, delivery) in claims {
+                if let Some(row) = claim(tx, *id, *delivery, now).await? {
+                    out.push(row);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Records many successes at once; returns the ids that were still `running`.
+pub async fn succeed_many(
+    tx: &mut DbTx,
+    results: &[(Uuid, serde_json::Value)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    match tx {
+        DbTx::Postgres(t) => {
+            let sql = "UPDATE job_runs SET status = 'succeeded', result = v.vresult, progress = 100, \
+                       finished_at = $1, updated_at = $1 \
+                       FROM unnest($2::uuid[], $3::jsonb[]) AS v(vid, vresult) \
+                       WHERE id = v.vid AND status = 'running' RETURNING id";
+            let ids: Vec<Uuid> = results.iter().map(|(id, _)| *id).collect();
+            let values: Vec<Json<&serde_json::Value>> =
+                results.iter().map(|(_, v)| Json(v)).collect();
+            sqlx::query_scalar::<_, Uuid>(sql)
+                .bind(now)
+                .bind(ids)
+                .bind(values)
+                .fetch_all(&mut **t)
+                .await
+        }
+        DbTx::Sqlite(_) => {
+            let mut out = Vec::with_capacity(results.len());
+            for (id, value) in results {
+                if finish(tx, *id, "succeeded", Some(value), None, now).await? {
+                    out.push(*id);
+                }
+            }
+            Ok(out)
+        }
+    }
+}

@@ -1,20 +1,23 @@
 //! Queue runtime tests, against SQLite and PostgreSQL.
 
+mod redis;
+mod redis_faults;
 mod runtime;
 
 use std::time::Duration;
 
 use kiln_jobs::{
     JobPayload, JobRun, JobStatus, QueueName,
-    db::DbKind,
+    db::job_runs,
     ledger::{Enqueued, NewJob},
     noop::NoopV1,
-    testing::TestContext,
+    queue::{self, QueueMessage, Transport, redis::Outgoing},
+    testing::{Backend, TestContext},
 };
 
 /// A fresh context with small retry budgets.
-pub async fn ctx(kind: DbKind) -> TestContext {
-    TestContext::new(kind, |c| {
+pub async fn ctx(backend: Backend) -> TestContext {
+    TestContext::with_backend(backend, |c| {
         c.queues.notifications.max_attempts = 3;
         c.queues.notifications.timeout_secs = 2;
     })
@@ -69,5 +72,54 @@ pub async fn wait_for_status(t: &TestContext, id: uuid::Uuid, status: JobStatus)
             "job never became {status:?}: {j:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Messages the transport still holds (ready, delayed or unacknowledged).
+pub async fn transport_backlog(t: &TestContext) -> u64 {
+    match t.app.ledger.transport() {
+        Transport::Database => {
+            u64::try_from(queue::unacknowledged(&t.app.db).await.expect("count")).unwrap_or(0)
+        }
+        Transport::Redis(r) => {
+            let mut n = 0;
+            for q in QueueName::ALL {
+                let s = r.stats(q).await.expect("stats");
+                n += s.ready + s.delayed + s.in_flight;
+            }
+            n
+        }
+    }
+}
+
+/// Writes a ledger row and its queue message as a producer would, bypassing
+/// the enqueue API (to plant payloads the API would never write).
+pub async fn insert_and_push(
+    t: &TestContext,
+    row: &job_runs::InsertJobRun<'_>,
+    msg: &QueueMessage,
+) {
+    let queue: QueueName = row.queue.parse().expect("queue");
+    let mut tx = t.app.db.begin().await.expect("tx");
+    job_runs::insert(&mut tx, row).await.expect("insert");
+    match t.app.ledger.transport() {
+        Transport::Database => {
+            queue::push_in_tx(&mut tx, queue, msg, None)
+                .await
+                .expect("push");
+            tx.commit().await.expect("commit");
+        }
+        Transport::Redis(r) => {
+            tx.commit().await.expect("commit");
+            r.push(
+                queue,
+                &[Outgoing {
+                    message: msg,
+                    delay: Duration::ZERO,
+                }],
+            )
+            .await
+            .expect("push");
+        }
     }
 }

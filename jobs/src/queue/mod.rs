@@ -3,7 +3,11 @@
 //! In the embedded and PostgreSQL modes the queue lives in the same database as
 //! the ledger (apalis-sqlite / apalis-postgres), so a ledger row and its queue
 //! message are written in one transaction: a job answered with 202 is never
-//! lost and never dangles.
+//! lost and never dangles. With `REDIS_URL` set the queues live in Redis
+//! Streams ([`redis`]): the message is pushed right after the ledger commit,
+//! and a sweeper re-pushes whatever the ledger holds and Redis does not.
+
+pub mod redis;
 
 use std::{
     collections::HashMap,
@@ -89,6 +93,40 @@ pub struct QueueMessage {
     /// The job payload (a tagged [`crate::JobPayload`]).
     #[serde(default)]
     pub payload: serde_json::Value,
+}
+
+/// What carries messages from the ledger to the workers.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// The database's own queue tables, written in the ledger's transaction.
+    Database,
+    /// Redis Streams.
+    Redis(redis::RedisQueue),
+}
+
+impl Transport {
+    /// The backend's name, for logs and health output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Database => "database",
+            Transport::Redis(_) => "redis",
+        }
+    }
+}
+
+/// A queue's numbers: what waits, what runs, what died.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueStats {
+    /// Jobs due and waiting for a worker.
+    pub ready: u64,
+    /// Jobs waiting for their time (scheduled, or a retry's backoff).
+    pub delayed: u64,
+    /// Jobs a worker has fetched and not finished.
+    pub in_flight: u64,
+    /// Jobs that used every attempt (kept in the ledger with their last error).
+    pub dead: u64,
+    /// How long the oldest ready job has waited, in milliseconds (0 when none).
+    pub oldest_ready_ms: u64,
 }
 
 /// Errors from the queue transport.

@@ -1,6 +1,8 @@
 //! The job ledger: the durable truth about every job, and the one enqueue API
 //! every producer uses.
 
+mod batch;
+
 use std::{str::FromStr, sync::Arc};
 
 use chrono::{DateTime, Utc};
@@ -11,7 +13,10 @@ use crate::{
     config::QueuesConfig,
     db::{Db, DbTx, is_unique_violation, job_runs},
     payload::JobPayload,
-    queue::{self, QueueError, QueueMessage, QueueName, Wakeups},
+    queue::{
+        self, QueueError, QueueMessage, QueueName, Transport, Wakeups,
+        redis::{Outgoing, RedisQueue},
+    },
 };
 
 /// The database error type, re-exported for callers without a direct sqlx dependency.
@@ -210,16 +215,25 @@ pub struct Ledger {
     db: Db,
     wakeups: Wakeups,
     queues: Arc<QueuesConfig>,
+    transport: Transport,
+    batcher: batch::Batcher,
 }
 
 impl Ledger {
-    /// A ledger over `db`.
-    pub fn new(db: Db, wakeups: Wakeups, queues: Arc<QueuesConfig>) -> Self {
+    /// A ledger over `db` whose messages travel on `transport`.
+    pub fn new(db: Db, wakeups: Wakeups, queues: Arc<QueuesConfig>, transport: Transport) -> Self {
         Self {
             db,
             wakeups,
             queues,
+            transport,
+            batcher: batch::Batcher::default(),
         }
+    }
+
+    /// The queue transport.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The database.
@@ -233,17 +247,73 @@ impl Ledger {
     }
 
     /// Checks that the queue backend answers.
-    pub async fn queue_ping(&self) -> Result<(), sqlx::Error> {
-        queue::ping(&self.db).await
+    pub async fn queue_ping(&self) -> Result<(), LedgerError> {
+        match &self.transport {
+            Transport::Database => Ok(queue::ping(&self.db).await?),
+            Transport::Redis(r) => r.ping().await.map(|_| ()).map_err(LedgerError::from),
+        }
     }
 
-    /// Enqueues one job in its own transaction.
+    /// Enqueues one job in its own transaction. If the message cannot be
+    /// handed to the queue, the job is removed again and the error returned.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, LedgerError> {
         let mut tx = self.db.begin().await?;
         let out = self.enqueue_in_tx(&mut tx, job).await?;
         tx.commit().await?;
-        self.after_commit(&out);
+        if let Err(e) = self.after_commit(&out).await {
+            self.forget_undelivered(out.job().id).await;
+            return Err(e);
+        }
         Ok(out)
+    }
+
+    /// Enqueues many jobs: a transaction and one batched push per 1,000 jobs.
+    /// On error, the chunks before the failing one stay enqueued and the
+    /// failing chunk leaves nothing behind.
+    pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, LedgerError> {
+        let mut out = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(1_000) {
+            let mut tx = self.db.begin().await?;
+            let mut part = Vec::with_capacity(chunk.len());
+            for job in chunk {
+                part.push(self.enqueue_in_tx(&mut tx, job.clone()).await?);
+            }
+            tx.commit().await?;
+            let created: Vec<JobRun> = part
+                .iter()
+                .filter_map(|e| match e {
+                    Enqueued::Created(j) => Some(j.clone()),
+                    Enqueued::Existing(_) => None,
+                })
+                .collect();
+            match &self.transport {
+                Transport::Database => {
+                    for q in QueueName::ALL {
+                        if created.iter().any(|j| j.queue == q.as_str()) {
+                            self.wakeups.wake(q);
+                        }
+                    }
+                }
+                Transport::Redis(r) => {
+                    if let Err(e) = push_rows(r, &created).await {
+                        for j in &created {
+                            self.forget_undelivered(j.id).await;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    /// Removes a just-created job whose message never reached the queue. If
+    /// that fails too, the sweeper delivers the job later instead.
+    pub async fn forget_undelivered(&self, id: Uuid) {
+        if let Err(e) = job_runs::delete_undelivered(&self.db, id).await {
+            tracing::warn!(job_id = %id, error = %e, "could not remove an undelivered job; the sweeper will deliver it");
+        }
     }
 
     /// Enqueues inside the caller's transaction (so the job commits atomically
@@ -280,12 +350,14 @@ impl Ledger {
             Err(e) if is_unique_violation(&e) => return self.existing(tx, &job).await,
             Err(e) => return Err(e.into()),
         };
-        let msg = QueueMessage {
-            job_id: id,
-            delivery_id,
-            payload,
-        };
-        queue::push_in_tx(tx, queue, &msg, job.run_at).await?;
+        if let Transport::Database = self.transport {
+            let msg = QueueMessage {
+                job_id: id,
+                delivery_id,
+                payload,
+            };
+            queue::push_in_tx(tx, queue, &msg, job.run_at).await?;
+        }
         Ok(Enqueued::Created(row.try_into()?))
     }
 
@@ -297,12 +369,42 @@ impl Ledger {
         Ok(Enqueued::Existing(row.try_into()?))
     }
 
-    /// Wakes the workers of a just-committed job.
-    pub fn after_commit(&self, out: &Enqueued) {
-        if let Enqueued::Created(job) = out
-            && let Ok(q) = job.queue.parse()
+    /// Hands a just-committed job to its queue: wakes in-process workers (the
+    /// database transport already holds the message) or pushes it to Redis.
+    /// On error the caller answers 503 and removes the job
+    /// ([`Ledger::forget_undelivered`]).
+    pub async fn after_commit(&self, out: &Enqueued) -> Result<(), LedgerError> {
+        let Enqueued::Created(job) = out else {
+            return Ok(());
+        };
+        match &self.transport {
+            Transport::Database => {
+                if let Ok(q) = job.queue.parse() {
+                    self.wakeups.wake(q);
+                }
+                Ok(())
+            }
+            Transport::Redis(r) => push_rows(r, std::slice::from_ref(job)).await,
+        }
+    }
+
+    /// Pushes the current delivery of ledger rows to Redis (idempotent per
+    /// delivery: what Redis already holds is left alone).
+    pub async fn redeliver(&self, rows: &[JobRun]) -> Result<(), LedgerError> {
+        match &self.transport {
+            Transport::Database => Ok(()),
+            Transport::Redis(r) => push_rows(r, rows).await,
+        }
+    }
+
+    /// After a commit that re-armed a job (retry, backoff): push it to Redis.
+    /// A failure is logged, not returned: the ledger already holds the job as
+    /// `queued`, and the sweeper delivers it once Redis is back.
+    async fn push_after_rearm(&self, job: &JobRun) {
+        if let Transport::Redis(r) = &self.transport
+            && let Err(e) = push_rows(r, std::slice::from_ref(job)).await
         {
-            self.wakeups.wake(q);
+            tracing::warn!(job_id = %job.id, error = %e, "could not push a re-armed job; the sweeper will deliver it");
         }
     }
 
@@ -374,18 +476,81 @@ impl Ledger {
                 job.status.as_str()
             )));
         }
-        let msg = QueueMessage {
-            job_id: id,
-            delivery_id,
-            payload: job.payload,
-        };
-        queue::push_in_tx(&mut tx, queue, &msg, None).await?;
-        let row = job_runs::get_in_tx(&mut tx, id)
+        if let Transport::Database = self.transport {
+            let msg = QueueMessage {
+                job_id: id,
+                delivery_id,
+                payload: job.payload,
+            };
+            queue::push_in_tx(&mut tx, queue, &msg, None).await?;
+        }
+        let row: JobRun = job_runs::get_in_tx(&mut tx, id)
             .await?
-            .ok_or(LedgerError::NotFound)?;
+            .ok_or(LedgerError::NotFound)?
+            .try_into()?;
         tx.commit().await?;
         self.wakeups.wake(queue);
-        row.try_into()
+        self.push_after_rearm(&row).await;
+        Ok(row)
+    }
+
+    /// Runs up to `limit` `dead` jobs of `queue` again (oldest first). Returns
+    /// the ids re-armed; jobs that changed state meanwhile are skipped.
+    pub async fn retry_dead(&self, queue: QueueName, limit: u32) -> Result<Vec<Uuid>, LedgerError> {
+        let ids = job_runs::ids_in_queue(
+            &self.db,
+            queue.as_str(),
+            JobStatus::Dead.as_str(),
+            i64::from(limit.clamp(1, 10_000)),
+        )
+        .await?;
+        let mut done = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.retry(id, None).await {
+                Ok(_) => done.push(id),
+                Err(LedgerError::Conflict(_) | LedgerError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// The numbers of `queue`: from Redis when it is the transport (cheap, O(1)
+    /// commands), from the ledger otherwise. The dead count always comes from
+    /// the ledger, which keeps dead jobs with their last error.
+    pub async fn queue_stats(&self, queue: QueueName) -> Result<queue::QueueStats, LedgerError> {
+        let dead = u64::try_from(self.dead_count(queue).await?).unwrap_or(0);
+        match &self.transport {
+            Transport::Redis(r) => {
+                let s = r.stats(queue).await?;
+                Ok(queue::QueueStats {
+                    ready: s.ready,
+                    delayed: s.delayed,
+                    in_flight: s.in_flight,
+                    dead,
+                    oldest_ready_ms: s.oldest_ready_ms,
+                })
+            }
+            Transport::Database => {
+                let now = Utc::now();
+                let c = job_runs::queue_counts(&self.db, queue.as_str(), now).await?;
+                let oldest_ready_ms = c.oldest_ready.map_or(0, |t| {
+                    u64::try_from((now - t).num_milliseconds()).unwrap_or(0)
+                });
+                Ok(queue::QueueStats {
+                    ready: c.ready,
+                    delayed: c.delayed,
+                    in_flight: c.running,
+                    dead,
+                    oldest_ready_ms,
+                })
+            }
+        }
+    }
+
+    /// How many jobs of `queue` are `dead`.
+    pub async fn dead_count(&self, queue: QueueName) -> Result<i64, LedgerError> {
+        Ok(job_runs::count_in_queue(&self.db, queue.as_str(), JobStatus::Dead.as_str()).await?)
     }
 
     /// Records progress of a running job.
@@ -396,17 +561,16 @@ impl Ledger {
 
     /// Marks a delivery running. `None`: the job must not run (terminal,
     /// cancelled, unknown, or the message is a stale duplicate).
+    /// Concurrent claims are written together, one transaction per batch.
     pub async fn claim(&self, id: Uuid, delivery_id: Uuid) -> Result<Option<JobRun>, LedgerError> {
-        let mut tx = self.db.begin().await?;
-        let row = job_runs::claim(&mut tx, id, delivery_id, Utc::now()).await?;
-        tx.commit().await?;
+        let row = self.batcher.claim(&self.db, id, delivery_id).await?;
         row.map(JobRun::try_from).transpose()
     }
 
     /// Records success. False when the job was cancelled meanwhile.
+    /// Concurrent successes are written together, one transaction per batch.
     pub async fn succeed(&self, id: Uuid, result: &serde_json::Value) -> Result<bool, LedgerError> {
-        self.finish(id, JobStatus::Succeeded, Some(result), None)
-            .await
+        Ok(self.batcher.succeed(&self.db, id, result.clone()).await?)
     }
 
     /// Records a terminal failure: `failed` (permanent) or `dead` (attempts spent).
@@ -440,13 +604,60 @@ impl Ledger {
         {
             return Ok(false);
         }
-        let msg = QueueMessage {
-            job_id: job.id,
-            delivery_id,
-            payload: job.payload.clone(),
-        };
-        queue::push_in_tx(&mut tx, queue, &msg, Some(run_at)).await?;
+        if let Transport::Database = self.transport {
+            let msg = QueueMessage {
+                job_id: job.id,
+                delivery_id,
+                payload: job.payload.clone(),
+            };
+            queue::push_in_tx(&mut tx, queue, &msg, Some(run_at)).await?;
+        }
         tx.commit().await?;
+        let rearmed = JobRun {
+            delivery_id: Some(delivery_id),
+            next_run_at: Some(run_at),
+            status: JobStatus::Queued,
+            ..job.clone()
+        };
+        self.push_after_rearm(&rearmed).await;
         Ok(true)
     }
+}
+
+/// Pushes the current delivery of `rows` to Redis, grouped by queue.
+async fn push_rows(r: &RedisQueue, rows: &[JobRun]) -> Result<(), LedgerError> {
+    let now = Utc::now();
+    let mut by_queue: std::collections::HashMap<
+        QueueName,
+        Vec<(QueueMessage, std::time::Duration)>,
+    > = std::collections::HashMap::new();
+    for job in rows {
+        let Some(delivery_id) = job.delivery_id else {
+            continue;
+        };
+        let queue: QueueName = job.queue.parse().map_err(LedgerError::Corrupt)?;
+        let delay = job
+            .next_run_at
+            .and_then(|at| (at - now).to_std().ok())
+            .unwrap_or_default();
+        by_queue.entry(queue).or_default().push((
+            QueueMessage {
+                job_id: job.id,
+                delivery_id,
+                payload: job.payload.clone(),
+            },
+            delay,
+        ));
+    }
+    for (queue, msgs) in by_queue {
+        let out: Vec<Outgoing<'_>> = msgs
+            .iter()
+            .map(|(message, delay)| Outgoing {
+                message,
+                delay: *delay,
+            })
+            .collect();
+        r.push(queue, &out).await?;
+    }
+    Ok(())
 }

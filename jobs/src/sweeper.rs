@@ -25,9 +25,11 @@ const PAGE: i64 = 500;
 pub struct Sweeper {
     /// Rows changed within this long are left alone (their push may be under way).
     pub grace: Duration,
-    /// `running` rows older than this without a Redis message lost their
-    /// delivery (the worker and the message are both gone).
-    pub running_grace: Duration,
+    /// Per queue: `running` rows unchanged for longer than this without a
+    /// Redis message lost their delivery (the worker and the message are both
+    /// gone). The queue's timeout plus the lease plus `grace`.
+    pub running_grace: fn(&crate::config::Config, QueueName) -> Duration,
+    config: std::sync::Arc<crate::config::Config>,
     /// Pages per status and sweep; the next sweep continues where this one stopped.
     pub max_pages: usize,
     queued_cursor: Option<Uuid>,
@@ -44,11 +46,24 @@ pub struct SweepReport {
 }
 
 impl Sweeper {
-    /// A sweeper starting at the beginning of the ledger.
-    pub fn new(grace: Duration, running_grace: Duration) -> Self {
+    /// A sweeper starting at the beginning of the ledger, with the grace
+    /// periods of `config` (`redis.sweep_grace_secs`, each queue's timeout and
+    /// `redis.lease_secs`).
+    pub fn new(config: std::sync::Arc<crate::config::Config>) -> Self {
+        Self::with_grace(Duration::from_secs(config.redis.sweep_grace_secs), config)
+    }
+
+    /// As [`Sweeper::new`] with another grace for `queued` rows.
+    pub fn with_grace(grace: Duration, config: std::sync::Arc<crate::config::Config>) -> Self {
+        fn running_grace(c: &crate::config::Config, q: QueueName) -> Duration {
+            c.queues.policy(q).timeout()
+                + c.redis.lease()
+                + Duration::from_secs(c.redis.sweep_grace_secs)
+        }
         Self {
             grace,
             running_grace,
+            config,
             max_pages: 20,
             queued_cursor: None,
             running_cursor: None,
@@ -61,18 +76,20 @@ impl Sweeper {
             return Ok(SweepReport::default());
         };
         let mut report = SweepReport::default();
+        let grace = self.grace;
         let queued = sweep_status(
             ledger,
             JobStatus::Queued,
-            self.grace,
+            &|_| grace,
             &mut self.queued_cursor,
             self.max_pages,
         )
         .await?;
+        let (config, running_grace) = (self.config.clone(), self.running_grace);
         let running = sweep_status(
             ledger,
             JobStatus::Running,
-            self.running_grace,
+            &|q| running_grace(&config, q),
             &mut self.running_cursor,
             self.max_pages,
         )
@@ -86,14 +103,20 @@ impl Sweeper {
 async fn sweep_status(
     ledger: &Ledger,
     status: JobStatus,
-    grace: Duration,
+    grace: &(dyn Fn(QueueName) -> Duration + Sync),
     cursor: &mut Option<Uuid>,
     max_pages: usize,
 ) -> Result<SweepReport, LedgerError> {
     let Transport::Redis(redis) = ledger.transport() else {
         return Ok(SweepReport::default());
     };
-    let cutoff = Utc::now() - grace;
+    let now = Utc::now();
+    let shortest = QueueName::ALL
+        .into_iter()
+        .map(grace)
+        .min()
+        .unwrap_or_default();
+    let cutoff = now - shortest;
     let mut report = SweepReport::default();
     for _ in 0..max_pages {
         let rows =
@@ -112,9 +135,14 @@ async fn sweep_status(
         report.checked += jobs.len() as u64;
         let mut lost = Vec::new();
         for queue in QueueName::ALL {
+            let queue_cutoff = now - grace(queue);
             let of_queue: Vec<&JobRun> = jobs
                 .iter()
-                .filter(|j| j.queue == queue.as_str() && j.delivery_id.is_some())
+                .filter(|j| {
+                    j.queue == queue.as_str()
+                        && j.delivery_id.is_some()
+                        && j.updated_at < queue_cutoff
+                })
                 .collect();
             if of_queue.is_empty() {
                 continue;

@@ -239,15 +239,8 @@ async fn sweep_loop(app: AppContext, instance: String, stop: CancellationToken) 
     let Transport::Redis(redis) = app.ledger.transport() else {
         return;
     };
-    let cfg = &app.config.redis;
-    let every = Duration::from_secs(cfg.sweep_interval_secs.max(1));
-    let longest_run = QueueName::ALL
-        .iter()
-        .map(|q| app.config.queues.policy(*q).timeout())
-        .max()
-        .unwrap_or_default();
-    let grace = Duration::from_secs(cfg.sweep_grace_secs);
-    let mut sweeper = Sweeper::new(grace, longest_run + cfg.lease() + grace);
+    let every = Duration::from_secs(app.config.redis.sweep_interval_secs.max(1));
+    let mut sweeper = Sweeper::new(app.config.clone());
     loop {
         tokio::select! {
             () = stop.cancelled() => return,

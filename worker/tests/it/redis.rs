@@ -277,7 +277,7 @@ async fn the_sweeper_repushes_jobs_redis_lost() {
     // Redis restarted without persistence: the queue is gone, the ledger is not.
     r.purge(QueueName::Notifications).await.expect("purge");
     assert_eq!(crate::transport_backlog(&t).await, 0);
-    let mut sweeper = Sweeper::new(Duration::ZERO, Duration::from_secs(3600));
+    let mut sweeper = Sweeper::with_grace(Duration::ZERO, t.app.config.clone());
     let report = sweeper.sweep(&t.app.ledger).await.expect("sweep");
     assert_eq!((report.checked, report.repushed), (20, 20));
     // A second sweep finds nothing missing: pushes are idempotent.
@@ -438,4 +438,39 @@ async fn drain_ready(t: &TestContext) {
     }
     token.cancel();
     runtime.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test]
+async fn the_sweeper_redelivers_a_running_job_whose_worker_and_message_are_gone() {
+    let t = TestContext::with_backend(Backend::Redis, |c| {
+        c.queues.notifications.timeout_secs = 1;
+        c.redis.lease_secs = 1;
+        c.redis.sweep_grace_secs = 0;
+    })
+    .await;
+    let r = redis_of(&t);
+    let j = enqueue(&t, NoopV1::default()).await;
+    // A worker claimed it, then the worker and Redis' copy were both lost.
+    let claimed = t
+        .app
+        .ledger
+        .claim(j.id, j.delivery_id.expect("delivery"))
+        .await
+        .expect("claim");
+    assert!(claimed.is_some());
+    r.purge(QueueName::Notifications).await.expect("purge");
+    let mut sweeper = Sweeper::new(t.app.config.clone());
+    assert_eq!(
+        sweeper.sweep(&t.app.ledger).await.expect("sweep").repushed,
+        0,
+        "not while it could still be running (timeout + lease)"
+    );
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    assert_eq!(
+        sweeper.sweep(&t.app.ledger).await.expect("sweep").repushed,
+        1
+    );
+    drain(&t).await;
+    let j = job(&t, j.id).await;
+    assert_eq!((j.status, j.attempts), (JobStatus::Succeeded, 2));
 }

@@ -44,6 +44,11 @@ struct Args {
     /// Redis URL: queues on Redis Streams (under a fresh key prefix, removed afterwards).
     #[arg(long)]
     redis_url: Option<String>,
+    /// Measure the Redis transport alone (needs --redis-url): push --jobs
+    /// messages, drain them through the apalis backend with a handler that
+    /// only acknowledges; no ledger.
+    #[arg(long)]
+    transport_only: bool,
     /// Enqueue in batches of this many jobs (one transaction and one push per batch);
     /// 1 enqueues each job on its own.
     #[arg(long, default_value_t = 1)]
@@ -112,6 +117,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.transport_only {
+        return transport_only(&args).await;
+    }
     let dir = tempfile::tempdir().context("temp dir")?;
     let url = args
         .database_url
@@ -189,6 +197,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let token = CancellationToken::new();
+    let cpu0 = match &args.redis_url {
+        Some(u) => Some(redis_cpu(u).await?),
+        None => None,
+    };
     let t = Instant::now();
     let workers = {
         let (app, token) = (app.clone(), token.clone());
@@ -201,8 +213,15 @@ async fn main() -> anyhow::Result<()> {
         return Err(e);
     }
     let drain_rate = args.jobs as f64 / drain_secs;
+    let redis_us = match (&args.redis_url, cpu0) {
+        (Some(u), Some(c0)) => {
+            let us = (redis_cpu(u).await? - c0) * 1e6 / args.jobs as f64;
+            format!("; Redis CPU {us:.1} us/job")
+        }
+        _ => String::new(),
+    };
     println!(
-        "drain: {} jobs in {drain_secs:.2}s = {drain_rate:.0} jobs/s (workers started after the enqueue)",
+        "drain: {} jobs in {drain_secs:.2}s = {drain_rate:.0} jobs/s (workers started after the enqueue){redis_us}",
         args.jobs
     );
 
@@ -272,6 +291,141 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "SUMMARY bench_jobs db={kind} jobs={} concurrency={} poll={}ms enqueue={enqueue_rate:.0}/s drain={drain_rate:.0}/s {lat}",
         args.jobs, args.concurrency, args.poll_ms
+    );
+    Ok(())
+}
+
+/// Redis CPU seconds used so far (user + system), from `INFO cpu`.
+async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(field("used_cpu_user") + field("used_cpu_sys"))
+}
+
+/// The transport alone: push, then drain through `StreamBackend` with a
+/// handler that only acknowledges.
+async fn transport_only(args: &Args) -> anyhow::Result<()> {
+    use apalis::prelude::*;
+    use kiln_jobs::queue::redis::{Delivery, Outgoing, RedisQueue};
+    use kiln_worker::stream::{StreamBackend, StreamShared};
+
+    let url = args
+        .redis_url
+        .clone()
+        .context("--transport-only needs --redis-url")?;
+    let mut cfg = kiln_jobs::config::RedisConfig {
+        url: Some(secrecy::SecretString::from(url.clone())),
+        prefix: format!("kiln-bench-{}", uuid::Uuid::now_v7().simple()),
+        ..Default::default()
+    };
+    cfg.block_ms = 200;
+    let redis = RedisQueue::new(&cfg)?;
+    let queue = QueueName::Notifications;
+    let messages: Vec<kiln_jobs::queue::QueueMessage> = (0..args.jobs)
+        .map(|_| kiln_jobs::queue::QueueMessage {
+            job_id: uuid::Uuid::now_v7(),
+            delivery_id: uuid::Uuid::now_v7(),
+            payload: serde_json::json!({ "type": "noop.v1" }),
+        })
+        .collect();
+    let cpu0 = redis_cpu(&url).await?;
+    let t = Instant::now();
+    for chunk in messages.chunks(args.batch.max(1)) {
+        let out: Vec<Outgoing<'_>> = chunk
+            .iter()
+            .map(|message| Outgoing {
+                message,
+                delay: Duration::ZERO,
+            })
+            .collect();
+        redis.push(queue, &out).await?;
+    }
+    let push_secs = t.elapsed().as_secs_f64();
+    let cpu1 = redis_cpu(&url).await?;
+    println!(
+        "push: {} messages in {push_secs:.2}s = {:.0}/s ({} per call); Redis CPU {:.1} us/message",
+        args.jobs,
+        args.jobs as f64 / push_secs,
+        args.batch.max(1),
+        (cpu1 - cpu0) * 1e6 / args.jobs as f64
+    );
+
+    async fn ack_only(d: Delivery, shared: Data<Arc<StreamShared>>) -> Result<(), BoxDynError> {
+        shared.finish(&d.entry_id);
+        Ok(())
+    }
+    let (shared, acks) = StreamShared::new(redis.clone(), queue, "bench".into());
+    let stop_acks = CancellationToken::new();
+    let ack_task = tokio::spawn(kiln_worker::stream::ack_loop(
+        redis.clone(),
+        queue,
+        acks,
+        stop_acks.clone(),
+    ));
+    let reader = redis.reader()?;
+    let concurrency = args.concurrency.max(1);
+    let monitor = {
+        let shared = shared.clone();
+        Monitor::new().register(move |run| {
+            WorkerBuilder::new(format!("bench-{run}"))
+                .backend(StreamBackend::new(
+                    shared.clone(),
+                    concurrency.min(500),
+                    reader.clone(),
+                ))
+                .concurrency(concurrency)
+                .data(shared.clone())
+                .build(ack_only)
+        })
+    };
+    let token = CancellationToken::new();
+    let t = Instant::now();
+    let cpu0 = redis_cpu(&url).await?;
+    let running = {
+        let token = token.clone();
+        tokio::spawn(async move {
+            monitor
+                .run_with_signal(async move {
+                    token.cancelled().await;
+                    Ok(())
+                })
+                .await
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    loop {
+        let s = redis.stats(queue).await?;
+        if s.ready == 0 && s.in_flight == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("transport drain did not finish: {s:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drain_secs = t.elapsed().as_secs_f64();
+    let cpu1 = redis_cpu(&url).await?;
+    token.cancel();
+    running.await.context("monitor panicked")??;
+    stop_acks.cancel();
+    ack_task.await.context("ack task panicked")?;
+    redis.purge(queue).await?;
+    let rate = args.jobs as f64 / drain_secs;
+    let us = (cpu1 - cpu0) * 1e6 / args.jobs as f64;
+    println!(
+        "drain: {} messages in {drain_secs:.2}s = {rate:.0}/s at concurrency {concurrency}; Redis CPU {us:.1} us/message",
+        args.jobs
+    );
+    println!(
+        "SUMMARY bench_jobs transport=redis-only jobs={} concurrency={concurrency} drain={rate:.0}/s redis_cpu={us:.1}us/job",
+        args.jobs
     );
     Ok(())
 }

@@ -170,6 +170,21 @@ impl Db {
         })
     }
 
+    /// A transaction whose commit does not wait for the WAL flush on
+    /// PostgreSQL (`synchronous_commit = off` for this transaction only; the
+    /// same as [`Db::begin`] on SQLite). Only for writes a crash may lose
+    /// because they are redone anyway: a lost claim or success leaves the row
+    /// `running`, and the job runs again (at-least-once, as after any crash).
+    pub async fn begin_relaxed(&self) -> Result<DbTx, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        if let DbTx::Postgres(t) = &mut tx {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(tx)
+    }
+
     /// A trivial round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))

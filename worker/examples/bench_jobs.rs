@@ -62,6 +62,10 @@ struct Args {
     /// Length of the latency phase in seconds.
     #[arg(long, default_value_t = 5)]
     latency_secs: u64,
+    /// Jobs of a third phase, all due 2 s after they are enqueued: how late
+    /// after their due time they start (0 skips the phase).
+    #[arg(long, default_value_t = 0)]
+    delayed: usize,
     /// Concurrent producers of the up-front enqueue (each enqueue is its own transaction).
     #[arg(long, default_value_t = 1)]
     producers: usize,
@@ -270,6 +274,37 @@ async fn main() -> anyhow::Result<()> {
             "latency: {total} jobs at {offered:.0}/s offered; enqueue->start p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
         );
         latency = Some((p50, p99));
+    }
+
+    // Phase 3: delayed jobs, due together.
+    if args.delayed > 0 {
+        let run_at = chrono::Utc::now() + chrono::Duration::seconds(2);
+        let jobs: Vec<NewJob> = (0..args.delayed)
+            .map(|_| NewJob {
+                run_at: Some(run_at),
+                ..noop_job()
+            })
+            .collect();
+        let created = app.ledger.enqueue_many(jobs).await?;
+        let done_before = (args.jobs + total) as i64;
+        wait_succeeded(&db, done_before + args.delayed as i64, timeout).await?;
+        let mut late = Vec::with_capacity(created.len());
+        for e in &created {
+            if let Some(j) = app.ledger.get(e.job().id, None).await?
+                && let Some(started) = j.started_at
+            {
+                late.push((started - run_at).num_microseconds().unwrap_or(0) as f64 / 1e3);
+            }
+        }
+        late.sort_by(f64::total_cmp);
+        println!(
+            "delayed: {} jobs due together; start after due time: min {:.1} ms, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            args.delayed,
+            percentile(&late, 0.0),
+            percentile(&late, 50.0),
+            percentile(&late, 99.0),
+            percentile(&late, 100.0)
+        );
     }
 
     token.cancel();

@@ -9,30 +9,31 @@
 //! again, the at-least-once behaviour every crash already has. Enqueues, which
 //! a 202 promises, stay fully synchronous.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, OnceLock},
+};
 
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Db, job_runs};
+use crate::db::{Db, DbTx, job_runs};
 
 /// The most rows one batch writes.
 const MAX_BATCH: usize = 256;
 
 type Reply<T> = oneshot::Sender<Result<T, Arc<sqlx::Error>>>;
 
-struct Claim {
-    id: Uuid,
-    delivery_id: Uuid,
-    reply: Reply<Option<job_runs::JobRunRow>>,
+/// One caller's input and where its answer goes.
+struct Pending<In, Out> {
+    input: In,
+    reply: Reply<Out>,
 }
 
-struct Success {
-    id: Uuid,
-    result: serde_json::Value,
-    reply: Reply<bool>,
-}
+type ClaimIn = (Uuid, Uuid);
+type ClaimOut = Option<job_runs::JobRunRow>;
+type SuccessIn = (Uuid, serde_json::Value);
 
 /// The batching writer; its tasks start on first use.
 #[derive(Debug, Clone, Default)]
@@ -42,8 +43,8 @@ pub(crate) struct Batcher {
 
 #[derive(Debug)]
 struct Channels {
-    claims: mpsc::UnboundedSender<Claim>,
-    successes: mpsc::UnboundedSender<Success>,
+    claims: mpsc::UnboundedSender<Pending<ClaimIn, ClaimOut>>,
+    successes: mpsc::UnboundedSender<Pending<SuccessIn, bool>>,
 }
 
 impl Batcher {
@@ -51,8 +52,8 @@ impl Batcher {
         self.channels.get_or_init(|| {
             let (claims, claim_rx) = mpsc::unbounded_channel();
             let (successes, success_rx) = mpsc::unbounded_channel();
-            tokio::spawn(claim_loop(db.clone(), claim_rx));
-            tokio::spawn(success_loop(db.clone(), success_rx));
+            tokio::spawn(run_batches(db.clone(), claim_rx, write_claims));
+            tokio::spawn(run_batches(db.clone(), success_rx, write_successes));
             Channels { claims, successes }
         })
     }
@@ -63,17 +64,8 @@ impl Batcher {
         db: &Db,
         id: Uuid,
         delivery_id: Uuid,
-    ) -> Result<Option<job_runs::JobRunRow>, sqlx::Error> {
-        let (reply, rx) = oneshot::channel();
-        let sent = self.channels(db).claims.send(Claim {
-            id,
-            delivery_id,
-            reply,
-        });
-        if sent.is_err() {
-            return Err(closed());
-        }
-        rx.await.map_err(|_| closed())?.map_err(unshare)
+    ) -> Result<ClaimOut, sqlx::Error> {
+        submit(&self.channels(db).claims, (id, delivery_id)).await
     }
 
     /// See [`crate::Ledger::succeed`].
@@ -83,20 +75,20 @@ impl Batcher {
         id: Uuid,
         result: serde_json::Value,
     ) -> Result<bool, sqlx::Error> {
-        let (reply, rx) = oneshot::channel();
-        let sent = self
-            .channels(db)
-            .successes
-            .send(Success { id, result, reply });
-        if sent.is_err() {
-            return Err(closed());
-        }
-        rx.await.map_err(|_| closed())?.map_err(unshare)
+        submit(&self.channels(db).successes, (id, result)).await
     }
 }
 
-fn closed() -> sqlx::Error {
-    sqlx::Error::PoolClosed
+async fn submit<In, Out>(
+    tx: &mpsc::UnboundedSender<Pending<In, Out>>,
+    input: In,
+) -> Result<Out, sqlx::Error> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(Pending { input, reply })
+        .map_err(|_| sqlx::Error::PoolClosed)?;
+    rx.await
+        .map_err(|_| sqlx::Error::PoolClosed)?
+        .map_err(unshare)
 }
 
 /// One batch's error, handed to every caller of the batch.
@@ -107,72 +99,61 @@ fn unshare(e: Arc<sqlx::Error>) -> sqlx::Error {
     }
 }
 
-/// Takes what is waiting, up to [`MAX_BATCH`], after the first item arrived.
-async fn next_batch<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Option<Vec<T>> {
-    let first = rx.recv().await?;
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(item) => batch.push(item),
-            Err(_) => break,
+/// Writes whatever is waiting (up to [`MAX_BATCH`]) in one transaction that
+/// `write` fills, then answers each caller with its own result.
+async fn run_batches<In, Out, W>(
+    db: Db,
+    mut rx: mpsc::UnboundedReceiver<Pending<In, Out>>,
+    write: W,
+) where
+    W: AsyncFn(&mut DbTx, &[In]) -> Result<Vec<Out>, sqlx::Error>,
+{
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
         }
-    }
-    Some(batch)
-}
-
-async fn claim_loop(db: Db, mut rx: mpsc::UnboundedReceiver<Claim>) {
-    while let Some(batch) = next_batch(&mut rx).await {
-        let pairs: Vec<(Uuid, Uuid)> = batch.iter().map(|c| (c.id, c.delivery_id)).collect();
+        let (inputs, replies): (Vec<In>, Vec<Reply<Out>>) =
+            batch.into_iter().map(|p| (p.input, p.reply)).unzip();
         let written = async {
             let mut tx = db.begin_relaxed().await?;
-            let rows = job_runs::claim_many(&mut tx, &pairs, Utc::now()).await?;
+            let out = write(&mut tx, &inputs).await?;
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(rows)
+            Ok::<_, sqlx::Error>(out)
         }
         .await;
         match written {
-            Ok(rows) => {
-                let mut by_id: std::collections::HashMap<Uuid, job_runs::JobRunRow> =
-                    rows.into_iter().map(|r| (r.id, r)).collect();
-                for c in batch {
-                    // The same delivery twice in one batch runs once.
-                    let _ = c.reply.send(Ok(by_id.remove(&c.id)));
+            Ok(outs) => {
+                for (reply, out) in replies.into_iter().zip(outs) {
+                    let _ = reply.send(Ok(out));
                 }
             }
             Err(e) => {
                 let e = Arc::new(e);
-                for c in batch {
-                    let _ = c.reply.send(Err(e.clone()));
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }
     }
 }
 
-async fn success_loop(db: Db, mut rx: mpsc::UnboundedReceiver<Success>) {
-    while let Some(batch) = next_batch(&mut rx).await {
-        let results: Vec<(Uuid, serde_json::Value)> =
-            batch.iter().map(|s| (s.id, s.result.clone())).collect();
-        let written = async {
-            let mut tx = db.begin_relaxed().await?;
-            let done = job_runs::succeed_many(&mut tx, &results, Utc::now()).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(done)
-        }
-        .await;
-        match written {
-            Ok(done) => {
-                let done: std::collections::HashSet<Uuid> = done.into_iter().collect();
-                for s in batch {
-                    let _ = s.reply.send(Ok(done.contains(&s.id)));
-                }
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                for s in batch {
-                    let _ = s.reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
+/// Claims, answered in input order. The same delivery twice in one batch runs once.
+async fn write_claims(tx: &mut DbTx, inputs: &[ClaimIn]) -> Result<Vec<ClaimOut>, sqlx::Error> {
+    let rows = job_runs::claim_many(tx, inputs, Utc::now()).await?;
+    let mut by_id: HashMap<Uuid, job_runs::JobRunRow> =
+        rows.into_iter().map(|r| (r.id, r)).collect();
+    Ok(inputs.iter().map(|(id, _)| by_id.remove(id)).collect())
+}
+
+/// Successes, answered in input order: false when the row was no longer running.
+async fn write_successes(tx: &mut DbTx, inputs: &[SuccessIn]) -> Result<Vec<bool>, sqlx::Error> {
+    let done: HashSet<Uuid> = job_runs::succeed_many(tx, inputs, Utc::now())
+        .await?
+        .into_iter()
+        .collect();
+    Ok(inputs.iter().map(|(id, _)| done.contains(id)).collect())
 }

@@ -389,14 +389,15 @@ pub async fn queue_counts(
     })
 }
 
-/// [`claim`] for many deliveries at once: the rows that may run.
+/// [`claim`] for many deliveries at once (one statement on PostgreSQL, one
+/// transaction on SQLite): the rows that may run.
 pub async fn claim_many(
-    tx: &mut DbTx,
+    db: &Db,
     claims: &[(Uuid, Uuid)],
     now: DateTime<Utc>,
 ) -> Result<Vec<JobRunRow>, sqlx::Error> {
-    match tx {
-        DbTx::Postgres(t) => {
+    match db {
+        Db::Postgres(p) => {
             let sql = concat!(
                 "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $1, \
                  updated_at = $1, next_run_at = NULL, progress = 0 \
@@ -410,29 +411,32 @@ pub async fn claim_many(
                 .bind(now)
                 .bind(ids)
                 .bind(deliveries)
-                .fetch_all(&mut **t)
+                .fetch_all(p)
                 .await
         }
-        DbTx::Sqlite(_) => {
+        Db::Sqlite(_) => {
+            let mut tx = db.begin().await?;
             let mut out = Vec::with_capacity(claims.len());
             for (id, delivery) in claims {
-                if let Some(row) = claim(tx, *id, *delivery, now).await? {
+                if let Some(row) = claim(&mut tx, *id, *delivery, now).await? {
                     out.push(row);
                 }
             }
+            tx.commit().await?;
             Ok(out)
         }
     }
 }
 
-/// Records many successes at once; returns the ids that were still `running`.
+/// Records many successes at once (one statement on PostgreSQL, one
+/// transaction on SQLite); returns the ids that were still `running`.
 pub async fn succeed_many(
-    tx: &mut DbTx,
+    db: &Db,
     results: &[(Uuid, serde_json::Value)],
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    match tx {
-        DbTx::Postgres(t) => {
+    match db {
+        Db::Postgres(p) => {
             let sql = "UPDATE job_runs SET status = 'succeeded', result = v.vresult, progress = 100, \
                        finished_at = $1, updated_at = $1 \
                        FROM unnest($2::uuid[], $3::jsonb[]) AS v(vid, vresult) \
@@ -444,16 +448,18 @@ pub async fn succeed_many(
                 .bind(now)
                 .bind(ids)
                 .bind(values)
-                .fetch_all(&mut **t)
+                .fetch_all(p)
                 .await
         }
-        DbTx::Sqlite(_) => {
+        Db::Sqlite(_) => {
+            let mut tx = db.begin().await?;
             let mut out = Vec::with_capacity(results.len());
             for (id, value) in results {
-                if finish(tx, *id, "succeeded", Some(value), None, now).await? {
+                if finish(&mut tx, *id, "succeeded", Some(value), None, now).await? {
                     out.push(*id);
                 }
             }
+            tx.commit().await?;
             Ok(out)
         }
     }

@@ -170,19 +170,27 @@ impl Db {
         })
     }
 
-    /// A transaction whose commit does not wait for the WAL flush on
-    /// PostgreSQL (`synchronous_commit = off` for this transaction only; the
-    /// same as [`Db::begin`] on SQLite). Only for writes a crash may lose
-    /// because they are redone anyway: a lost claim or success leaves the row
-    /// `running`, and the job runs again (at-least-once, as after any crash).
-    pub async fn begin_relaxed(&self) -> Result<DbTx, sqlx::Error> {
-        let mut tx = self.begin().await?;
-        if let DbTx::Postgres(t) = &mut tx {
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut **t)
-                .await?;
+    /// A second handle on the same database for writes a crash may lose
+    /// because they are redone anyway (the ledger's claims and successes: a
+    /// lost one leaves the row `running`, and the job runs again, the
+    /// at-least-once behaviour every crash already has). On PostgreSQL it is a
+    /// small pool of its own whose sessions set `synchronous_commit = off`, so
+    /// their commits do not wait for the WAL flush; on SQLite it is the same pool.
+    pub fn relaxed(&self, max_connections: u32) -> Db {
+        match self {
+            Db::Sqlite(_) => self.clone(),
+            Db::Postgres(p) => {
+                let opts = (*p.connect_options())
+                    .clone()
+                    .options([("synchronous_commit", "off")]);
+                Db::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(max_connections.max(1))
+                        .acquire_timeout(p.options().get_acquire_timeout())
+                        .connect_lazy_with(opts),
+                )
+            }
         }
-        Ok(tx)
     }
 
     /// A trivial round trip, for readiness checks.

@@ -3,11 +3,12 @@
 //! batch is being written the next one collects, so batches grow with load and
 //! stay at one row when the queue is quiet (no added latency).
 //!
-//! These commits do not wait for PostgreSQL's WAL flush
-//! ([`Db::begin_relaxed`]): a claim or success a database crash loses leaves
-//! the row `running` with its message redelivered or swept, so the job runs
-//! again, the at-least-once behaviour every crash already has. Enqueues, which
-//! a 202 promises, stay fully synchronous.
+//! On PostgreSQL a batch is one statement on a small pool of its own whose
+//! commits do not wait for the WAL flush ([`Db::relaxed`]): a claim or success
+//! a database crash loses leaves the row `running` with its message
+//! redelivered or swept, so the job runs again, the at-least-once behaviour
+//! every crash already has. Enqueues, which a 202 promises, stay fully
+//! synchronous.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -18,10 +19,13 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Db, DbTx, job_runs};
+use crate::db::{Db, job_runs};
 
 /// The most rows one batch writes.
 const MAX_BATCH: usize = 256;
+
+/// Connections of the relaxed pool: one per batch loop.
+const RELAXED_CONNECTIONS: u32 = 2;
 
 type Reply<T> = oneshot::Sender<Result<T, Arc<sqlx::Error>>>;
 
@@ -50,10 +54,11 @@ struct Channels {
 impl Batcher {
     fn channels(&self, db: &Db) -> &Channels {
         self.channels.get_or_init(|| {
+            let db = db.relaxed(RELAXED_CONNECTIONS);
             let (claims, claim_rx) = mpsc::unbounded_channel();
             let (successes, success_rx) = mpsc::unbounded_channel();
             tokio::spawn(run_batches(db.clone(), claim_rx, write_claims));
-            tokio::spawn(run_batches(db.clone(), success_rx, write_successes));
+            tokio::spawn(run_batches(db, success_rx, write_successes));
             Channels { claims, successes }
         })
     }
@@ -99,14 +104,14 @@ fn unshare(e: Arc<sqlx::Error>) -> sqlx::Error {
     }
 }
 
-/// Writes whatever is waiting (up to [`MAX_BATCH`]) in one transaction that
-/// `write` fills, then answers each caller with its own result.
+/// Writes whatever is waiting (up to [`MAX_BATCH`]) with `write`, then
+/// answers each caller with its own result.
 async fn run_batches<In, Out, W>(
     db: Db,
     mut rx: mpsc::UnboundedReceiver<Pending<In, Out>>,
     write: W,
 ) where
-    W: AsyncFn(&mut DbTx, &[In]) -> Result<Vec<Out>, sqlx::Error>,
+    W: AsyncFn(&Db, &[In]) -> Result<Vec<Out>, sqlx::Error>,
 {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -118,14 +123,7 @@ async fn run_batches<In, Out, W>(
         }
         let (inputs, replies): (Vec<In>, Vec<Reply<Out>>) =
             batch.into_iter().map(|p| (p.input, p.reply)).unzip();
-        let written = async {
-            let mut tx = db.begin_relaxed().await?;
-            let out = write(&mut tx, &inputs).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(out)
-        }
-        .await;
-        match written {
+        match write(&db, &inputs).await {
             Ok(outs) => {
                 for (reply, out) in replies.into_iter().zip(outs) {
                     let _ = reply.send(Ok(out));
@@ -142,16 +140,16 @@ async fn run_batches<In, Out, W>(
 }
 
 /// Claims, answered in input order. The same delivery twice in one batch runs once.
-async fn write_claims(tx: &mut DbTx, inputs: &[ClaimIn]) -> Result<Vec<ClaimOut>, sqlx::Error> {
-    let rows = job_runs::claim_many(tx, inputs, Utc::now()).await?;
+async fn write_claims(db: &Db, inputs: &[ClaimIn]) -> Result<Vec<ClaimOut>, sqlx::Error> {
+    let rows = job_runs::claim_many(db, inputs, Utc::now()).await?;
     let mut by_id: HashMap<Uuid, job_runs::JobRunRow> =
         rows.into_iter().map(|r| (r.id, r)).collect();
     Ok(inputs.iter().map(|(id, _)| by_id.remove(id)).collect())
 }
 
 /// Successes, answered in input order: false when the row was no longer running.
-async fn write_successes(tx: &mut DbTx, inputs: &[SuccessIn]) -> Result<Vec<bool>, sqlx::Error> {
-    let done: HashSet<Uuid> = job_runs::succeed_many(tx, inputs, Utc::now())
+async fn write_successes(db: &Db, inputs: &[SuccessIn]) -> Result<Vec<bool>, sqlx::Error> {
+    let done: HashSet<Uuid> = job_runs::succeed_many(db, inputs, Utc::now())
         .await?
         .into_iter()
         .collect();

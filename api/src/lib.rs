@@ -9,6 +9,7 @@ mod body_limit;
 pub mod endpoints;
 pub mod error;
 mod http_metrics;
+mod upload;
 
 use poem::{
     EndpointExt, Route, get, handler,

@@ -273,6 +273,73 @@ async fn upload_over_the_limit_is_refused_with_413_whether_or_not_its_length_is_
 }
 
 #[tokio::test]
+async fn small_and_large_uploads_are_stored_byte_for_byte() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let small = fixture("gray_320x240.jpg");
+    // Past the 1 MiB an upload may occupy in memory: this one goes through a temporary file.
+    let mut large = small.clone();
+    large.resize(3 * 1024 * 1024 / 2, 0x5A);
+    for bytes in [small, large] {
+        let resp = app.upload("alice", "photo.jpg", bytes.clone(), None).await;
+        assert_eq!(resp.status(), 202, "{} bytes", bytes.len());
+        let body: serde_json::Value = resp.json().await.expect("json");
+        let id: uuid::Uuid = body["media_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("media id");
+        let stored = app
+            .ctx
+            .app
+            .storage
+            .get(&kiln_jobs::media::original_key(id))
+            .await
+            .expect("original stored");
+        assert!(
+            stored == bytes,
+            "{} bytes stored as {}",
+            bytes.len(),
+            stored.len()
+        );
+        let media = app.get_json("alice", &format!("/v1/media/{id}")).await;
+        assert_eq!(media["source_bytes"].as_u64(), Some(bytes.len() as u64));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_uploads_on_sqlite_are_all_accepted_and_queued() {
+    let app = std::sync::Arc::new(spawn_app_with(DbKind::Sqlite, false, |_| {}).await);
+    let image = fixture("gray_320x240.jpg");
+    let mut uploads = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let (app, image) = (app.clone(), image.clone());
+        uploads.spawn(async move {
+            app.upload("alice", &format!("{i}.jpg"), image, None)
+                .await
+                .status()
+        });
+    }
+    while let Some(status) = uploads.join_next().await {
+        assert_eq!(status.expect("upload task"), 202);
+    }
+    let (jobs, _) = app
+        .ctx
+        .app
+        .ledger
+        .list(&kiln_jobs::ledger::JobFilter {
+            limit: 200,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(jobs.len(), 32);
+    let Ok(app) = std::sync::Arc::try_unwrap(app) else {
+        panic!("upload tasks still hold the app");
+    };
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn non_image_and_empty_uploads_are_refused_with_4xx() {
     let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
     let resp = app

@@ -7,9 +7,7 @@ use poem_openapi::{
     ApiResponse, Multipart, Object, OpenApi,
     param::{Header, Path},
     payload::{Binary, Json},
-    types::multipart::Upload,
 };
-use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
 use kiln_jobs::{
@@ -20,13 +18,19 @@ use kiln_jobs::{
     storage::StorageError,
 };
 
-use crate::{ApiTags, auth::BearerAuth, body_limit::media_upload, error::ApiError};
+use crate::{
+    ApiTags,
+    auth::BearerAuth,
+    body_limit::media_upload,
+    error::ApiError,
+    upload::{SpooledUpload, UploadBody},
+};
 
 /// An image upload.
 #[derive(Debug, Multipart)]
 pub struct MediaUpload {
     /// The image: JPEG, PNG, WebP or GIF (detected from its bytes).
-    pub file: Upload,
+    pub file: SpooledUpload,
 }
 
 /// Answer to an accepted upload.
@@ -161,7 +165,8 @@ impl MediaApi {
         form: MediaUpload,
     ) -> Result<MediaCreated, ApiError> {
         let limit = app.config.media.max_upload_bytes;
-        let size = form.file.size() as u64;
+        let mut file = form.file;
+        let size = file.size();
         if size > limit {
             return Err(ApiError::too_large(limit));
         }
@@ -171,41 +176,29 @@ impl MediaApi {
                 "the uploaded file is empty",
             ));
         }
-        let filename = form
-            .file
+        let filename = file
             .file_name()
             .map(|n| n.chars().take(255).collect::<String>());
-        let mut reader = form.file.into_async_read();
-        let mut head = [0u8; 16];
-        let mut filled = 0;
-        while filled < head.len() {
-            let n = reader
-                .read(&mut head[filled..])
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        let Some(format) = sniff::sniff(&head[..filled]) else {
+        let head = file
+            .prefix::<16>()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let Some(format) = sniff::sniff(&head) else {
             return Err(ApiError::unsupported(
                 "the file is not a JPEG, PNG, WebP or GIF image",
             ));
         };
-        tokio::io::AsyncSeekExt::rewind(&mut reader)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
 
         let owner = auth.0.subject.clone();
         let media_id = Uuid::now_v7();
         let key = media::original_key(media_id);
         // The original is stored before the job exists: a job never points at
         // missing bytes. If enqueueing then fails, the object is removed again.
-        app.storage
-            .put_stream(&key, reader)
-            .await
-            .map_err(storage_err)?;
+        match file.into_body() {
+            UploadBody::Memory(bytes) => app.storage.put(&key, bytes).await,
+            UploadBody::File(f) => app.storage.put_stream(&key, f).await.map(|_| ()),
+        }
+        .map_err(storage_err)?;
 
         let job = NewJob {
             owner: owner.clone(),

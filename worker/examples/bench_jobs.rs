@@ -234,6 +234,22 @@ async fn main() -> anyhow::Result<()> {
     let mut latency = None;
     if total > 0 {
         let period = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+        // One second of the same trickle first, not measured: pools open their
+        // connections and the workers settle, as in a process that has been up.
+        let warmup = usize::try_from(args.rate).unwrap_or(0);
+        {
+            let start = tokio::time::Instant::now();
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..warmup {
+                tokio::time::sleep_until(start + period * u32::try_from(i).unwrap_or(u32::MAX))
+                    .await;
+                let app = app.clone();
+                tasks.spawn(async move { app.ledger.enqueue(noop_job()).await.map(|_| ()) });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                joined.context("producer panicked")??;
+            }
+        }
         let start = tokio::time::Instant::now();
         // Each enqueue is its own task, so a slow commit does not lower the offered rate.
         let mut tasks = tokio::task::JoinSet::new();
@@ -246,7 +262,7 @@ async fn main() -> anyhow::Result<()> {
         while let Some(joined) = tasks.join_next().await {
             joined.context("producer panicked")??;
         }
-        let done = wait_succeeded(&db, (args.jobs + total) as i64, timeout).await;
+        let done = wait_succeeded(&db, (args.jobs + warmup + total) as i64, timeout).await;
         if let Err(e) = done {
             token.cancel();
             return Err(e);
@@ -286,7 +302,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect();
         let created = app.ledger.enqueue_many(jobs).await?;
-        let done_before = (args.jobs + total) as i64;
+        let done_before = (args.jobs + total + if total > 0 { args.rate as usize } else { 0 }) as i64;
         wait_succeeded(&db, done_before + args.delayed as i64, timeout).await?;
         let mut late = Vec::with_capacity(created.len());
         for e in &created {

@@ -302,7 +302,8 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect();
         let created = app.ledger.enqueue_many(jobs).await?;
-        let done_before = (args.jobs + total + if total > 0 { args.rate as usize } else { 0 }) as i64;
+        let done_before =
+            (args.jobs + total + if total > 0 { args.rate as usize } else { 0 }) as i64;
         wait_succeeded(&db, done_before + args.delayed as i64, timeout).await?;
         let mut late = Vec::with_capacity(created.len());
         for e in &created {

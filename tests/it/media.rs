@@ -307,39 +307,6 @@ async fn small_and_large_uploads_are_stored_byte_for_byte() {
 }
 
 #[tokio::test]
-async fn concurrent_uploads_on_sqlite_are_all_accepted_and_queued() {
-    let app = std::sync::Arc::new(spawn_app_with(DbKind::Sqlite, false, |_| {}).await);
-    let image = fixture("gray_320x240.jpg");
-    let mut uploads = tokio::task::JoinSet::new();
-    for i in 0..32 {
-        let (app, image) = (app.clone(), image.clone());
-        uploads.spawn(async move {
-            app.upload("alice", &format!("{i}.jpg"), image, None)
-                .await
-                .status()
-        });
-    }
-    while let Some(status) = uploads.join_next().await {
-        assert_eq!(status.expect("upload task"), 202);
-    }
-    let (jobs, _) = app
-        .ctx
-        .app
-        .ledger
-        .list(&kiln_jobs::ledger::JobFilter {
-            limit: 200,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
-    assert_eq!(jobs.len(), 32);
-    let Ok(app) = std::sync::Arc::try_unwrap(app) else {
-        panic!("upload tasks still hold the app");
-    };
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn non_image_and_empty_uploads_are_refused_with_4xx() {
     let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
     let resp = app

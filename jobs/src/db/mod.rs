@@ -9,23 +9,15 @@
 pub mod job_runs;
 pub mod media;
 
-use std::{
-    collections::HashMap,
-    ops::{Deref, DerefMut},
-    path::PathBuf,
-    str::FromStr,
-    sync::{Arc, LazyLock, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{str::FromStr, time::Duration};
 
 use anyhow::Context as _;
 use sqlx::{
-    PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction,
+    PgPool, Postgres, Sqlite, SqlitePool, Transaction,
     migrate::Migrator,
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Runs `$body` with `$x` bound to the live pool or transaction of either kind.
 #[macro_export]
@@ -62,7 +54,7 @@ pub enum Db {
 #[derive(Debug)]
 pub enum DbTx {
     /// SQLite transaction.
-    Sqlite(SqliteTx),
+    Sqlite(Transaction<'static, Sqlite>),
     /// PostgreSQL transaction.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -171,12 +163,9 @@ impl Db {
     }
 
     /// Begins a transaction.
-    ///
-    /// On SQLite it is a write transaction (`BEGIN IMMEDIATE`) and waits for
-    /// the database's one writer slot first; see [`SqliteTx`].
     pub async fn begin(&self) -> Result<DbTx, sqlx::Error> {
         Ok(match self {
-            Db::Sqlite(p) => DbTx::Sqlite(SqliteTx::begin(p).await?),
+            Db::Sqlite(p) => DbTx::Sqlite(p.begin().await?),
             Db::Postgres(p) => DbTx::Postgres(p.begin().await?),
         })
     }
@@ -256,71 +245,6 @@ async fn pin_sqlite_queue_plans(pool: &SqlitePool) -> Result<(), sqlx::Error> {
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// A SQLite write transaction that holds its database's writer slot.
-///
-/// SQLite lets one connection write at a time. Without a slot, every pooled
-/// connection that wants to write takes its turn through SQLite's busy
-/// handler, which sleeps 1, 2, 5, … up to 100 ms between retries: under load
-/// most of a request's latency was those sleeps, and the order was unfair.
-/// Here writers of one process wait in a FIFO queue instead (bounded by the
-/// pool's acquire timeout), then take the write lock at `BEGIN IMMEDIATE`;
-/// the busy handler only still arbitrates with other processes and with
-/// writes made outside [`Db::begin`].
-#[derive(Debug)]
-pub struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
-    _writer: OwnedSemaphorePermit,
-}
-
-impl SqliteTx {
-    async fn begin(pool: &SqlitePool) -> Result<SqliteTx, sqlx::Error> {
-        let slot = writer_slot(pool);
-        let writer =
-            tokio::time::timeout(pool.options().get_acquire_timeout(), slot.acquire_owned())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-                .map_err(|_| sqlx::Error::PoolClosed)?;
-        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(SqliteTx {
-            tx,
-            _writer: writer,
-        })
-    }
-
-    /// Commits and frees the writer slot.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-}
-
-impl Deref for SqliteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for SqliteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
-
-/// The writer slot of the database file `pool` opens, shared by every pool
-/// of this process on that file (SQLite's write lock is per file).
-fn writer_slot(pool: &SqlitePool) -> Arc<Semaphore> {
-    static SLOTS: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
-        LazyLock::new(Default::default);
-    let file = pool.connect_options().get_filename().to_path_buf();
-    let mut slots = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
-    Arc::clone(
-        slots
-            .entry(file)
-            .or_insert_with(|| Arc::new(Semaphore::new(1))),
-    )
 }
 
 impl DbTx {

@@ -256,12 +256,25 @@ async fn main() -> anyhow::Result<()> {
         for i in 0..total {
             tokio::time::sleep_until(start + period * u32::try_from(i).unwrap_or(u32::MAX)).await;
             let app = app.clone();
-            tasks.spawn(async move { app.ledger.enqueue(noop_job()).await.map(|_| ()) });
+            tasks.spawn(async move {
+                let t = Instant::now();
+                app.ledger
+                    .enqueue(noop_job())
+                    .await
+                    .map(|_| t.elapsed().as_secs_f64() * 1e3)
+            });
         }
         let offered = total as f64 / start.elapsed().as_secs_f64();
+        let mut enqueue_ms = Vec::with_capacity(total);
         while let Some(joined) = tasks.join_next().await {
-            joined.context("producer panicked")??;
+            enqueue_ms.push(joined.context("producer panicked")??);
         }
+        enqueue_ms.sort_by(f64::total_cmp);
+        println!(
+            "enqueue call (ledger commit + push) at {offered:.0}/s: p50 {:.1} ms, p99 {:.1} ms",
+            percentile(&enqueue_ms, 50.0),
+            percentile(&enqueue_ms, 99.0)
+        );
         let done = wait_succeeded(&db, (args.jobs + warmup + total) as i64, timeout).await;
         if let Err(e) = done {
             token.cancel();

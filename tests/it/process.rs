@@ -63,20 +63,7 @@ impl Binary {
     }
 
     async fn wait_ready(&self) {
-        let url = format!("http://127.0.0.1:{}/health/ready", self.port);
-        let until = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < until,
-                "kiln never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready_on(self.port).await;
     }
 
     /// A second handle on the binary's SQLite database, as a producer.
@@ -254,7 +241,9 @@ fn start_redis_worker(t: &kiln_jobs::testing::TestContext, lease_secs: u64) -> (
     (Running(child), port)
 }
 
-async fn wait_probe_ready(port: u16) {
+/// Waits (bounded) until `/health/ready` on `port` answers 200: the HTTP
+/// tier's listener or a worker's probe listener.
+async fn wait_ready_on(port: u16) {
     let url = format!("http://127.0.0.1:{port}/health/ready");
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -265,7 +254,7 @@ async fn wait_probe_ready(port: u16) {
         }
         assert!(
             tokio::time::Instant::now() < until,
-            "kiln worker never became ready"
+            "kiln on port {port} never became ready"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -278,7 +267,7 @@ async fn a_sigkilled_redis_worker_s_jobs_run_again_on_another_within_the_lease()
             .await;
     let lease = Duration::from_secs(3);
     let (mut a, port_a) = start_redis_worker(&t, lease.as_secs());
-    wait_probe_ready(port_a).await;
+    wait_ready_on(port_a).await;
     let mut ids = Vec::new();
     for _ in 0..6 {
         let job = NoopV1 {
@@ -301,7 +290,7 @@ async fn a_sigkilled_redis_worker_s_jobs_run_again_on_another_within_the_lease()
     let killed_at = chrono::Utc::now();
 
     let (mut b, port_b) = start_redis_worker(&t, lease.as_secs());
-    wait_probe_ready(port_b).await;
+    wait_ready_on(port_b).await;
     wait_until(&t.app, &ids, JobStatus::Succeeded, 40).await;
     for id in &ids {
         let j = read_job(&t.app, *id).await;

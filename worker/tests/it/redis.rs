@@ -367,12 +367,7 @@ async fn queue_stats_count_ready_delayed_in_flight_and_dead() {
     let mut later = NewJob::new("tester", JobPayload::NoopV1(NoopV1::default()));
     later.run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
     t.app.ledger.enqueue(later).await.expect("enqueue");
-    let s = t
-        .app
-        .ledger
-        .queue_stats(QueueName::Notifications)
-        .await
-        .expect("stats");
+    let s = notification_stats(&t).await;
     assert_eq!((s.ready, s.delayed, s.in_flight, s.dead), (2, 1, 0, 0));
     // A dead job is counted from the ledger and can be requeued in bulk.
     let dead = enqueue(
@@ -385,12 +380,7 @@ async fn queue_stats_count_ready_delayed_in_flight_and_dead() {
     .await;
     drain_ready(&t).await;
     assert_eq!(job(&t, dead.id).await.status, JobStatus::Dead);
-    let s = t
-        .app
-        .ledger
-        .queue_stats(QueueName::Notifications)
-        .await
-        .expect("stats");
+    let s = notification_stats(&t).await;
     assert_eq!((s.ready, s.delayed, s.dead), (0, 1, 1));
     let requeued = t
         .app
@@ -411,12 +401,7 @@ async fn drain_ready(t: &TestContext) {
     };
     let until = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let s = t
-            .app
-            .ledger
-            .queue_stats(QueueName::Notifications)
-            .await
-            .expect("stats");
+        let s = notification_stats(t).await;
         let running = counts(t).await.iter().any(|(s, _)| s == "running");
         let soon: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM job_runs WHERE status = 'queued' AND next_run_at < now() + interval '1 minute'",
@@ -473,4 +458,12 @@ async fn the_sweeper_redelivers_a_running_job_whose_worker_and_message_are_gone(
     drain(&t).await;
     let j = job(&t, j.id).await;
     assert_eq!((j.status, j.attempts), (JobStatus::Succeeded, 2));
+}
+
+async fn notification_stats(t: &TestContext) -> kiln_jobs::queue::QueueStats {
+    t.app
+        .ledger
+        .queue_stats(QueueName::Notifications)
+        .await
+        .expect("stats")
 }

@@ -155,6 +155,16 @@ pub struct Outgoing<'a> {
     pub delay: Duration,
 }
 
+/// A delay in whole milliseconds for the push script, never short: rounded up,
+/// plus one because the script reads Redis' clock truncated to the millisecond.
+fn delay_ms(delay: Duration) -> u64 {
+    if delay.is_zero() {
+        return 0;
+    }
+    let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+    micros.div_ceil(1_000).saturating_add(1)
+}
+
 /// What a finished entry was, for [`RedisQueue::ack`].
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -322,7 +332,7 @@ impl RedisQueue {
             let mut inv = self.inner.push.prepare_invoke();
             inv.key(&keys.stream).key(&keys.delayed).key(&keys.index);
             for o in chunk {
-                let delay = u64::try_from(o.delay.as_millis()).unwrap_or(u64::MAX);
+                let delay = delay_ms(o.delay);
                 inv.arg(o.message.job_id.to_string())
                     .arg(o.message.delivery_id.to_string())
                     .arg(delay)

@@ -351,10 +351,7 @@ async fn delayed_jobs_run_once_across_two_replicas_and_not_early() {
     for e in &created {
         let j = job(&t, e.job().id).await;
         assert_eq!(j.attempts, 1, "exactly once");
-        assert!(
-            j.started_at.expect("started") >= run_at - chrono::Duration::milliseconds(20),
-            "{j:?}"
-        );
+        assert!(j.started_at.expect("started") >= run_at, "{j:?}");
     }
     assert_eq!(crate::transport_backlog(&t).await, 0);
 }

@@ -78,11 +78,6 @@ impl StreamShared {
         self.with_held(|h| h.keys().cloned().collect())
     }
 
-    /// True when nothing is held.
-    pub fn is_idle(&self) -> bool {
-        self.with_held(|h| h.is_empty())
-    }
-
     fn hold(&self, d: &Delivery) -> bool {
         let job = d.message.as_ref().ok().map(|m| (m.job_id, m.delivery_id));
         self.with_held(|h| h.insert(d.entry_id.clone(), job).is_none())

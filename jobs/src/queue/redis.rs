@@ -22,7 +22,7 @@
 //! same (job, delivery) twice leaves one message, so a timed-out push can be
 //! retried and the sweeper can re-push whatever Redis lost.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use ::redis::{
     AsyncCommands, Client, RedisError, Script,
@@ -669,13 +669,4 @@ impl RedisQueue {
             .map_err(backend)?;
         Ok(())
     }
-}
-
-/// Groups `(job, delivery)` pairs per queue, for callers that sweep many queues.
-pub fn by_queue<T>(items: impl IntoIterator<Item = (QueueName, T)>) -> HashMap<QueueName, Vec<T>> {
-    let mut out: HashMap<QueueName, Vec<T>> = HashMap::new();
-    for (q, t) in items {
-        out.entry(q).or_default().push(t);
-    }
-    out
 }

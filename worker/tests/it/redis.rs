@@ -27,9 +27,9 @@ fn redis_of(t: &TestContext) -> RedisQueue {
     }
 }
 
-async fn conn(t: &TestContext) -> redis::aio::MultiplexedConnection {
+/// A connection of the test's own to the suite's Redis.
+async fn conn() -> redis::aio::MultiplexedConnection {
     let url = kiln_jobs::testing::redis_url();
-    let _ = t;
     redis::Client::open(url.as_str())
         .expect("client")
         .get_multiplexed_async_connection()
@@ -48,7 +48,7 @@ async fn counts(t: &TestContext) -> Vec<(String, i64)> {
 #[tokio::test]
 async fn redis_lua_cannot_unpack_8000_values() {
     let t = ctx(Backend::Redis).await;
-    let mut c = conn(&t).await;
+    let mut c = conn().await;
     let key = format!("{{{}}}:unpack", t.redis_prefix.as_deref().expect("prefix"));
     let script = redis::Script::new("return redis.call('RPUSH', KEYS[1], unpack(ARGV))");
     let ids = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
@@ -155,7 +155,7 @@ async fn an_entry_that_is_not_a_kiln_message_is_kept_aside_and_the_worker_goes_o
     let t = ctx(Backend::Redis).await;
     let r = redis_of(&t);
     let keys = r.keys(QueueName::Notifications);
-    let mut c = conn(&t).await;
+    let mut c = conn().await;
     let _: String = c
         .xadd(&keys.stream, "*", &[("m", "{not json")])
         .await
@@ -176,7 +176,7 @@ async fn an_entry_that_is_not_a_kiln_message_is_kept_aside_and_the_worker_goes_o
 #[tokio::test]
 async fn jobs_held_by_a_dead_consumer_are_taken_over_after_the_lease() {
     let t = ctx(Backend::Redis).await;
-    let mut c = conn(&t).await;
+    let mut c = conn().await;
     let r = redis_of(&t);
     let keys = r.keys(QueueName::Notifications);
     let jobs = [

@@ -33,6 +33,11 @@ enum Command {
         #[arg(long)]
         yaml: bool,
     },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Mint an access token for a subject (development and operations).
     Token {
         /// The subject (user id) the token names.
@@ -44,6 +49,21 @@ enum Command {
         /// Lifetime in seconds (default: auth.access_token_ttl_secs).
         #[arg(long)]
         ttl_secs: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account, e.g. the first admin.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Role: user, moderator, operator or admin.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Read the password from stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -71,6 +91,14 @@ async fn main() -> anyhow::Result<()> {
             role,
             ttl_secs,
         } => serve::token(&config, &subject, &role, ttl_secs),
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    role,
+                    password_stdin,
+                },
+        } => serve::create_user(config, &email, &role, password_stdin).await,
         Command::Openapi { .. } => Ok(()),
     }
 }

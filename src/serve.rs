@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kiln_api::{AuthKeys, Role as ApiRole};
-use kiln_jobs::{AppContext, Config, QueueName, config::Environment};
-use secrecy::ExposeSecret;
+use kiln_jobs::{AppContext, Config, QueueName};
 use tokio_util::sync::CancellationToken;
 
 /// What this process runs.
@@ -24,66 +23,40 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The HS256 key: configured, or generated once and kept in the data folder
-/// (development only; production refuses to start without one).
-fn auth_keys(config: &Config) -> anyhow::Result<AuthKeys> {
-    let secret = match &config.auth.jwt_secret {
-        Some(s) => s.expose_secret().as_bytes().to_vec(),
-        None if config.environment == Environment::Development => dev_secret(config)?,
-        None => anyhow::bail!("auth.jwt_secret must be set in production"),
-    };
-    Ok(AuthKeys::hs256(
-        &secret,
-        &config.auth.issuer,
-        &config.auth.audience,
-    ))
-}
-
-fn dev_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
-    let path = config.data_dir.join("jwt-secret");
-    if let Ok(s) = std::fs::read_to_string(&path) {
-        let s = s.trim();
-        if s.len() >= 32 {
-            return Ok(s.as_bytes().to_vec());
-        }
-    }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("create {}", config.data_dir.display()))?;
-    let secret = kiln_jobs::secrets::random_token(48);
-    // create_new: when two processes start at once, one writes and both read it.
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
-        Ok(mut f) => {
-            use std::io::Write;
-            f.write_all(secret.as_bytes())
-                .with_context(|| format!("write {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a development JWT secret");
-            Ok(secret.into_bytes())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            let s = std::fs::read_to_string(&path)
-                .with_context(|| format!("read {}", path.display()))?;
-            anyhow::ensure!(
-                s.trim().len() >= 32,
-                "{} holds a secret shorter than 32 bytes",
-                path.display()
-            );
-            Ok(s.trim().as_bytes().to_vec())
-        }
-        Err(e) => Err(e).with_context(|| format!("create {}", path.display())),
-    }
-}
-
 pub fn token(config: &Config, subject: &str, role: &str, ttl: Option<u64>) -> anyhow::Result<()> {
-    let role: ApiRole = serde_json::from_value(serde_json::Value::String(role.to_owned()))
-        .context("role must be user, moderator, operator or admin")?;
-    let keys = auth_keys(config)?;
+    let role: ApiRole = role.parse().map_err(anyhow::Error::msg)?;
+    let keys = AuthKeys::from_config(config)?;
     let ttl = ttl.unwrap_or(config.auth.access_token_ttl_secs);
     println!("{}", keys.mint(subject, role, ttl)?);
+    Ok(())
+}
+
+/// Creates an account; the password comes from stdin, or is generated and
+/// printed once.
+pub async fn create_user(
+    config: Config,
+    email: &str,
+    role: &str,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let role: ApiRole = role.parse().map_err(anyhow::Error::msg)?;
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("read the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        kiln_jobs::secrets::random_token(24)
+    };
+    let app = AppContext::connect(config).await?;
+    app.db.migrate().await?;
+    let user = app.identity.create_user(email, &password, role).await?;
+    println!("created {} {} ({})", user.role, user.email, user.id);
+    if !password_stdin {
+        println!("password (shown once): {password}");
+    }
+    app.db.close().await;
     Ok(())
 }
 
@@ -103,7 +76,7 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     ));
 
     let http = (role != Role::Worker).then(|| {
-        let keys = auth_keys(&app.config);
+        let keys = AuthKeys::from_config(&app.config);
         let app = app.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move { kiln_api::serve(app, keys?, shutdown).await })

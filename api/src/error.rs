@@ -3,7 +3,7 @@
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
-use kiln_jobs::ledger::LedgerError;
+use kiln_jobs::{identity::IdentityError, ledger::LedgerError};
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -83,9 +83,21 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::Unauthorized(ErrorBody::new("unauthorized", message))
     }
+    /// 401 with `code`.
+    pub fn unauthorized_code(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Unauthorized(ErrorBody::new(code, message))
+    }
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError::Forbidden(ErrorBody::new("forbidden", message))
+    }
+    /// 403 with `code`.
+    pub fn forbidden_code(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Forbidden(ErrorBody::new(code, message))
+    }
+    /// 409 with `code`.
+    pub fn conflict_code(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Conflict(ErrorBody::new(code, message))
     }
     /// 404.
     pub fn not_found(what: &str) -> Self {
@@ -139,6 +151,28 @@ impl From<LedgerError> for ApiError {
             LedgerError::Db(e) => e.into(),
             LedgerError::Queue(e) => ApiError::unavailable("queue", &e),
             e @ LedgerError::Corrupt(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::InvalidCredentials => {
+                ApiError::unauthorized_code("invalid_credentials", e.to_string())
+            }
+            IdentityError::InvalidRefreshToken => {
+                ApiError::unauthorized_code("invalid_refresh_token", e.to_string())
+            }
+            IdentityError::EmailTaken => ApiError::conflict_code("email_taken", e.to_string()),
+            IdentityError::RegistrationClosed => {
+                ApiError::forbidden_code("registration_closed", e.to_string())
+            }
+            IdentityError::Invalid(m) => ApiError::unprocessable("validation_failed", m),
+            IdentityError::Conflict(m) => ApiError::conflict(m),
+            IdentityError::NotFound => ApiError::not_found("resource"),
+            IdentityError::Db(e) => e.into(),
+            e @ IdentityError::Hash(_) => ApiError::internal(&e),
         }
     }
 }

@@ -21,11 +21,18 @@ use poem_openapi::{OpenApiService, Tags};
 
 use kiln_jobs::AppContext;
 
-pub use auth::{AuthKeys, Principal, Role};
+pub use auth::{AuthKeys, AuthKeysBuilder, Claims, Principal};
+pub use kiln_jobs::identity::{Role, Scope};
 
 /// Tags grouping operations in the document.
 #[derive(Tags)]
 pub enum ApiTags {
+    /// Register, log in, refresh and log out.
+    Auth,
+    /// Your API keys.
+    ApiKeys,
+    /// Accounts and the audit log (admins).
+    Users,
     /// Image uploads and variants.
     Media,
     /// The job ledger.
@@ -37,6 +44,9 @@ pub enum ApiTags {
 }
 
 type Apis = (
+    endpoints::auth::AuthApi,
+    endpoints::api_keys::ApiKeysApi,
+    endpoints::users::UsersApi,
     endpoints::media::MediaApi,
     endpoints::jobs::JobsApi,
     endpoints::queues::QueuesApi,
@@ -47,6 +57,9 @@ type Apis = (
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
+            endpoints::auth::AuthApi,
+            endpoints::api_keys::ApiKeysApi,
+            endpoints::users::UsersApi,
             endpoints::media::MediaApi,
             endpoints::jobs::JobsApi,
             endpoints::queues::QueuesApi,
@@ -57,7 +70,9 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
     )
     .description(
         "Kiln accepts requests and queues the heavy work. Every error has the body \
-         `{code, message, request_id, details?}`.",
+         `{code, message, request_id, details?}`. Authenticate with a bearer access \
+         token from `POST /v1/auth/login` or an `X-API-Key` from `POST /v1/api-keys`; \
+         each operation says who may call it.",
     )
 }
 

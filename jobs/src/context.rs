@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 use crate::{
     Config,
     db::Db,
+    identity::Identity,
     ledger::Ledger,
     metrics::Metrics,
     queue::{Transport, Wakeups, redis::RedisQueue},
@@ -28,6 +29,8 @@ pub struct AppContext {
     pub cpu_permits: Arc<Semaphore>,
     /// This process's metrics.
     pub metrics: Arc<Metrics>,
+    /// Accounts, sessions, API keys and the audit log.
+    pub identity: Identity,
 }
 
 impl AppContext {
@@ -61,6 +64,7 @@ impl AppContext {
             Arc::new(config.queues.clone()),
             transport,
         );
+        let identity = Identity::new(db.clone(), &config.auth)?;
         let cpu = config.queues.media.concurrency.max(1);
         Ok(AppContext {
             config,
@@ -69,6 +73,7 @@ impl AppContext {
             ledger,
             cpu_permits: Arc::new(Semaphore::new(cpu)),
             metrics: Arc::new(Metrics::new()),
+            identity,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod handler;
+pub mod identity;
 pub mod ledger;
 pub mod media;
 pub mod metrics;

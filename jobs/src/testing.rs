@@ -67,6 +67,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         ..Config::default()
     };
     c.auth.jwt_secret = Some(SecretString::from("test-secret-test-secret-test-secret!"));
+    // Still argon2id, at a cost that keeps hundreds of test logins quick.
+    c.auth.argon2_memory_kib = 1024;
+    c.auth.argon2_iterations = 1;
     c.storage.url = Some(dir.join("objects").display().to_string());
     c.queues.poll_interval_ms = 50;
     c.queues.heartbeat_secs = 1;

@@ -51,7 +51,7 @@ async fn requests_without_a_valid_token_get_401_in_the_error_shape() {
             .send()
             .await
             .expect("send");
-        // An expired token stays valid for the 30 s leeway; the others never are.
+        // A just-expired token stays valid for the 5 s leeway; the others never are.
         if token == expired {
             assert_eq!(resp.status(), 200);
         } else {

@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
+/// The password of accounts made by [`TestApp::account`].
+pub const PASSWORD: &str = "correct horse battery staple";
+
 /// A running Kiln (API + workers) on a fresh database.
 pub struct TestApp {
     pub ctx: TestContext,
@@ -92,6 +95,62 @@ impl TestApp {
 
     pub fn token_as(&self, subject: &str, role: Role) -> String {
         self.keys.mint(subject, role, 600).expect("mint")
+    }
+
+    /// Creates an account directly (any role) and logs it in; returns the
+    /// login response (`access_token`, `refresh_token`, `user`).
+    pub async fn account(&self, email: &str, role: Role) -> serde_json::Value {
+        self.ctx
+            .app
+            .identity
+            .create_user(email, PASSWORD, role)
+            .await
+            .expect("create user");
+        let resp = self.login(email, PASSWORD).await;
+        assert_eq!(resp.status(), 200, "login {email}");
+        resp.json().await.expect("token JSON")
+    }
+
+    /// `POST /v1/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/v1/auth/login",
+            None,
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// POSTs a JSON body, with a bearer token when given.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).json(body);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Sends `method path` with a bearer token.
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(bearer);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -304,3 +304,93 @@ async fn a_sigkilled_redis_worker_s_jobs_run_again_on_another_within_the_lease()
     signal(&b, "TERM");
     assert!(b.0.wait().expect("wait").success());
 }
+
+/// `kiln user create` bootstraps the first admin, who can then log in and
+/// administer users over the API.
+#[tokio::test]
+async fn user_create_bootstraps_an_admin_who_can_log_in() {
+    let bin = Binary::new();
+    let create = |extra: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        cmd.args(["user", "create"])
+            .args(extra)
+            .current_dir(bin.dir.path())
+            .env("KILN__DATA_DIR", bin.dir.path())
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kiln user create");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            let mut pipe = child.stdin.take().expect("stdin");
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("wait")
+    };
+    let out = create(&["--email", "Admin@Example.com", "--role", "admin"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once): "))
+        .expect("generated password printed")
+        .to_owned();
+    let out = create(
+        &[
+            "--email",
+            "ops@example.com",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ],
+        Some("my own long passphrase\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("password"));
+    let out = create(&["--email", "ops@example.com", "--role", "operator"], None);
+    assert!(!out.status.success(), "a taken email fails");
+    let out = create(&["--email", "x@example.com", "--role", "root"], None);
+    assert!(!out.status.success(), "an unknown role fails");
+
+    let _kiln = bin.start();
+    bin.wait_ready().await;
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", bin.port);
+    let login = |email: &'static str, password: String| {
+        let http = http.clone();
+        let url = format!("{base}/v1/auth/login");
+        async move {
+            http.post(url)
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("login")
+        }
+    };
+    let resp = login("admin@example.com", password).await;
+    assert_eq!(resp.status(), 200);
+    let tokens: serde_json::Value = resp.json().await.expect("tokens");
+    assert_eq!(tokens["user"]["role"], "admin");
+    let users: serde_json::Value = http
+        .get(format!("{base}/v1/users"))
+        .bearer_auth(tokens["access_token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(users["items"].as_array().map(Vec::len), Some(2), "{users}");
+    let resp = login("ops@example.com", "my own long passphrase".into()).await;
+    assert_eq!(resp.status(), 200);
+}

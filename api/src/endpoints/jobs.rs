@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use kiln_jobs::{AppContext, JobRun, JobStatus, ledger::JobFilter};
 
-use crate::{ApiTags, auth::BearerAuth, error::ApiError};
+use crate::{ApiTags, Scope, auth::Auth, error::ApiError};
 
 /// Status of a job.
 #[derive(Debug, Clone, Copy, Enum)]
@@ -124,13 +124,14 @@ impl JobsApi {
     #[oai(path = "/jobs/:id", method = "get", operation_id = "jobs_get")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         id: Path<Uuid>,
     ) -> Result<Json<JobOut>, ApiError> {
+        auth.principal().require_scope(Scope::JobsRead)?;
         let job = app
             .ledger
-            .get(id.0, auth.0.owner_scope())
+            .get(id.0, auth.principal().owner_scope())
             .await?
             .ok_or_else(|| ApiError::not_found("job"))?;
         Ok(Json(job.into()))
@@ -142,7 +143,7 @@ impl JobsApi {
     #[oai(path = "/jobs", method = "get", operation_id = "jobs_list")]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         /// Only jobs in this status.
         status: Query<Option<JobStatusDto>>,
@@ -154,6 +155,7 @@ impl JobsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<JobPage>, ApiError> {
+        auth.principal().require_scope(Scope::JobsRead)?;
         let after = match cursor.0.as_deref() {
             None | Some("") => None,
             Some(c) => Some(
@@ -162,7 +164,7 @@ impl JobsApi {
             ),
         };
         let filter = JobFilter {
-            owner: auth.0.owner_scope().map(str::to_owned),
+            owner: auth.principal().owner_scope().map(str::to_owned),
             status: status.0.map(Into::into),
             kind: kind.0,
             after,
@@ -186,12 +188,16 @@ impl JobsApi {
     )]
     async fn cancel(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         id: Path<Uuid>,
     ) -> Result<Json<JobOut>, ApiError> {
+        auth.principal().require_scope(Scope::JobsWrite)?;
         Ok(Json(
-            app.ledger.cancel(id.0, auth.0.owner_scope()).await?.into(),
+            app.ledger
+                .cancel(id.0, auth.principal().owner_scope())
+                .await?
+                .into(),
         ))
     }
 
@@ -201,12 +207,16 @@ impl JobsApi {
     #[oai(path = "/jobs/:id/retry", method = "post", operation_id = "jobs_retry")]
     async fn retry(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         id: Path<Uuid>,
     ) -> Result<Json<JobOut>, ApiError> {
+        auth.principal().require_scope(Scope::JobsWrite)?;
         Ok(Json(
-            app.ledger.retry(id.0, auth.0.owner_scope()).await?.into(),
+            app.ledger
+                .retry(id.0, auth.principal().owner_scope())
+                .await?
+                .into(),
         ))
     }
 }

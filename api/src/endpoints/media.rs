@@ -19,8 +19,8 @@ use kiln_jobs::{
 };
 
 use crate::{
-    ApiTags,
-    auth::BearerAuth,
+    ApiTags, Scope,
+    auth::Auth,
     body_limit::media_upload,
     error::ApiError,
     upload::{SpooledUpload, UploadBody},
@@ -157,13 +157,14 @@ impl MediaApi {
     )]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         /// Makes the upload idempotent for this caller (1–200 characters).
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))]
         idempotency_key: Header<Option<String>>,
         form: MediaUpload,
     ) -> Result<MediaCreated, ApiError> {
+        auth.principal().require_scope(Scope::MediaWrite)?;
         let limit = app.config.media.max_upload_bytes;
         let mut file = form.file;
         let size = file.size();
@@ -189,7 +190,7 @@ impl MediaApi {
             ));
         };
 
-        let owner = auth.0.subject.clone();
+        let owner = auth.principal().subject.clone();
         let media_id = Uuid::now_v7();
         let key = media::original_key(media_id);
         // The original is stored before the job exists: a job never points at
@@ -296,11 +297,12 @@ impl MediaApi {
     #[oai(path = "/media/:id", method = "get", operation_id = "media_get")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         id: Path<Uuid>,
     ) -> Result<Json<MediaOut>, ApiError> {
-        let m = find(&app, id.0, &auth.0.subject).await?;
+        auth.principal().require_scope(Scope::MediaRead)?;
+        let m = find(&app, id.0, &auth.principal().subject).await?;
         let mut status = m.status.clone();
         let mut error = m.error.clone();
         if status == "processing" {
@@ -360,7 +362,7 @@ impl MediaApi {
     )]
     async fn variant(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         id: Path<Uuid>,
         /// Variant name, e.g. `thumb.webp`.
@@ -369,7 +371,8 @@ impl MediaApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Result<VariantResponse, ApiError> {
-        let m = find(&app, id.0, &auth.0.subject).await?;
+        auth.principal().require_scope(Scope::MediaRead)?;
+        let m = find(&app, id.0, &auth.principal().subject).await?;
         let v = m
             .variants
             .0
@@ -406,12 +409,13 @@ impl MediaApi {
     #[oai(path = "/media/:id", method = "delete", operation_id = "media_delete")]
     async fn delete(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         id: Path<Uuid>,
     ) -> Result<DeleteResponse, ApiError> {
-        let m = find(&app, id.0, &auth.0.subject).await?;
-        if !repo::delete(&app.db, m.id, Some(&auth.0.subject)).await? {
+        auth.principal().require_scope(Scope::MediaWrite)?;
+        let m = find(&app, id.0, &auth.principal().subject).await?;
+        if !repo::delete(&app.db, m.id, Some(&auth.principal().subject)).await? {
             return Err(ApiError::not_found("media"));
         }
         if let Err(e) = app.ledger.cancel(m.job_id, None).await {

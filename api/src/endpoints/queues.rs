@@ -6,11 +6,7 @@ use uuid::Uuid;
 
 use kiln_jobs::{AppContext, QueueName};
 
-use crate::{
-    ApiTags,
-    auth::{BearerAuth, Principal, Role},
-    error::ApiError,
-};
+use crate::{ApiTags, Scope, auth::Auth, error::ApiError};
 
 /// A queue.
 #[derive(Debug, Clone, Copy, Enum)]
@@ -75,13 +71,6 @@ pub struct Requeued {
     pub job_ids: Vec<Uuid>,
 }
 
-fn operator_only(p: &Principal) -> Result<(), ApiError> {
-    match p.role {
-        Role::Operator | Role::Admin => Ok(()),
-        Role::User | Role::Moderator => Err(ApiError::forbidden("operators and admins only")),
-    }
-}
-
 /// Queue operations.
 pub struct QueuesApi;
 
@@ -92,12 +81,8 @@ impl QueuesApi {
     /// Ready, delayed, in-flight and dead counts and the age of the oldest
     /// ready job, per queue. Operators and admins only.
     #[oai(path = "/queues", method = "get", operation_id = "queues_list")]
-    async fn list(
-        &self,
-        auth: BearerAuth,
-        app: Data<&AppContext>,
-    ) -> Result<Json<QueueList>, ApiError> {
-        operator_only(&auth.0)?;
+    async fn list(&self, auth: Auth, app: Data<&AppContext>) -> Result<Json<QueueList>, ApiError> {
+        auth.principal().require_scope(Scope::QueuesRead)?;
         let mut queues = Vec::with_capacity(QueueName::ALL.len());
         for q in QueueName::ALL {
             let s = app.ledger.queue_stats(q).await?;
@@ -127,14 +112,14 @@ impl QueuesApi {
     )]
     async fn retry_dead(
         &self,
-        auth: BearerAuth,
+        auth: Auth,
         app: Data<&AppContext>,
         queue: Path<QueueDto>,
         /// Most jobs to requeue, 1–10000 (default 1000).
         #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<Requeued>, ApiError> {
-        operator_only(&auth.0)?;
+        auth.principal().require_scope(Scope::QueuesAdmin)?;
         let ids = app
             .ledger
             .retry_dead(queue.0.into(), limit.0.unwrap_or(1000))

@@ -6,8 +6,12 @@
 //! (never `now()`/`CURRENT_TIMESTAMP`), so SQLite stores one text format whose
 //! order is chronological.
 
+pub mod api_keys;
+pub mod audit;
 pub mod job_runs;
 pub mod media;
+pub mod refresh_tokens;
+pub mod users;
 
 use std::{str::FromStr, time::Duration};
 

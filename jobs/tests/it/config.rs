@@ -88,19 +88,57 @@ fn invalid_values_are_refused_with_a_clear_message() {
 #[test]
 fn production_refuses_to_start_without_secrets() {
     Jail::expect_with(|jail| {
-        let err = load(
-            jail,
-            &[
-                ("KILN__ENVIRONMENT", "production"),
-                ("DATABASE_URL", "postgres://u@db/kiln"),
-            ],
-            None,
-        )
-        .expect_err("no jwt secret");
-        assert!(
-            err.contains("jwt_secret must be set in production"),
-            "{err}"
-        );
+        let prod = [
+            ("KILN__ENVIRONMENT", "production"),
+            ("DATABASE_URL", "postgres://u@db/kiln"),
+        ];
+        let err = load(jail, &prod, None).expect_err("no signing key");
+        assert!(err.contains("auth.keys needs a key that can sign"), "{err}");
+
+        // A development HS256 secret, however long, is refused in production.
+        let mut with_secret = prod.to_vec();
+        with_secret.push((
+            "KILN__AUTH__JWT_SECRET",
+            "0123456789abcdef0123456789abcdef!!",
+        ));
+        let err = load(jail, &with_secret, None).expect_err("hs256 in production");
+        assert!(err.contains("production"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn production_accepts_an_eddsa_signing_key_and_verification_only_keys() {
+    Jail::expect_with(|jail| {
+        let good = r#"
+environment = "production"
+[auth]
+signing_kid = "2026-11"
+[[auth.keys]]
+kid = "2026-11"
+algorithm = "EdDSA"
+private_key_file = "/etc/kiln/2026-11.pem"
+public_key_file = "/etc/kiln/2026-11.pub.pem"
+[[auth.keys]]
+kid = "2026-05"
+algorithm = "RS256"
+public_key_file = "/etc/kiln/2026-05.pub.pem"
+"#;
+        let db = [("DATABASE_URL", "postgres://u@db/kiln")];
+        let c = load(jail, &db, Some(good))?;
+        assert_eq!(c.auth.keys.len(), 2);
+
+        let bad = r#"
+environment = "production"
+[auth]
+signing_kid = "old"
+[[auth.keys]]
+kid = "old"
+algorithm = "RS256"
+public_key_file = "/etc/kiln/old.pub.pem"
+"#;
+        let err = load(jail, &db, Some(bad)).expect_err("verification-only signer");
+        assert!(err.contains("cannot sign"), "{err}");
         Ok(())
     });
 }

@@ -1,0 +1,152 @@
+//! Repository for accounts (`users`).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{db::Db, on_db};
+
+/// A `users` row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled: bool,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, email, password_hash, role, disabled, failed_logins, locked_until, \
+                       created_at, updated_at";
+
+/// Inserts a user; a taken email is a unique violation (`users_email`).
+pub async fn insert(
+    db: &Db,
+    id: Uuid,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO users (id, email, password_hash, role, disabled, failed_logins, \
+               created_at, updated_at) VALUES ($1, $2, $3, $4, FALSE, 0, $5, $5)";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(role)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ()))
+}
+
+/// One user by id.
+pub async fn get(db: &Db, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    on_db!(db, p => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(p)
+        .await)
+}
+
+/// One user by normalised email.
+pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
+    on_db!(db, p => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(email)
+        .fetch_optional(p)
+        .await)
+}
+
+/// A page of users in id order, after `after` when given.
+pub async fn list(db: &Db, after: Option<Uuid>, limit: u32) -> Result<Vec<UserRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2");
+    on_db!(db, p => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(p)
+        .await)
+}
+
+/// Counts a failed login and locks the account for `lock_until` once the
+/// count reaches `threshold`; returns the new count and whether this failure
+/// locked it. A lock that has run out starts a fresh count.
+pub async fn record_failure(
+    db: &Db,
+    id: Uuid,
+    threshold: u32,
+    lock_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(i32, bool), sqlx::Error> {
+    // One statement, so concurrent failures cannot lose a count.
+    let sql = "UPDATE users SET \
+                 failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= $4 \
+                                      THEN 1 ELSE failed_logins + 1 END, \
+                 locked_until = CASE \
+                   WHEN locked_until IS NOT NULL AND locked_until > $4 THEN locked_until \
+                   WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $4 \
+                              THEN 1 ELSE failed_logins + 1 END) >= $2 THEN $3 \
+                   ELSE NULL END, \
+                 updated_at = $4 \
+               WHERE id = $1 RETURNING failed_logins, locked_until";
+    let (count, _until): (i32, Option<DateTime<Utc>>) = on_db!(db, p => sqlx::query_as(sql)
+        .bind(id)
+        .bind(i64::from(threshold))
+        .bind(lock_until)
+        .bind(now)
+        .fetch_one(p)
+        .await)?;
+    // While locked the count keeps growing past the threshold, so only the
+    // failure that reaches it exactly is the one that locked the account.
+    Ok((count, i64::from(count) == i64::from(threshold)))
+}
+
+/// Clears the failure count after a successful login.
+pub async fn record_success(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 \
+               WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)";
+    on_db!(db, p => sqlx::query(sql).bind(id).bind(now).execute(p).await.map(|_| ()))
+}
+
+/// Replaces the password hash (re-hash with new parameters, or a reset).
+pub async fn set_password_hash(
+    db: &Db,
+    id: Uuid,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
+    on_db!(db, p => sqlx::query(sql).bind(id).bind(hash).bind(now).execute(p).await.map(|_| ()))
+}
+
+/// Sets role and/or disabled; returns the updated row, None when absent.
+pub async fn update(
+    db: &Db,
+    id: Uuid,
+    role: Option<&str>,
+    disabled: Option<bool>,
+    now: DateTime<Utc>,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
+         updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    on_db!(db, p => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(role)
+        .bind(disabled)
+        .bind(now)
+        .fetch_optional(p)
+        .await)
+}
+
+/// How many enabled admins exist (the last one cannot be demoted or disabled).
+pub async fn count_active_admins(db: &Db) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = FALSE";
+    on_db!(db, p => sqlx::query_scalar(sql).fetch_one(p).await)
+}

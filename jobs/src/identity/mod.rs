@@ -1,0 +1,247 @@
+//! Identity: accounts and roles, password hashing, refresh-token sessions,
+//! API keys and the audit log. The HTTP tier mints access tokens (JWT) on top
+//! of what this module decides; nothing here knows about HTTP.
+
+mod password;
+mod service;
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+pub use password::{HashError, Passwords};
+pub use service::{
+    ApiKeyCreated, AuditEntry, Identity, IdentityError, KeyPrincipal, LoginOutcome, Session,
+    UserPatch,
+};
+
+/// Roles, from least to most privileged.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Own media, jobs, reports, devices.
+    #[default]
+    User,
+    /// Reviews reports.
+    Moderator,
+    /// Backups, schedules, queues.
+    Operator,
+    /// Everything, including users.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::User, Role::Moderator, Role::Operator, Role::Admin];
+
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Moderator => "moderator",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Operators and admins run the system (queues, backups) and see every job.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?} (user, moderator, operator or admin)"))
+    }
+}
+
+/// What an API key may do. A bearer token carries every scope its role allows;
+/// an API key carries the ones named at its creation, and never more than its
+/// owner's role allows at the time of use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Read own media.
+    MediaRead,
+    /// Upload and delete own media.
+    MediaWrite,
+    /// Read jobs.
+    JobsRead,
+    /// Cancel and retry jobs.
+    JobsWrite,
+    /// Read queue depths (operators).
+    QueuesRead,
+    /// Requeue dead jobs (operators).
+    QueuesAdmin,
+    /// Run and schedule backups (operators).
+    BackupsAdmin,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 7] = [
+        Scope::MediaRead,
+        Scope::MediaWrite,
+        Scope::JobsRead,
+        Scope::JobsWrite,
+        Scope::QueuesRead,
+        Scope::QueuesAdmin,
+        Scope::BackupsAdmin,
+    ];
+
+    /// The wire name, e.g. `media:write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::MediaRead => "media:read",
+            Scope::MediaWrite => "media:write",
+            Scope::JobsRead => "jobs:read",
+            Scope::JobsWrite => "jobs:write",
+            Scope::QueuesRead => "queues:read",
+            Scope::QueuesAdmin => "queues:admin",
+            Scope::BackupsAdmin => "backups:admin",
+        }
+    }
+
+    /// Whether `role` may hold this scope at all.
+    pub fn allowed_for(self, role: Role) -> bool {
+        match self {
+            Scope::MediaRead | Scope::MediaWrite | Scope::JobsRead | Scope::JobsWrite => true,
+            Scope::QueuesRead | Scope::QueuesAdmin | Scope::BackupsAdmin => role.is_staff(),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown scope {s:?}"))
+    }
+}
+
+/// The canonical form of an email address: trimmed and lower-cased, so
+/// uniqueness and lookups ignore case.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A minimal syntactic check: one `@` with something on both sides, a dot in
+/// the domain, no whitespace, at most 254 characters.
+pub fn valid_email(email: &str) -> bool {
+    if email.len() > 254 || email.chars().any(char::is_whitespace) {
+        return false;
+    }
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
+/// Longest password accepted, in bytes (hashing cost grows with length).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Checks a new password against the policy; the error says what is wrong.
+pub fn check_password_policy(password: &str, email: &str, min_chars: usize) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < min_chars {
+        return Err(format!(
+            "the password must have at least {min_chars} characters"
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password must be at most {MAX_PASSWORD_BYTES} bytes"
+        ));
+    }
+    let lowered = password.trim().to_lowercase();
+    let email = normalize_email(email);
+    let local = email.split('@').next().unwrap_or_default();
+    if lowered == email || (!local.is_empty() && lowered == local) {
+        return Err("the password must not be the email address".into());
+    }
+    if password
+        .chars()
+        .all(|c| c == password.chars().next().unwrap_or(c))
+    {
+        return Err("the password must not repeat a single character".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_and_scopes_round_trip_through_their_names() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        for s in Scope::ALL {
+            assert_eq!(s.as_str().parse::<Scope>(), Ok(s));
+        }
+        assert!("root".parse::<Role>().is_err());
+        assert!("media:*".parse::<Scope>().is_err());
+    }
+
+    #[test]
+    fn staff_scopes_need_a_staff_role() {
+        assert!(!Scope::QueuesAdmin.allowed_for(Role::User));
+        assert!(!Scope::BackupsAdmin.allowed_for(Role::Moderator));
+        assert!(Scope::QueuesAdmin.allowed_for(Role::Operator));
+        assert!(Scope::MediaWrite.allowed_for(Role::User));
+    }
+
+    #[test]
+    fn password_policy_rejects_short_passwords_and_the_email() {
+        let email = "Alice@Example.com";
+        assert!(check_password_policy("short", email, 12).is_err());
+        assert!(check_password_policy("alice@example.com", email, 12).is_err());
+        assert!(check_password_policy("ALICE@EXAMPLE.COM", email, 12).is_err());
+        assert!(check_password_policy("aaaaaaaaaaaaaaaa", email, 12).is_err());
+        assert!(check_password_policy(&"x".repeat(2000), email, 12).is_err());
+        assert!(check_password_policy("correct horse battery", email, 12).is_ok());
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalize_email("  Bob@Example.COM "), "bob@example.com");
+        assert!(valid_email("bob@example.com"));
+        for bad in [
+            "bob",
+            "@example.com",
+            "bob@",
+            "bob@example",
+            "b ob@example.com",
+            "a@b@c.d",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+}

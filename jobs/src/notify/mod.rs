@@ -10,6 +10,8 @@
 
 pub mod config;
 pub mod email;
+pub mod push;
+mod retry_after;
 
 use std::{sync::Arc, time::Duration};
 
@@ -122,6 +124,16 @@ fn count<T>(
     }
 }
 
+/// Shortens a provider's answer for an error message.
+fn snippet(text: &str) -> String {
+    const MAX: usize = 300;
+    let t = text.trim();
+    match t.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,4 +153,12 @@ mod tests {
         assert!(matches!(JobError::from(a), JobError::Abort(m) if m == "bad address"));
     }
 
+    #[test]
+    fn snippet_cuts_long_answers_on_a_char_boundary() {
+        assert_eq!(snippet("  short \n"), "short");
+        let long = "é".repeat(400);
+        let s = snippet(&long);
+        assert_eq!(s.chars().count(), 301);
+        assert!(s.ends_with('…'));
+    }
 }

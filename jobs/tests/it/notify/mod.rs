@@ -2,4 +2,5 @@
 //! a fake FCM and webhook receivers.
 
 mod email;
+mod push;
 mod smtp_sink;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod email;
 pub mod push;
 mod retry_after;
+pub mod webhook;
 
 use std::{sync::Arc, time::Duration};
 

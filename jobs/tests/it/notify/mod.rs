@@ -4,3 +4,4 @@
 mod email;
 mod push;
 mod smtp_sink;
+mod webhooks;

@@ -13,7 +13,11 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::{media::config::MediaConfig, queue::QueueName};
+use crate::{
+    media::config::MediaConfig,
+    notify::config::{MailConfig, PushConfig, WebhooksConfig},
+    queue::QueueName,
+};
 
 /// Where Kiln runs; production refuses development secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -50,6 +54,12 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Redis queues (production): when `url` is set every queue runs on Redis Streams.
     pub redis: RedisConfig,
+    /// Email delivery: SMTP, or `.eml` files in `{data_dir}/outbox` when no SMTP server is set.
+    pub mail: MailConfig,
+    /// Push notifications: FCM HTTP v1, or logged when no FCM project is set.
+    pub push: PushConfig,
+    /// Outgoing webhook deliveries.
+    pub webhooks: WebhooksConfig,
 }
 
 /// HTTP tier settings.
@@ -428,7 +438,12 @@ impl Config {
                     .only(&["STORAGE_URL"])
                     .map(|_| "storage.url".into()),
             )
-            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()));
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
+            .merge(
+                Env::raw()
+                    .only(&["SMTP_URL"])
+                    .map(|_| "mail.smtp_url".into()),
+            );
         let cfg: Config = fig.extract().map_err(Box::new)?;
         cfg.validate()?;
         Ok(cfg)
@@ -493,6 +508,11 @@ impl Config {
             return bad("redis.prefix must be non-empty and contain no braces".into());
         }
         self.validate_auth().map_err(ConfigError::Invalid)?;
+        self.mail
+            .validate(self.environment == Environment::Production)
+            .map_err(ConfigError::Invalid)?;
+        self.push.validate().map_err(ConfigError::Invalid)?;
+        self.webhooks.validate().map_err(ConfigError::Invalid)?;
         if self.environment == Environment::Production && self.database.url.is_none() {
             return bad("database.url (DATABASE_URL) must be set in production".into());
         }

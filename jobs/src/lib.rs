@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod media;
 pub mod metrics;
 pub mod noop;
+pub mod notify;
 pub mod payload;
 pub mod queue;
 pub mod secrets;

@@ -24,6 +24,7 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     queue_jobs: IntGaugeVec,
     queue_oldest: GaugeVec,
+    notifications_total: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -84,6 +85,14 @@ impl Metrics {
             &["queue"],
         )
         .expect("valid metric");
+        let notifications_total = IntCounterVec::new(
+            Opts::new(
+                "notifications_total",
+                "Email, push and webhook deliveries by channel and outcome",
+            ),
+            &["channel", "outcome"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(jobs_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(job_duration.clone()),
@@ -91,6 +100,7 @@ impl Metrics {
             Box::new(http_duration.clone()),
             Box::new(queue_jobs.clone()),
             Box::new(queue_oldest.clone()),
+            Box::new(notifications_total.clone()),
         ] {
             let _ = registry.register(c);
         }
@@ -102,7 +112,15 @@ impl Metrics {
             http_duration,
             queue_jobs,
             queue_oldest,
+            notifications_total,
         }
+    }
+
+    /// Counts one notification delivery outcome (`kiln_notifications_total`).
+    pub fn record_notification(&self, channel: &str, outcome: &str) {
+        self.notifications_total
+            .with_label_values(&[channel, outcome])
+            .inc();
     }
 
     /// Publishes a queue's sampled numbers.

@@ -6,3 +6,4 @@
 
 mod config;
 mod ledger;
+mod notify;

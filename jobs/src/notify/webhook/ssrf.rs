@@ -1,0 +1,238 @@
+//! The SSRF guard: webhook targets are chosen by users, so Kiln must not be
+//! made to call its own network (loopback, private ranges, cloud metadata).
+//!
+//! Two checks, both on the address actually dialled:
+//! - [`check_url`] refuses non-http(s) URLs and IP-literal hosts that are not
+//!   public (reqwest does not resolve IP literals, so the resolver never sees them);
+//! - [`GuardedResolver`] is the client's DNS resolver: it drops every
+//!   non-public address a name resolves to and fails when none is left. The
+//!   connection uses exactly the addresses it returns, so a name cannot be
+//!   re-pointed (DNS rebinding) between the check and the connect.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use reqwest::{
+    Url,
+    dns::{Addrs, Name, Resolve, Resolving},
+};
+
+/// A target the guard refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not an absolute http(s) URL with a host.
+    #[error("webhook URL must be http:// or https:// with a host")]
+    Scheme,
+    /// Resolves only to (or is) an address that is not public.
+    #[error("webhook target {0} is not a public address")]
+    Private(String),
+    /// The name did not resolve.
+    #[error("webhook host {0} did not resolve")]
+    Unresolved(String),
+}
+
+/// True when `ip` is public unicast: the only addresses webhooks may reach
+/// unless `webhooks.allow_private_targets` is set.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            // IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible
+            // (::a.b.c.d) forms reach the IPv4 address: judge that.
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let seg = v6.segments();
+            if seg[..6].iter().all(|s| *s == 0) && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public_v4(Ipv4Addr::new(
+                    (seg[6] >> 8) as u8,
+                    seg[6] as u8,
+                    (seg[7] >> 8) as u8,
+                    seg[7] as u8,
+                ));
+            }
+            is_public_v6(v6)
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()            // 0.0.0.0
+        || a == 0                    // 0.0.0.0/8 "this network"
+        || ip.is_loopback()          // 127.0.0.0/8
+        || ip.is_private()           // 10/8, 172.16/12, 192.168/16
+        || ip.is_link_local()        // 169.254/16, cloud metadata
+        || (a == 100 && (64..128).contains(&b)) // 100.64/10 CGNAT
+        || (a == 192 && b == 0 && c == 0)       // 192.0.0/24 IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)       // 192.0.2/24 TEST-NET-1
+        || (a == 198 && (b & 0xfe) == 18)       // 198.18/15 benchmarking
+        || (a == 198 && b == 51 && c == 100)    // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113)     // TEST-NET-3
+        || ip.is_multicast()         // 224/4
+        || a >= 240) // 240/4 reserved, 255.255.255.255 broadcast
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let seg = ip.segments();
+    !(ip.is_unspecified()                    // ::
+        || ip.is_loopback()                  // ::1
+        || ip.is_multicast()                 // ff00::/8
+        || (seg[0] & 0xfe00) == 0xfc00       // fc00::/7 unique local
+        || (seg[0] & 0xffc0) == 0xfe80       // fe80::/10 link-local
+        || (seg[0] & 0xffc0) == 0xfec0       // fec0::/10 site-local (deprecated)
+        || (seg[0] == 0x0064 && seg[1] == 0xff9b) // 64:ff9b::/96 and /48 NAT64: may reach private IPv4
+        || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]) // 100::/64 discard
+        || (seg[0] == 0x2001 && seg[1] == 0x0db8) // 2001:db8::/32 documentation
+        || seg[0] == 0x2002) // 2002::/16 6to4: embeds an arbitrary IPv4
+}
+
+/// Checks a target URL before it is requested: http(s) only, and an IP-literal
+/// host must be public unless `allow_private`.
+pub fn check_url(url: &Url, allow_private: bool) -> Result<(), TargetError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(TargetError::Scheme);
+    }
+    let host = url.host_str().ok_or(TargetError::Scheme)?;
+    // The URL parser has already normalised IPv4 literals ("127.1", "0x7f.1");
+    // IPv6 ones keep their brackets.
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let Ok(ip) = literal.parse::<IpAddr>() else {
+        return Ok(()); // a name: the resolver checks what it resolves to
+    };
+    if allow_private || is_public(ip) {
+        Ok(())
+    } else {
+        Err(TargetError::Private(ip.to_string()))
+    }
+}
+
+/// A DNS resolver that only returns public addresses (all of them when
+/// `allow_private`). Install with `reqwest::ClientBuilder::dns_resolver`.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    /// Let non-public addresses through (development and tests).
+    pub allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|_| TargetError::Unresolved(host.clone()))?
+                .collect();
+            if found.is_empty() {
+                return Err(TargetError::Unresolved(host).into());
+            }
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(TargetError::Private(format!("{host} ({})", found[0].ip())).into());
+            }
+            let addrs: Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn non_public_addresses_are_refused() {
+        for s in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "0.0.0.0",
+            "0.1.2.3",
+            "10.0.0.1",
+            "172.16.5.4",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.254",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.1.2.3",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(ip(s)), "{s} must be refused");
+        }
+    }
+
+    #[test]
+    fn public_addresses_pass() {
+        for s in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.0.1",
+            "172.32.0.1",
+            "192.169.0.1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::200e",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(ip(s)), "{s} is public");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_http_and_literal_hosts_public() {
+        let check = |u: &str, allow| check_url(&Url::parse(u).unwrap(), allow);
+        assert_eq!(check("https://example.com/hook", false), Ok(()));
+        assert_eq!(check("http://93.184.216.34/", false), Ok(()));
+        assert_eq!(check("ftp://example.com/", false), Err(TargetError::Scheme));
+        assert_eq!(check("file:///etc/passwd", false), Err(TargetError::Scheme));
+        for u in [
+            "http://127.0.0.1:8080/",
+            "http://[::1]/",
+            "http://10.0.0.7/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:127.0.0.1]/",
+            // WHATWG URL parsing normalises these to 127.0.0.1.
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://127.1/",
+        ] {
+            assert!(
+                matches!(check(u, false), Err(TargetError::Private(_))),
+                "{u}"
+            );
+            assert_eq!(check(u, true), Ok(()), "{u} allowed by config");
+        }
+    }
+}

@@ -5,4 +5,5 @@
 //! against SQLite and PostgreSQL.
 
 mod config;
+mod http_config;
 mod ledger;

@@ -2,6 +2,7 @@
 //! port 0, and the `kiln` binary itself for crash and shutdown behaviour.
 
 mod api;
+mod hardening;
 mod helpers;
 mod media;
 mod process;

@@ -149,3 +149,52 @@ impl AsyncRead for Limited {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::{EndpointExt, Route, handler, http::StatusCode, post, test::TestClient};
+
+    use super::*;
+
+    #[handler]
+    async fn echo(body: Body) -> poem::Result<String> {
+        Ok(body.into_string().await?)
+    }
+
+    fn client() -> TestClient<impl Endpoint> {
+        TestClient::new(
+            Route::new()
+                .at("/echo", post(echo))
+                .with(DefaultBodyLimit { max: 10 }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_is_cut_off_past_the_limit() {
+        let cli = client();
+        let within = cli
+            .post("/echo")
+            .body(Body::from_async_read(&b"0123456789"[..]))
+            .send()
+            .await;
+        within.assert_status_is_ok();
+        within.assert_text("0123456789").await;
+        let over = cli
+            .post("/echo")
+            .body(Body::from_async_read(&b"0123456789x"[..]))
+            .send()
+            .await;
+        over.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_is_refused_before_reading() {
+        let resp = client()
+            .post("/echo")
+            .header("content-length", "11")
+            .body("0123456789x")
+            .send()
+            .await;
+        resp.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -1,6 +1,9 @@
 //! The one error shape every failure answers with: `{code, message, request_id, details?}`.
 
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, http::StatusCode};
+use poem::{
+    Endpoint, IntoResponse, Middleware, Request, Response,
+    http::{StatusCode, header},
+};
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
 use kiln_jobs::{identity::IdentityError, ledger::LedgerError};
@@ -66,6 +69,9 @@ pub enum ApiError {
     /// Well-formed but invalid input.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too many requests; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// A server fault; details are in the logs under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -121,6 +127,20 @@ impl ApiError {
     /// 422.
     pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
         ApiError::Unprocessable(ErrorBody::new(code, message))
+    }
+    /// 429; `retry_after` is rounded up to whole seconds, at least 1.
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after
+            .as_secs()
+            .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
+            .max(1);
+        ApiError::TooManyRequests(
+            ErrorBody::new(
+                "too_many_requests",
+                format!("rate limit exceeded; retry in {secs} s"),
+            ),
+            secs,
+        )
     }
     /// 503 for a failed dependency; the cause is logged, not sent.
     pub fn unavailable(what: &str, cause: &dyn std::fmt::Display) -> Self {
@@ -248,7 +268,75 @@ fn shape(err: poem::Error) -> Response {
     let body = ErrorBody::new(code, message);
     let mut shaped = poem_openapi::payload::Json(body.0).into_response();
     shaped.set_status(status);
-    // Keep what poem-openapi attached (the operation id labels metrics).
+    // Keep what poem-openapi attached (the operation id labels metrics) and the
+    // headers that explain the error (`Allow`, `Retry-After`, …).
     *shaped.extensions_mut() = std::mem::take(resp.extensions_mut());
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().append(name, value.clone());
+        }
+    }
     shaped
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use poem::{EndpointExt, Route, handler, test::TestClient};
+
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        for (wait, secs) in [
+            (Duration::ZERO, 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_millis(1000), 1),
+            (Duration::from_millis(1001), 2),
+            (Duration::from_secs(59), 59),
+        ] {
+            let ApiError::TooManyRequests(body, header) = ApiError::too_many_requests(wait) else {
+                panic!("not a 429");
+            };
+            assert_eq!(header, secs, "{wait:?}");
+            assert_eq!(body.0.code, "too_many_requests");
+        }
+    }
+
+    #[handler]
+    fn limited() -> poem::Result<()> {
+        Err(ApiError::too_many_requests(Duration::from_millis(2500)).into())
+    }
+
+    #[handler]
+    fn plain() -> poem::Result<()> {
+        Err(poem::Error::from_response(
+            Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("Retry-After", "7")
+                .body("slow down"),
+        ))
+    }
+
+    #[tokio::test]
+    async fn the_error_shape_keeps_retry_after() {
+        let cli = TestClient::new(
+            Route::new()
+                .at("/limited", limited)
+                .at("/plain", plain)
+                .with(ErrorShape),
+        );
+        for (path, secs) in [("/limited", "3"), ("/plain", "7")] {
+            let resp = cli.get(path).send().await;
+            resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
+            resp.assert_header("retry-after", secs);
+            resp.assert_content_type("application/json; charset=utf-8");
+            let json = resp.json().await;
+            json.value()
+                .object()
+                .get("code")
+                .assert_string("too_many_requests");
+        }
+    }
 }

@@ -6,15 +6,20 @@
 
 pub mod auth;
 mod body_limit;
+mod compression;
+mod cors;
 pub mod endpoints;
 pub mod error;
 mod http_metrics;
+pub mod rate_limit;
+mod request_id;
+mod security_headers;
 mod upload;
 
 use poem::{
     EndpointExt, Route, get, handler,
     listener::Listener as _,
-    middleware::{Compression, RequestId, ReuseId, Tracing},
+    middleware::{RequestId, ReuseId, Tracing},
     web::Data,
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -23,6 +28,7 @@ use kiln_jobs::AppContext;
 
 pub use auth::{AuthKeys, AuthKeysBuilder, Claims, Principal};
 pub use kiln_jobs::identity::{Role, Scope};
+pub use rate_limit::{ClientIp, RateLimits};
 
 /// Tags grouping operations in the document.
 #[derive(Tags)]
@@ -91,21 +97,46 @@ fn metrics(app: Data<&AppContext>) -> String {
     app.metrics.render()
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application. Middleware, outermost first: security
+/// headers, client IP, request id, request log, CORS, metrics, the error
+/// shape, compression, the per-IP limit on `/v1/auth/`, the per-principal
+/// limit elsewhere, the body limit.
 pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
     let api = openapi_service();
     let ui = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let http = &ctx.config.http;
+    let limits = RateLimits::new(&ctx.config.rate_limit);
+    let trusted = ctx
+        .config
+        .rate_limit
+        .trusted_proxy_nets()
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "ignoring rate_limit.trusted_proxies");
+            Vec::new()
+        });
     Route::new()
         .nest("/", api)
-        .nest("/docs", ui)
+        .nest("/docs", ui.with(security_headers::DocsCsp))
         .at("/openapi.json", spec)
         .at("/metrics", get(metrics))
+        .with(body_limit::DefaultBodyLimit {
+            max: http.max_body_bytes,
+        })
+        .with(auth::PrincipalRateLimit)
+        .with(rate_limit::AuthRateLimit(limits.clone()))
+        .with(compression::Compression)
         .with(error::ErrorShape)
         .with(http_metrics::HttpMetrics)
-        .with(Compression::new())
+        .with(cors::Cors::new(&http.cors_allowed_origins))
         .with(Tracing)
         .with(RequestId::default().reuse_id(ReuseId::Use))
+        .with(request_id::SanitizeRequestId)
+        .with(rate_limit::ResolveClientIp::new(trusted))
+        .with(security_headers::SecurityHeaders {
+            hsts: http.is_https(),
+        })
+        .data(limits)
         .data(keys)
         .data(ctx)
 }

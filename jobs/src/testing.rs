@@ -70,6 +70,12 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     // Still argon2id, at a cost that keeps hundreds of test logins quick.
     c.auth.argon2_memory_kib = 1024;
     c.auth.argon2_iterations = 1;
+    // Limits stay on, high enough for tests that log in and poll many times
+    // from one address; the rate-limit tests set their own.
+    c.rate_limit.auth_per_minute = 6_000;
+    c.rate_limit.auth_burst = 1_000;
+    c.rate_limit.principal_per_minute = 60_000;
+    c.rate_limit.principal_burst = 10_000;
     c.storage.url = Some(dir.join("objects").display().to_string());
     c.queues.poll_interval_ms = 50;
     c.queues.heartbeat_secs = 1;

@@ -657,3 +657,35 @@ async fn every_operation_needs_credentials_except_the_public_ones() {
     assert_eq!(schemes["ApiKeyAuth"]["name"], "X-API-Key");
     app.stop().await;
 }
+
+/// Past its burst a principal gets 429 with Retry-After in the error shape,
+/// counted per user (bearer) or per key, never per unverified input.
+#[tokio::test]
+async fn a_principal_over_its_limit_gets_429_and_others_do_not() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |c| {
+        c.rate_limit.principal_per_minute = 2;
+        c.rate_limit.principal_burst = 3;
+    })
+    .await;
+    let alice = app.account("alice@example.com", Role::User).await;
+    let bob = app.account("bob@example.com", Role::User).await;
+    let alice = s(&alice["access_token"]).to_owned();
+    for n in 1..=3 {
+        let resp = app.send_as(Method::GET, "/v1/me", &alice, None).await;
+        assert_eq!(resp.status(), 200, "call {n}");
+    }
+    let resp = app.send_as(Method::GET, "/v1/me", &alice, None).await;
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert!((1..=30).contains(&retry), "one token every 30 s: {retry}");
+    assert_eq!(error_code(resp, 429).await, "too_many_requests");
+    let resp = app
+        .send_as(Method::GET, "/v1/me", s(&bob["access_token"]), None)
+        .await;
+    assert_eq!(resp.status(), 200, "another user has their own budget");
+    app.stop().await;
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod hardening;
 mod helpers;
 mod media;
 mod process;

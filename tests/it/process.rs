@@ -243,7 +243,7 @@ fn start_redis_worker(t: &kiln_jobs::testing::TestContext, lease_secs: u64) -> (
 
 /// Waits (bounded) until `/health/ready` on `port` answers 200: the HTTP
 /// tier's listener or a worker's probe listener.
-async fn wait_ready_on(port: u16) {
+pub async fn wait_ready_on(port: u16) {
     let url = format!("http://127.0.0.1:{port}/health/ready");
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

@@ -8,7 +8,7 @@
 
 mod keys;
 
-use poem::Request;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::{
     SecurityScheme,
     auth::{ApiKey, Bearer},
@@ -22,7 +22,10 @@ use kiln_jobs::{
 
 pub use keys::{AuthKeys, AuthKeysBuilder, Claims};
 
-use crate::error::{ApiError, current_request_id};
+use crate::{
+    error::{ApiError, current_request_id},
+    rate_limit::{ClientIp, RateLimits},
+};
 
 /// Who is calling.
 #[derive(Debug, Clone)]
@@ -111,21 +114,73 @@ impl Auth {
     }
 }
 
-async fn check_bearer(req: &Request, bearer: Bearer) -> Option<Principal> {
-    let claims = req.data::<AuthKeys>()?.verify(&bearer.token)?;
-    Some(Principal {
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    let claims = req
+        .data::<AuthKeys>()
+        .and_then(|keys| keys.verify(&bearer.token))
+        .ok_or_else(|| reject(ApiError::unauthorized("invalid or expired access token")))?;
+    Ok(Principal {
         subject: claims.sub,
         role: claims.role,
         key: None,
     })
 }
 
+fn reject(e: ApiError) -> poem::Error {
+    poem::Error::from_response(poem::IntoResponse::into_response(e))
+}
+
+/// The per-principal rate limit (middleware). It verifies the credential
+/// itself, so the limiter is keyed by a verified user or key id, never by
+/// client input, and answers 429 before the operation runs. It cannot live in
+/// the security-scheme checkers: with either-scheme operations poem-openapi
+/// reports the last scheme's error, which would turn a 429 into a 401.
+/// Requests without valid credentials pass through to get their 401.
+pub struct PrincipalRateLimit;
+
+impl<E: Endpoint> Middleware<E> for PrincipalRateLimit {
+    type Output = PrincipalRateLimitEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        PrincipalRateLimitEndpoint(ep)
+    }
+}
+
+/// See [`PrincipalRateLimit`].
+pub struct PrincipalRateLimitEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for PrincipalRateLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if !req.uri().path().starts_with("/v1/auth/")
+            && let Some(key) = principal_key(&req).await
+            && let Some(limits) = req.data::<RateLimits>()
+            && let Err(e) = limits.check_principal(&key)
+        {
+            return Ok(e.into_response());
+        }
+        self.0.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+async fn principal_key(req: &Request) -> Option<String> {
+    if let Some(token) = req.header("authorization").and_then(|v| {
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    }) {
+        let claims = req.data::<AuthKeys>()?.verify(token.trim())?;
+        return Some(format!("user:{}", claims.sub));
+    }
+    let key = req.header("x-api-key")?;
+    let app = req.data::<AppContext>()?;
+    match app.identity.authenticate_key(key).await {
+        Ok(Some(k)) => Some(format!("api_key:{}", k.key_id)),
+        _ => None,
+    }
+}
+
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<Principal> {
-    let unauthorized = || {
-        poem::Error::from_response(poem::IntoResponse::into_response(ApiError::unauthorized(
-            "invalid API key",
-        )))
-    };
+    let unauthorized = || reject(ApiError::unauthorized("invalid API key"));
     let app = req.data::<AppContext>().ok_or_else(unauthorized)?;
     match app.identity.authenticate_key(&key.key).await {
         Ok(Some(k)) => Ok(Principal {
@@ -142,10 +197,12 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<Principal> {
 
 /// Where a request came from, for the audit log.
 pub fn audit_entry(req: &Request) -> AuditEntry {
-    let ip = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string());
+    // The client address resolved through trusted proxies, else the peer.
+    let ip = req.data::<ClientIp>().map(|c| c.0.to_string()).or_else(|| {
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+    });
     AuditEntry {
         ip,
         request_id: Some(current_request_id()).filter(|s| !s.is_empty()),

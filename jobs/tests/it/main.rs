@@ -5,5 +5,6 @@
 //! against SQLite and PostgreSQL.
 
 mod config;
+mod http_config;
 mod ledger;
 mod notify;

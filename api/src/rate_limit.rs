@@ -110,17 +110,8 @@ impl RateLimits {
 
     /// Counts one request by an authenticated principal. `key` names it
     /// stably, e.g. `user:{id}` or `api_key:{id}`; call this after the token
-    /// or key is verified, never with unverified input. In a checker:
-    ///
-    /// ```text
-    /// async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    ///     let principal = verify(req, &bearer.token)?;          // 401 on failure
-    ///     if let Some(limits) = req.data::<RateLimits>() {
-    ///         limits.check_principal(&format!("user:{}", principal.subject))?;  // 429
-    ///     }
-    ///     Ok(principal)
-    /// }
-    /// ```
+    /// or key is verified, never with unverified input
+    /// (`crate::auth::PrincipalRateLimit` does).
     pub fn check_principal(&self, key: &str) -> Result<(), ApiError> {
         let Some(limits) = &self.0 else { return Ok(()) };
         limits.principal.check(&key.to_owned()).map_err(|wait| {

@@ -58,40 +58,43 @@ impl Passwords {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    /// A PHC string (`$argon2id$v=19$m=…`) for `password` with a fresh salt.
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+    /// Runs `work` with the hasher on the blocking pool, holding one of the
+    /// permits that bound how many hashes (and their memory) run at once.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| HashError(e.to_string()))?;
         let hasher = self.hasher();
+        tokio::task::spawn_blocking(move || work(hasher))
+            .await
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=…`) for `password` with a fresh salt.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.run(move |hasher| {
             hasher
                 .hash_password(password.as_bytes())
                 .map(|h| h.to_string())
                 .map_err(|e| HashError(e.to_string()))
         })
-        .await
-        .map_err(|e| HashError(e.to_string()))?
+        .await?
     }
 
     /// Whether `password` matches `phc`. A malformed stored hash is a mismatch.
     pub async fn verify(&self, password: &str, phc: &str) -> Result<bool, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
-        let hasher = self.hasher();
         let (password, phc) = (password.to_owned(), phc.to_owned());
-        tokio::task::spawn_blocking(move || match PasswordHash::new(&phc) {
+        self.run(move |hasher| match PasswordHash::new(&phc) {
             Ok(parsed) => hasher.verify_password(password.as_bytes(), &parsed).is_ok(),
             Err(_) => false,
         })
         .await
-        .map_err(|e| HashError(e.to_string()))
     }
 
     /// Spends what verifying a real hash costs, for a login whose account does

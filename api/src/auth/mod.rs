@@ -115,15 +115,9 @@ impl Auth {
 }
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    let claims = req
-        .data::<AuthKeys>()
-        .and_then(|keys| keys.verify(&bearer.token))
-        .ok_or_else(|| reject(ApiError::unauthorized("invalid or expired access token")))?;
-    Ok(Principal {
-        subject: claims.sub,
-        role: claims.role,
-        key: None,
-    })
+    already_verified(req, false)
+        .or_else(|| bearer_principal(req, &bearer.token))
+        .ok_or_else(|| reject(ApiError::unauthorized("invalid or expired access token")))
 }
 
 fn reject(e: ApiError) -> poem::Error {
@@ -151,35 +145,68 @@ pub struct PrincipalRateLimitEndpoint<E>(E);
 impl<E: Endpoint> Endpoint for PrincipalRateLimitEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
         if !req.uri().path().starts_with("/v1/auth/")
-            && let Some(key) = principal_key(&req).await
-            && let Some(limits) = req.data::<RateLimits>()
-            && let Err(e) = limits.check_principal(&key)
+            && let Some(principal) = verified_principal(&req).await
         {
-            return Ok(e.into_response());
+            let key = match &principal.key {
+                Some((id, _)) => format!("api_key:{id}"),
+                None => format!("user:{}", principal.subject),
+            };
+            if let Some(limits) = req.data::<RateLimits>()
+                && let Err(e) = limits.check_principal(&key)
+            {
+                return Ok(e.into_response());
+            }
+            // The checkers reuse it instead of verifying the credential again.
+            req.extensions_mut().insert(principal);
         }
         self.0.call(req).await.map(IntoResponse::into_response)
     }
 }
 
-async fn principal_key(req: &Request) -> Option<String> {
+/// The caller named by the bearer token or, without one, the API key; None
+/// when neither verifies.
+async fn verified_principal(req: &Request) -> Option<Principal> {
     if let Some(token) = req.header("authorization").and_then(|v| {
         v.strip_prefix("Bearer ")
             .or_else(|| v.strip_prefix("bearer "))
     }) {
-        let claims = req.data::<AuthKeys>()?.verify(token.trim())?;
-        return Some(format!("user:{}", claims.sub));
+        return bearer_principal(req, token.trim());
     }
     let key = req.header("x-api-key")?;
     let app = req.data::<AppContext>()?;
     match app.identity.authenticate_key(key).await {
-        Ok(Some(k)) => Some(format!("api_key:{}", k.key_id)),
+        Ok(Some(k)) => Some(Principal {
+            subject: k.user_id.to_string(),
+            role: k.role,
+            key: Some((k.key_id, k.scopes)),
+        }),
         _ => None,
     }
 }
 
+fn bearer_principal(req: &Request, token: &str) -> Option<Principal> {
+    let claims = req.data::<AuthKeys>()?.verify(token)?;
+    Some(Principal {
+        subject: claims.sub,
+        role: claims.role,
+        key: None,
+    })
+}
+
+/// The principal [`PrincipalRateLimit`] already verified, if it was of this kind.
+fn already_verified(req: &Request, api_key: bool) -> Option<Principal> {
+    req.extensions()
+        .get::<Principal>()
+        .filter(|p| p.key.is_some() == api_key)
+        .cloned()
+}
+
 async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<Principal> {
+    if let Some(p) = already_verified(req, true) {
+        return Ok(p);
+    }
     let unauthorized = || reject(ApiError::unauthorized("invalid API key"));
     let app = req.data::<AppContext>().ok_or_else(unauthorized)?;
     match app.identity.authenticate_key(&key.key).await {

@@ -8,7 +8,8 @@
 #
 # Environment: KILN_TEST_PG_URL (admin URL the tests create their databases
 # through; default postgres://postgres@127.0.0.1:5432/postgres) and
-# KILN_TEST_REDIS_URL (default redis://127.0.0.1:6379).
+# KILN_TEST_REDIS_URL (default redis://127.0.0.1:6379). The webhook interop
+# test runs Python's `standardwebhooks` (installed from PyPI into a virtualenv).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -16,6 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/services.sh"
 
 ensure_postgres
 ensure_redis
+ensure_standardwebhooks
 drop_stale_test_databases
 
 cd "$KILN_ROOT"

@@ -45,6 +45,12 @@ pub enum ApiTags {
     Jobs,
     /// Queue depth and dead-job requeue (operators).
     Queues,
+    /// Your push devices.
+    Devices,
+    /// Notifications: send (operators) and your history.
+    Notifications,
+    /// Your webhook endpoints and their deliveries.
+    Webhooks,
     /// Liveness and readiness.
     Health,
 }
@@ -56,6 +62,9 @@ type Apis = (
     endpoints::media::MediaApi,
     endpoints::jobs::JobsApi,
     endpoints::queues::QueuesApi,
+    endpoints::devices::DevicesApi,
+    endpoints::notifications::NotificationsApi,
+    endpoints::webhooks::WebhooksApi,
     endpoints::health::HealthApi,
 );
 
@@ -69,6 +78,9 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             endpoints::media::MediaApi,
             endpoints::jobs::JobsApi,
             endpoints::queues::QueuesApi,
+            endpoints::devices::DevicesApi,
+            endpoints::notifications::NotificationsApi,
+            endpoints::webhooks::WebhooksApi,
             endpoints::health::HealthApi,
         ),
         "Kiln",

@@ -402,11 +402,13 @@ impl Default for QueuesConfig {
                 timeout_secs: 30,
                 ..QueuePolicy::default()
             },
+            // About 2.5 hours of retries: 5 s, 10 s, 20 s … capped at 1 hour.
             webhooks: QueuePolicy {
                 concurrency: 16,
                 timeout_secs: 30,
-                max_attempts: 8,
-                ..QueuePolicy::default()
+                max_attempts: 12,
+                backoff_base_ms: 5_000,
+                backoff_max_ms: 3_600_000,
             },
             reports: QueuePolicy::default(),
             backups: QueuePolicy {

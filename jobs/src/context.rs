@@ -10,6 +10,7 @@ use crate::{
     identity::Identity,
     ledger::Ledger,
     metrics::Metrics,
+    notify::Notifier,
     queue::{Transport, Wakeups, redis::RedisQueue},
     storage::Storage,
 };
@@ -31,6 +32,8 @@ pub struct AppContext {
     pub metrics: Arc<Metrics>,
     /// Accounts, sessions, API keys and the audit log.
     pub identity: Identity,
+    /// Email, push and webhook delivery clients.
+    pub notifier: Notifier,
 }
 
 impl AppContext {
@@ -66,14 +69,17 @@ impl AppContext {
         );
         let identity = Identity::new(db.clone(), &config.auth)?;
         let cpu = config.queues.media.concurrency.max(1);
+        let metrics = Arc::new(Metrics::new());
+        let notifier = Notifier::from_config(&config, metrics.clone())?;
         Ok(AppContext {
             config,
             db,
             storage,
             ledger,
             cpu_permits: Arc::new(Semaphore::new(cpu)),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             identity,
+            notifier,
         })
     }
 

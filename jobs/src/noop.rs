@@ -17,6 +17,9 @@ pub struct NoopV1 {
     pub sleep_ms: u64,
     /// Fail with a retryable error on attempts `1..=fail_attempts`.
     pub fail_attempts: u32,
+    /// With `fail_attempts`: ask for the retry no earlier than this (as a
+    /// provider's `Retry-After` would).
+    pub retry_after_ms: u64,
     /// Fail with a permanent error.
     pub abort: bool,
     /// Panic inside the handler.
@@ -29,6 +32,7 @@ impl Default for NoopV1 {
             queue: QueueName::Notifications,
             sleep_ms: 0,
             fail_attempts: 0,
+            retry_after_ms: 0,
             abort: false,
             panic: false,
         }
@@ -47,10 +51,17 @@ pub async fn run(job: &NoopV1, attempt: u32) -> Result<serde_json::Value, JobErr
         return Err(JobError::Abort("noop job asked to abort".into()));
     }
     if attempt <= job.fail_attempts {
-        return Err(JobError::Retry(anyhow::anyhow!(
+        let error = anyhow::anyhow!(
             "noop job asked to fail attempt {attempt} of {}",
             job.fail_attempts
-        )));
+        );
+        return Err(match job.retry_after_ms {
+            0 => JobError::Retry(error),
+            ms => JobError::RetryAfter {
+                error,
+                after: Duration::from_millis(ms),
+            },
+        });
     }
     Ok(serde_json::json!({ "attempt": attempt }))
 }

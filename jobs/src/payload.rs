@@ -3,7 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{media::ImageProcessV1, noop::NoopV1, queue::QueueName};
+use crate::{
+    media::ImageProcessV1,
+    noop::NoopV1,
+    notify::{
+        events::WebhookDeliverV1,
+        jobs::{EmailSendV1, PushSendV1},
+    },
+    queue::QueueName,
+};
 
 /// Every job Kiln runs. The `type` tag names kind and version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,6 +23,15 @@ pub enum JobPayload {
     /// A job that does (almost) nothing: benchmarks and runtime tests.
     #[serde(rename = "noop.v1")]
     NoopV1(NoopV1),
+    /// Send one email of the notification history.
+    #[serde(rename = "email.send.v1")]
+    EmailSendV1(EmailSendV1),
+    /// Send one push notification to one device.
+    #[serde(rename = "push.send.v1")]
+    PushSendV1(PushSendV1),
+    /// Deliver one event to one webhook endpoint.
+    #[serde(rename = "webhook.deliver.v1")]
+    WebhookDeliverV1(WebhookDeliverV1),
 }
 
 impl JobPayload {
@@ -23,6 +40,9 @@ impl JobPayload {
         match self {
             JobPayload::ImageProcessV1(_) => "image.process",
             JobPayload::NoopV1(_) => "noop",
+            JobPayload::EmailSendV1(_) => "email.send",
+            JobPayload::PushSendV1(_) => "push.send",
+            JobPayload::WebhookDeliverV1(_) => "webhook.deliver",
         }
     }
 
@@ -31,6 +51,8 @@ impl JobPayload {
         match self {
             JobPayload::ImageProcessV1(_) => QueueName::Media,
             JobPayload::NoopV1(n) => n.queue,
+            JobPayload::EmailSendV1(_) | JobPayload::PushSendV1(_) => QueueName::Notifications,
+            JobPayload::WebhookDeliverV1(_) => QueueName::Webhooks,
         }
     }
 }

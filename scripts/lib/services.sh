@@ -106,6 +106,24 @@ ensure_redis() {
   log "Redis answers at $(redact_url "$KILN_TEST_REDIS_URL")"
 }
 
+# Makes a Python with the `standardwebhooks` package from PyPI (the reference
+# receiver the webhook interop test verifies Kiln's deliveries with) and
+# exports KILN_STANDARDWEBHOOKS_PYTHON. The virtualenv is kept between runs.
+ensure_standardwebhooks() {
+  local venv=${KILN_STANDARDWEBHOOKS_VENV:-${TMPDIR:-/tmp}/kiln-standardwebhooks-venv}
+  have python3 || apt_install python3 python3-venv
+  if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv "$venv" || die "could not create a Python virtualenv at $venv"
+  fi
+  if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    log "installing standardwebhooks from PyPI into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'standardwebhooks>=1.0,<2' ||
+      die "could not install the Python package standardwebhooks (PyPI)"
+  fi
+  export KILN_STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
+  log "standardwebhooks ready ($KILN_STANDARDWEBHOOKS_PYTHON)"
+}
+
 # Hides a URL's password.
 redact_url() {
   # shellcheck disable=SC2001

@@ -205,10 +205,20 @@ impl TestApp {
 
     /// Waits (bounded) until the job reaches a terminal status and returns its JSON.
     pub async fn wait_job(&self, user: &str, job_id: &str) -> serde_json::Value {
+        self.wait_job_as(&self.token(user), job_id).await
+    }
+
+    /// [`TestApp::wait_job`] with a given bearer token.
+    pub async fn wait_job_as(&self, bearer: &str, job_id: &str) -> serde_json::Value {
         let until = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let j: serde_json::Value = self
-                .get(user, &format!("/v1/jobs/{job_id}"))
+                .send_as(
+                    reqwest::Method::GET,
+                    &format!("/v1/jobs/{job_id}"),
+                    bearer,
+                    None,
+                )
                 .await
                 .json()
                 .await

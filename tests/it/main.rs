@@ -6,4 +6,6 @@ mod auth;
 mod hardening;
 mod helpers;
 mod media;
+mod notify;
 mod process;
+mod webhooks;

@@ -5,6 +5,10 @@ use std::time::Duration;
 use kiln_jobs::config::QueuePolicy;
 use rand::Rng;
 
+/// The longest `Retry-After` a provider may impose on a job; a longer ask is
+/// cut to this so a misbehaving receiver cannot park a job for days.
+pub const MAX_REQUESTED_DELAY: Duration = Duration::from_secs(3600);
+
 /// Delay before retry number `failed_attempts` (1 after the first failure):
 /// uniformly random in `[base·2^(n-1) / 2, base·2^(n-1)]`, capped at the policy's max.
 /// Half the window is kept so a retry never fires immediately after a failure.

@@ -10,6 +10,7 @@ use kiln_jobs::{
     AppContext, JobPayload, JobRun, JobStatus, QueueName,
     handler::{self, JobCtx, JobError},
     ledger::LedgerError,
+    notify::events,
     queue::QueueMessage,
 };
 use tracing::Instrument;
@@ -89,9 +90,12 @@ impl Executor {
         if job.attempts > job.max_attempts {
             // Redelivered after its worker died on the last allowed attempt.
             let err = "attempts exhausted: the worker running the last attempt was lost";
-            ledger
+            if ledger
                 .finish(job.id, JobStatus::Dead, None, Some(err))
-                .await?;
+                .await?
+            {
+                events::job_finished(&self.app, &job, JobStatus::Dead, None, Some(err)).await;
+            }
             tracing::warn!("{err}");
             return Ok(Outcome::Dead);
         }
@@ -99,9 +103,13 @@ impl Executor {
             Ok(p) => p,
             Err(e) => {
                 let err = format!("payload could not be decoded: {e}");
-                ledger
+                if ledger
                     .finish(job.id, JobStatus::Failed, None, Some(&err))
-                    .await?;
+                    .await?
+                {
+                    events::job_finished(&self.app, &job, JobStatus::Failed, None, Some(&err))
+                        .await;
+                }
                 tracing::error!("{err}");
                 return Ok(Outcome::Failed);
             }
@@ -133,6 +141,8 @@ impl Executor {
                     tracing::info!("job was cancelled while it ran; result discarded");
                     return Ok(Outcome::Skipped);
                 }
+                events::job_finished(&self.app, &job, JobStatus::Succeeded, Some(&value), None)
+                    .await;
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "job succeeded"
@@ -146,10 +156,11 @@ impl Executor {
                 {
                     return Ok(Outcome::Skipped);
                 }
+                events::job_finished(&self.app, &job, JobStatus::Failed, None, Some(&reason)).await;
                 tracing::warn!(error = %reason, "job failed permanently");
                 Ok(Outcome::Failed)
             }
-            Err(e @ JobError::Retry(_)) => {
+            Err(e @ (JobError::Retry(_) | JobError::RetryAfter { .. })) => {
                 let reason = e.to_string();
                 if job.attempts >= job.max_attempts {
                     let msg = format!("attempts exhausted ({}): {reason}", job.max_attempts);
@@ -159,10 +170,15 @@ impl Executor {
                     {
                         return Ok(Outcome::Skipped);
                     }
+                    events::job_finished(&self.app, &job, JobStatus::Dead, None, Some(&msg)).await;
                     tracing::warn!(error = %reason, "job is dead");
                     return Ok(Outcome::Dead);
                 }
-                let delay = backoff::delay(&policy, job.attempts);
+                let delay = backoff::delay(&policy, job.attempts).max(
+                    e.retry_after()
+                        .unwrap_or_default()
+                        .min(backoff::MAX_REQUESTED_DELAY),
+                );
                 let run_at = Utc::now() + delay;
                 if !ledger.schedule_retry(&job, &reason, run_at).await? {
                     tracing::info!(error = %reason, "job was cancelled while it ran; not retried");

@@ -37,6 +37,15 @@ pub enum ScopeDto {
     /// Run and schedule backups (operators and admins).
     #[oai(rename = "backups:admin")]
     BackupsAdmin,
+    /// Send notifications to users (operators and admins).
+    #[oai(rename = "notifications:write")]
+    NotificationsWrite,
+    /// Read own webhook endpoints and their delivery logs.
+    #[oai(rename = "webhooks:read")]
+    WebhooksRead,
+    /// Create, change, test and delete own webhook endpoints.
+    #[oai(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 impl From<ScopeDto> for Scope {
@@ -49,6 +58,9 @@ impl From<ScopeDto> for Scope {
             ScopeDto::QueuesRead => Scope::QueuesRead,
             ScopeDto::QueuesAdmin => Scope::QueuesAdmin,
             ScopeDto::BackupsAdmin => Scope::BackupsAdmin,
+            ScopeDto::NotificationsWrite => Scope::NotificationsWrite,
+            ScopeDto::WebhooksRead => Scope::WebhooksRead,
+            ScopeDto::WebhooksWrite => Scope::WebhooksWrite,
         }
     }
 }

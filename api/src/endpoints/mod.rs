@@ -1,7 +1,10 @@
 pub mod api_keys;
 pub mod auth;
+pub mod devices;
 pub mod health;
 pub mod jobs;
 pub mod media;
+pub mod notifications;
 pub mod queues;
 pub mod users;
+pub mod webhooks;

@@ -8,10 +8,13 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod devices;
 pub mod job_runs;
 pub mod media;
+pub mod notifications;
 pub mod refresh_tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::{str::FromStr, time::Duration};
 

@@ -87,11 +87,17 @@ pub enum Scope {
     QueuesAdmin,
     /// Run and schedule backups (operators).
     BackupsAdmin,
+    /// Send notifications to users (operators).
+    NotificationsWrite,
+    /// Read own webhook endpoints and their delivery logs.
+    WebhooksRead,
+    /// Create, change, test and delete own webhook endpoints.
+    WebhooksWrite,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 10] = [
         Scope::MediaRead,
         Scope::MediaWrite,
         Scope::JobsRead,
@@ -99,6 +105,9 @@ impl Scope {
         Scope::QueuesRead,
         Scope::QueuesAdmin,
         Scope::BackupsAdmin,
+        Scope::NotificationsWrite,
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
     ];
 
     /// The wire name, e.g. `media:write`.
@@ -111,14 +120,25 @@ impl Scope {
             Scope::QueuesRead => "queues:read",
             Scope::QueuesAdmin => "queues:admin",
             Scope::BackupsAdmin => "backups:admin",
+            Scope::NotificationsWrite => "notifications:write",
+            Scope::WebhooksRead => "webhooks:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 
     /// Whether `role` may hold this scope at all.
     pub fn allowed_for(self, role: Role) -> bool {
         match self {
-            Scope::MediaRead | Scope::MediaWrite | Scope::JobsRead | Scope::JobsWrite => true,
-            Scope::QueuesRead | Scope::QueuesAdmin | Scope::BackupsAdmin => role.is_staff(),
+            Scope::MediaRead
+            | Scope::MediaWrite
+            | Scope::JobsRead
+            | Scope::JobsWrite
+            | Scope::WebhooksRead
+            | Scope::WebhooksWrite => true,
+            Scope::QueuesRead
+            | Scope::QueuesAdmin
+            | Scope::BackupsAdmin
+            | Scope::NotificationsWrite => role.is_staff(),
         }
     }
 }

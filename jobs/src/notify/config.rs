@@ -77,6 +77,11 @@ pub struct WebhooksConfig {
     /// Bytes of a receiver's response body kept for the delivery record; the rest is not read
     /// (default 4096).
     pub max_response_bytes: usize,
+    /// Failed delivery attempts in a row (across all of an endpoint's deliveries) after which
+    /// the endpoint is disabled until its owner enables it again (default 20).
+    pub disable_after_failures: u32,
+    /// Webhook endpoints one user may have (default 20).
+    pub max_per_user: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -86,6 +91,8 @@ impl Default for WebhooksConfig {
             connect_timeout_secs: 5,
             allow_private_targets: false,
             max_response_bytes: 4096,
+            disable_after_failures: 20,
+            max_per_user: 20,
         }
     }
 }
@@ -144,6 +151,11 @@ impl WebhooksConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.timeout_secs == 0 || self.connect_timeout_secs == 0 {
             return Err("webhooks.timeout_secs and connect_timeout_secs must be at least 1".into());
+        }
+        if self.disable_after_failures == 0 || self.max_per_user == 0 {
+            return Err(
+                "webhooks.disable_after_failures and max_per_user must be at least 1".into(),
+            );
         }
         Ok(())
     }

@@ -10,13 +10,96 @@
 
 pub mod config;
 pub mod email;
+pub mod events;
+pub mod jobs;
 pub mod push;
 mod retry_after;
 pub mod webhook;
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{handler::JobError, metrics::Metrics};
+use tokio::sync::OnceCell;
+
+use crate::{
+    config::Config,
+    handler::{JobCtx, JobError},
+    metrics::Metrics,
+};
+
+/// The delivery clients of one process, built from its configuration. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Notifier {
+    /// Email (SMTP, or the outbox folder).
+    pub mailer: email::Mailer,
+    /// The compiled email and push templates.
+    pub templates: Arc<email::Templates>,
+    /// Webhook deliveries.
+    pub webhooks: webhook::WebhookClient,
+    push: config::PushConfig,
+    pusher: Arc<OnceCell<push::Pusher>>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("smtp", &self.mailer.is_smtp())
+            .field("pusher", &self.pusher.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier {
+    /// The clients `config` describes. Mail and webhook settings are checked
+    /// here (a bad `mail.smtp_url` stops startup); FCM credentials are loaded on
+    /// the first push, since finding Application Default Credentials may ask
+    /// the network.
+    pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Notifier> {
+        let mailer = email::Mailer::from_config(&config.mail, &config.data_dir)?
+            .with_metrics(metrics.clone());
+        let webhooks = webhook::WebhookClient::new(&config.webhooks)?.with_metrics(metrics.clone());
+        Ok(Notifier {
+            mailer,
+            templates: Arc::new(email::Templates::embedded()?),
+            webhooks,
+            push: config.push.clone(),
+            pusher: Arc::new(OnceCell::new()),
+            metrics,
+        })
+    }
+
+    /// The push client, built on first use.
+    pub async fn pusher(&self) -> Result<&push::Pusher, DeliveryError> {
+        self.pusher
+            .get_or_try_init(|| async {
+                push::Pusher::from_config(&self.push)
+                    .await
+                    .map(|p| p.with_metrics(self.metrics.clone()))
+            })
+            .await
+            .map_err(|e| DeliveryError::retry(e.to_string()))
+    }
+
+    /// Uses `pusher` instead of the configured one (tests with their own
+    /// credentials). False when a push client was already built.
+    pub fn set_pusher(&self, pusher: push::Pusher) -> bool {
+        self.pusher
+            .set(pusher.with_metrics(self.metrics.clone()))
+            .is_ok()
+    }
+}
+
+/// A database failure inside a delivery handler: retried like any outage.
+fn db_retry(e: sqlx::Error) -> JobError {
+    JobError::Retry(anyhow::Error::new(e).context("notification database"))
+}
+
+/// `Ok` result of a job whose delivery had already ended (a redelivered job).
+fn already_done(ctx: &JobCtx, status: &str) -> serde_json::Value {
+    tracing::info!(job_id = %ctx.job_id, status, "delivery already ended; nothing sent again");
+    serde_json::json!({ "status": status, "repeated": true })
+}
 
 /// Why a delivery failed, classified the way every job failure is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,11 +160,20 @@ impl DeliveryError {
 }
 
 impl From<DeliveryError> for JobError {
-    /// Maps onto the job classification; `Retry-After` is dropped here, so a
-    /// handler that wants to honour it reads [`DeliveryError::retry_after`] first.
+    /// Maps onto the job classification, keeping the provider's `Retry-After`.
     fn from(e: DeliveryError) -> Self {
         match e {
-            DeliveryError::Retry { reason, .. } => JobError::Retry(anyhow::anyhow!(reason)),
+            DeliveryError::Retry {
+                reason,
+                after: Some(after),
+            } => JobError::RetryAfter {
+                error: anyhow::anyhow!(reason),
+                after,
+            },
+            DeliveryError::Retry {
+                reason,
+                after: None,
+            } => JobError::Retry(anyhow::anyhow!(reason)),
             DeliveryError::Abort { reason } => JobError::Abort(reason),
         }
     }
@@ -147,7 +239,14 @@ mod tests {
         };
         assert!(r.is_retryable());
         assert_eq!(r.retry_after(), Some(Duration::from_secs(7)));
-        assert!(JobError::from(r).is_retryable());
+        let j = JobError::from(r);
+        assert!(j.is_retryable());
+        assert_eq!(j.retry_after(), Some(Duration::from_secs(7)));
+        assert!(
+            JobError::from(DeliveryError::retry("x"))
+                .retry_after()
+                .is_none()
+        );
         let a = DeliveryError::abort("bad address");
         assert!(!a.is_retryable());
         assert_eq!(a.retry_after(), None);

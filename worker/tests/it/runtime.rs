@@ -77,6 +77,36 @@ async fn retryable_failure_is_retried_with_backoff_then_succeeds() {
 }
 
 #[tokio::test]
+async fn a_requested_retry_delay_is_honoured_over_a_shorter_backoff() {
+    // As a provider's Retry-After: the test policy's backoff is milliseconds,
+    // the job asks for 1.2 s.
+    for kind in [Backend::Sqlite, Backend::Redis] {
+        let t = ctx(kind).await;
+        let j = enqueue(
+            &t,
+            NoopV1 {
+                fail_attempts: 1,
+                retry_after_ms: 1_200,
+                ..Default::default()
+            },
+        )
+        .await;
+        drain(&t).await;
+        let j = job(&t, j.id).await;
+        assert_eq!(
+            (j.status, j.attempts),
+            (JobStatus::Succeeded, 2),
+            "{kind:?}"
+        );
+        let waited = j.started_at.expect("started") - j.created_at;
+        assert!(
+            waited >= chrono::Duration::milliseconds(1_200),
+            "{kind:?}: the retry started {waited} after the enqueue"
+        );
+    }
+}
+
+#[tokio::test]
 async fn permanent_error_fails_the_job_without_retry() {
     for kind in ALL_BACKENDS {
         let t = ctx(kind).await;

@@ -2,7 +2,8 @@
 //! into the binary so a deployment needs no template files.
 //!
 //! Each email `name` has three parts: `{name}.subject.txt.j2`, `{name}.txt.j2`
-//! and `{name}.html.j2`. HTML parts are autoescaped (by their `.html`
+//! and `{name}.html.j2`, and a fourth for push notifications,
+//! `{name}.push.txt.j2` (the push title is the subject). HTML parts are autoescaped (by their `.html`
 //! extension); subject and text are not. A variable the template prints but the
 //! context lacks is an error, never an empty string (`{% if x %}` on a missing
 //! `x` is false).
@@ -25,12 +26,15 @@ const SOURCES: &[(&str, &str)] = embedded![
     "welcome.subject.txt.j2",
     "welcome.txt.j2",
     "welcome.html.j2",
+    "welcome.push.txt.j2",
     "job_finished.subject.txt.j2",
     "job_finished.txt.j2",
     "job_finished.html.j2",
+    "job_finished.push.txt.j2",
     "report_status.subject.txt.j2",
     "report_status.txt.j2",
     "report_status.html.j2",
+    "report_status.push.txt.j2",
 ];
 
 /// The emails there are templates for.
@@ -64,6 +68,15 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// One rendered push notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedPush {
+    /// The title: the email's subject.
+    pub title: String,
+    /// The short body.
+    pub body: String,
+}
+
 /// The compiled templates. Build once and share.
 #[derive(Debug)]
 pub struct Templates {
@@ -87,26 +100,49 @@ impl Templates {
 
     /// Renders email `name` with `ctx` (any serializable map).
     pub fn render(&self, name: &str, ctx: &impl Serialize) -> Result<Rendered, TemplateError> {
+        let ctx = Self::context(name, ctx)?;
+        Ok(Rendered {
+            subject: self.one_line(name, "subject.txt", &ctx)?,
+            text: self.part(name, "txt", &ctx)?,
+            html: self.part(name, "html", &ctx)?,
+        })
+    }
+
+    /// Renders the push notification of `name` with `ctx`.
+    pub fn render_push(
+        &self,
+        name: &str,
+        ctx: &impl Serialize,
+    ) -> Result<RenderedPush, TemplateError> {
+        let ctx = Self::context(name, ctx)?;
+        Ok(RenderedPush {
+            title: self.one_line(name, "subject.txt", &ctx)?,
+            body: self.one_line(name, "push.txt", &ctx)?,
+        })
+    }
+
+    fn context(name: &str, ctx: &impl Serialize) -> Result<Value, TemplateError> {
         if !EMAILS.contains(&name) {
             return Err(TemplateError::Unknown(name.to_owned()));
         }
-        let ctx = Value::from(Serde(ctx));
-        let part = |suffix: &str| {
-            let file = format!("{name}.{suffix}.j2");
-            self.env
-                .get_template(&file)
-                .and_then(|t| t.render(&ctx))
-                .map_err(|source| TemplateError::Render { name: file, source })
-        };
-        let subject = part("subject.txt")?
+        Ok(Value::from(Serde(ctx)))
+    }
+
+    fn part(&self, name: &str, suffix: &str, ctx: &Value) -> Result<String, TemplateError> {
+        let file = format!("{name}.{suffix}.j2");
+        self.env
+            .get_template(&file)
+            .and_then(|t| t.render(ctx))
+            .map_err(|source| TemplateError::Render { name: file, source })
+    }
+
+    /// A part with its whitespace runs (newlines included) folded to one space.
+    fn one_line(&self, name: &str, suffix: &str, ctx: &Value) -> Result<String, TemplateError> {
+        Ok(self
+            .part(name, suffix, ctx)?
             .split_whitespace()
             .collect::<Vec<_>>()
-            .join(" ");
-        Ok(Rendered {
-            subject,
-            text: part("txt")?,
-            html: part("html")?,
-        })
+            .join(" "))
     }
 }
 
@@ -174,6 +210,19 @@ mod tests {
             .unwrap();
         assert_eq!(r.subject, "Your image.process job failed");
         assert!(r.text.contains("Reason: image rejected: not an image"));
+    }
+
+    #[test]
+    fn every_email_has_a_one_line_push() {
+        let t = Templates::embedded().unwrap();
+        for name in EMAILS {
+            let p = t.render_push(name, &ctx()).unwrap();
+            let email = t.render(name, &ctx()).unwrap();
+            assert_eq!(p.title, email.subject, "{name}");
+            assert!(!p.body.is_empty() && !p.body.contains('\n'), "{name}");
+        }
+        let p = t.render_push("report_status", &ctx()).unwrap();
+        assert_eq!(p.body, "Your report r-1 is now succeeded.");
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub struct Delivered {
     pub timestamp: i64,
 }
 
+/// One attempt: its classified result, and on failure the receiver's status
+/// and the start of its body when it answered at all.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// Delivered, or why not.
+    pub result: Result<Delivered, DeliveryError>,
+    /// `(status, body)` of a non-2xx answer.
+    pub answer: Option<(u16, String)>,
+}
+
 /// The client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -97,19 +107,27 @@ impl WebhookClient {
 
     /// Signs and POSTs one attempt; see the module docs for the classification.
     pub async fn deliver(&self, req: &WebhookRequest<'_>) -> Result<Delivered, DeliveryError> {
-        let result = self.deliver_uncounted(req).await;
+        self.attempt(req).await.result
+    }
+
+    /// Like [`WebhookClient::deliver`], and also returns the receiver's answer
+    /// when it failed with one, for the delivery log.
+    pub async fn attempt(&self, req: &WebhookRequest<'_>) -> Attempt {
+        let mut answer = None;
+        let result = self.deliver_uncounted(req, &mut answer).await;
         count(
             self.metrics.as_ref(),
             Channel::Webhook,
             &result,
             |_| "delivered",
         );
-        result
+        Attempt { result, answer }
     }
 
     async fn deliver_uncounted(
         &self,
         req: &WebhookRequest<'_>,
+        answer: &mut Option<(u16, String)>,
     ) -> Result<Delivered, DeliveryError> {
         let url =
             Url::parse(req.url).map_err(|e| DeliveryError::abort(format!("webhook URL: {e}")))?;
@@ -139,6 +157,7 @@ impl WebhookClient {
             });
         }
         let reason = format!("receiver answered {status}: {}", snippet(&body));
+        *answer = Some((status.as_u16(), body));
         if status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error()

@@ -25,6 +25,9 @@ pub enum TargetError {
     /// Resolves only to (or is) an address that is not public.
     #[error("webhook target {0} is not a public address")]
     Private(String),
+    /// Not a URL, or one with credentials in it.
+    #[error("webhook URL: {0}")]
+    Invalid(String),
     /// The name did not resolve.
     #[error("webhook host {0} did not resolve")]
     Unresolved(String),
@@ -109,6 +112,21 @@ pub fn check_url(url: &Url, allow_private: bool) -> Result<(), TargetError> {
     }
 }
 
+/// Checks an endpoint URL before it is stored: an absolute http(s) URL with a
+/// host, no credentials (deliveries authenticate by signature) and, unless
+/// `allow_private`, not a literal non-public address. Returns it normalised.
+/// Names are checked again at each delivery, on the addresses they resolve to.
+pub fn check_endpoint(url: &str, allow_private: bool) -> Result<String, TargetError> {
+    let parsed = Url::parse(url.trim()).map_err(|e| TargetError::Invalid(e.to_string()))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(TargetError::Invalid(
+            "credentials in the URL are not allowed; receivers verify the signature".into(),
+        ));
+    }
+    check_url(&parsed, allow_private)?;
+    Ok(parsed.to_string())
+}
+
 /// A DNS resolver that only returns public addresses (all of them when
 /// `allow_private`). Install with `reqwest::ClientBuilder::dns_resolver`.
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +165,38 @@ impl Resolve for GuardedResolver {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_are_checked_before_they_are_stored() {
+        assert_eq!(
+            check_endpoint(" https://hooks.example.com/kiln ", false).unwrap(),
+            "https://hooks.example.com/kiln"
+        );
+        for bad in [
+            "not a url",
+            "ftp://example.com/",
+            "https://user:pw@example.com/",
+        ] {
+            assert!(
+                matches!(
+                    check_endpoint(bad, false),
+                    Err(TargetError::Invalid(_) | TargetError::Scheme)
+                ),
+                "{bad}"
+            );
+        }
+        for private in [
+            "http://127.0.0.1:8080/",
+            "http://[::1]/",
+            "http://169.254.169.254/latest",
+        ] {
+            assert!(
+                matches!(check_endpoint(private, false), Err(TargetError::Private(_))),
+                "{private}"
+            );
+            assert!(check_endpoint(private, true).is_ok(), "{private}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -13,7 +13,7 @@ use kiln_jobs::{
 use mail_parser::MessageParser;
 use serde_json::json;
 
-use super::smtp_sink::{Script, SmtpSink};
+use kiln_jobs::testing::smtp_sink::{Script, SmtpSink};
 
 const FROM: &str = "Kiln <noreply@kiln.test>";
 

@@ -3,5 +3,4 @@
 
 mod email;
 mod push;
-mod smtp_sink;
 mod webhooks;

@@ -1,0 +1,398 @@
+//! Webhook events: what a finished job tells its owner's endpoints, the
+//! fan-out into `webhook.deliver` jobs (one per subscribed endpoint, each with
+//! its delivery-log row), and the handler that signs and sends one delivery.
+//!
+//! Every body is the Standard Webhooks envelope
+//! `{"type": …, "timestamp": …, "data": {…}}`, stored with its delivery and
+//! sent byte for byte on every attempt, under one `webhook-id`
+//! (`msg_` + the delivery id) that receivers deduplicate on.
+
+use std::{fmt, str::FromStr};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{
+    DeliveryError, already_done, db_retry,
+    webhook::{WebhookRequest, WebhookSecret},
+};
+use crate::{
+    JobPayload, JobRun, JobStatus,
+    context::AppContext,
+    db::webhooks::{self, AttemptOutcome, WebhookRow},
+    handler::{JobCtx, JobError},
+    ledger::{Enqueued, LedgerError, NewJob},
+};
+
+/// Events an endpoint can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// A job succeeded.
+    JobSucceeded,
+    /// A job failed permanently (bad input, a provider's refusal).
+    JobFailed,
+    /// A job spent its attempts.
+    JobDead,
+    /// An uploaded image was processed; its variants are ready.
+    MediaReady,
+}
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: [EventType; 4] = [
+        EventType::JobSucceeded,
+        EventType::JobFailed,
+        EventType::JobDead,
+        EventType::MediaReady,
+    ];
+
+    /// The wire name, e.g. `job.succeeded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::JobSucceeded => "job.succeeded",
+            EventType::JobFailed => "job.failed",
+            EventType::JobDead => "job.dead",
+            EventType::MediaReady => "media.ready",
+        }
+    }
+
+    fn for_status(status: JobStatus) -> Option<EventType> {
+        match status {
+            JobStatus::Succeeded => Some(EventType::JobSucceeded),
+            JobStatus::Failed => Some(EventType::JobFailed),
+            JobStatus::Dead => Some(EventType::JobDead),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| format!("unknown event type {s:?}"))
+    }
+}
+
+/// The type of the event `POST /v1/webhooks/{id}/test` sends (not subscribable).
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// Payload of `webhook.deliver`: one stored delivery to send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDeliverV1 {
+    /// The delivery-log row (holds the exact body).
+    pub delivery_id: Uuid,
+    /// The endpoint.
+    pub webhook_id: Uuid,
+}
+
+/// One event for one user's endpoints.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The `type` field.
+    pub kind: &'static str,
+    /// Deduplicates the fan-out: the same key never makes a second delivery
+    /// to the same endpoint (a hook that runs twice for one job attempt).
+    pub key: Option<String>,
+    /// The `data` field.
+    pub data: Value,
+}
+
+impl Event {
+    /// The body as sent and signed.
+    fn body(&self) -> String {
+        json!({
+            "type": self.kind,
+            "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": self.data,
+        })
+        .to_string()
+    }
+}
+
+/// A delivery [`emit`] queued.
+#[derive(Debug, Clone, Copy)]
+pub struct Queued {
+    /// The delivery-log row.
+    pub delivery_id: Uuid,
+    /// Its `webhook.deliver` job.
+    pub job_id: Uuid,
+}
+
+/// Queues `event` to `to` (one endpoint, whatever it subscribes to), or to every
+/// enabled endpoint of `user_id` subscribed to its type. The deliveries commit
+/// with their jobs; if Redis then refuses the messages, the sweeper pushes
+/// them later.
+pub async fn emit(
+    app: &AppContext,
+    user_id: Uuid,
+    event: &Event,
+    to: Option<&WebhookRow>,
+) -> Result<Vec<Queued>, LedgerError> {
+    let hooks = match to {
+        Some(h) => vec![h.clone()],
+        None => webhooks::enabled_for(&app.db, user_id)
+            .await?
+            .into_iter()
+            .filter(|h| h.events.split_whitespace().any(|e| e == event.kind))
+            .collect(),
+    };
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let body = event.body();
+    let now = Utc::now();
+    let mut tx = app.db.begin().await?;
+    let mut created = Vec::new();
+    for hook in &hooks {
+        let delivery_id = Uuid::now_v7();
+        let job = NewJob {
+            idempotency_key: event
+                .key
+                .as_ref()
+                .map(|k| format!("webhook:{k}:{}", hook.id)),
+            ..NewJob::new(
+                user_id.to_string(),
+                JobPayload::WebhookDeliverV1(WebhookDeliverV1 {
+                    delivery_id,
+                    webhook_id: hook.id,
+                }),
+            )
+        };
+        let out = app.ledger.enqueue_in_tx(&mut tx, job).await?;
+        if let Enqueued::Created(j) = &out {
+            webhooks::insert_delivery(
+                &mut tx,
+                &webhooks::NewDelivery {
+                    id: delivery_id,
+                    webhook_id: hook.id,
+                    event_type: event.kind,
+                    payload: &body,
+                    job_id: j.id,
+                    now,
+                },
+            )
+            .await?;
+            created.push((
+                out.clone(),
+                Queued {
+                    delivery_id,
+                    job_id: j.id,
+                },
+            ));
+        }
+    }
+    tx.commit().await?;
+    for (out, _) in &created {
+        if let Err(e) = app.ledger.after_commit(out).await {
+            tracing::warn!(job_id = %out.job().id, error = %e, "webhook delivery committed but not pushed; the sweeper will push it");
+        }
+    }
+    Ok(created.into_iter().map(|(_, q)| q).collect())
+}
+
+/// The events a finished job makes, and the bookkeeping of notification and
+/// delivery jobs that ended without their handler recording it. Called by the
+/// worker after the ledger recorded the outcome; errors are logged, never
+/// returned, since the job itself is done.
+pub async fn job_finished(
+    app: &AppContext,
+    job: &JobRun,
+    status: JobStatus,
+    result: Option<&Value>,
+    error: Option<&str>,
+) {
+    if let Err(e) = job_finished_inner(app, job, status, result, error).await {
+        tracing::warn!(job_id = %job.id, error = %e, "could not record the job's completion events");
+    }
+}
+
+async fn job_finished_inner(
+    app: &AppContext,
+    job: &JobRun,
+    status: JobStatus,
+    result: Option<&Value>,
+    error: Option<&str>,
+) -> Result<(), LedgerError> {
+    let ended_badly = matches!(status, JobStatus::Failed | JobStatus::Dead);
+    let now = Utc::now();
+    match job.kind.as_str() {
+        "email.send" | "push.send" if ended_badly => {
+            crate::db::notifications::finish_job(&app.db, job.id, status.as_str(), error, now)
+                .await?;
+        }
+        // A delivery's own outcome never makes events (no loops).
+        "webhook.deliver" => {
+            if ended_badly {
+                webhooks::finish_delivery_job(&app.db, job.id, status.as_str(), error, now).await?;
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let (Some(kind), Ok(user_id)) = (EventType::for_status(status), job.owner.parse::<Uuid>())
+    else {
+        return Ok(());
+    };
+    let data = json!({
+        "job_id": job.id,
+        "kind": job.kind,
+        "queue": job.queue,
+        "status": status.as_str(),
+        "attempts": job.attempts,
+        "result": result,
+        "error": error,
+        "created_at": job.created_at,
+        "finished_at": now,
+    });
+    let event = Event {
+        kind: kind.as_str(),
+        key: Some(format!("job:{}:{}:{kind}", job.id, job.attempts)),
+        data,
+    };
+    emit(app, user_id, &event, None).await?;
+    if status == JobStatus::Succeeded
+        && let Ok(JobPayload::ImageProcessV1(p)) = serde_json::from_value(job.payload.clone())
+    {
+        let event = Event {
+            kind: EventType::MediaReady.as_str(),
+            key: Some(format!("media:{}:{}", p.media_id, job.id)),
+            data: json!({ "media_id": p.media_id, "job_id": job.id, "result": result }),
+        };
+        emit(app, user_id, &event, None).await?;
+    }
+    Ok(())
+}
+
+/// Records an attempt on a delivery.
+async fn record(ctx: &JobCtx, id: Uuid, o: &AttemptOutcome<'_>) -> Result<(), JobError> {
+    webhooks::record_attempt(&ctx.app.db, id, o, Utc::now())
+        .await
+        .map_err(db_retry)
+}
+
+/// Ends a delivery that will not be sent.
+async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
+    let outcome = AttemptOutcome {
+        status: "skipped",
+        response_status: None,
+        response_body: None,
+        error: Some(reason),
+    };
+    record(ctx, id, &outcome).await?;
+    Ok(json!({ "status": "skipped", "reason": reason }))
+}
+
+/// Runs a `webhook.deliver` job: one signed POST of the stored body.
+pub async fn deliver(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError> {
+    let db = &ctx.app.db;
+    let now = Utc::now();
+    let Some(delivery) = webhooks::begin_delivery_attempt(db, job.delivery_id, now)
+        .await
+        .map_err(db_retry)?
+    else {
+        return match webhooks::get_delivery(db, job.delivery_id)
+            .await
+            .map_err(db_retry)?
+        {
+            Some(d) => Ok(already_done(ctx, &d.status)),
+            None => Ok(json!({ "status": "skipped", "reason": "the endpoint was deleted" })),
+        };
+    };
+    let Some(hook) = webhooks::get(db, delivery.webhook_id, None)
+        .await
+        .map_err(db_retry)?
+    else {
+        return skip(ctx, delivery.id, "the endpoint was deleted").await;
+    };
+    if !hook.enabled {
+        let why = hook.disabled_reason.as_deref().unwrap_or("disabled");
+        return skip(
+            ctx,
+            delivery.id,
+            &format!("the endpoint is disabled ({why})"),
+        )
+        .await;
+    }
+    let secret = WebhookSecret::parse(&hook.secret)
+        .map_err(|e| JobError::Abort(format!("the endpoint's secret is unusable: {e}")))?;
+    let message_id = format!("msg_{}", delivery.id.simple());
+    let attempt = ctx
+        .app
+        .notifier
+        .webhooks
+        .attempt(&WebhookRequest {
+            url: &hook.url,
+            message_id: &message_id,
+            body: delivery.payload.as_bytes(),
+            secret: &secret,
+        })
+        .await;
+    let (status, body) = match &attempt.answer {
+        Some((s, b)) => (Some(i32::from(*s)), Some(b.as_str())),
+        None => (None, None),
+    };
+    match attempt.result {
+        Ok(d) => {
+            record(
+                ctx,
+                delivery.id,
+                &AttemptOutcome {
+                    status: "delivered",
+                    response_status: Some(i32::from(d.status)),
+                    response_body: Some(&d.body),
+                    error: None,
+                },
+            )
+            .await?;
+            webhooks::record_success(db, hook.id, Utc::now())
+                .await
+                .map_err(db_retry)?;
+            Ok(
+                json!({ "delivery_id": delivery.id, "status": "delivered", "response_status": d.status }),
+            )
+        }
+        Err(e) => {
+            let limit = ctx.app.config.webhooks.disable_after_failures;
+            let disabled_now = webhooks::record_failure(db, hook.id, limit, Utc::now())
+                .await
+                .map_err(db_retry)?
+                .is_some_and(|(_, disabled)| disabled);
+            let (e, status_name) = if disabled_now {
+                tracing::warn!(webhook_id = %hook.id, failures = limit, "webhook endpoint disabled after consecutive failures");
+                let reason = format!(
+                    "{e}; the endpoint was disabled after {limit} consecutive failed attempts"
+                );
+                (DeliveryError::abort(reason), "failed")
+            } else if e.is_retryable() {
+                (e, "retrying")
+            } else {
+                (e, "failed")
+            };
+            let reason = e.to_string();
+            record(
+                ctx,
+                delivery.id,
+                &AttemptOutcome {
+                    status: status_name,
+                    response_status: status,
+                    response_body: body,
+                    error: Some(&reason),
+                },
+            )
+            .await?;
+            Err(e.into())
+        }
+    }
+}

@@ -288,6 +288,19 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
         .mount(&receiver)
         .await;
     Mock::given(method("POST"))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "2"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(2)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
         .and(path("/down"))
         .respond_with(ResponseTemplate::new(503))
         .mount(&receiver)
@@ -333,6 +346,36 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     for r in &got {
         assert_signed(r, &secret);
     }
+
+    // 429 with Retry-After: the retry waits that long, not the 50 ms backoff.
+    let (busy, _) = create_hook(
+        &app,
+        &token,
+        &format!("{}/busy", receiver.uri()),
+        json!(["job.succeeded"]),
+    )
+    .await;
+    call(
+        &app,
+        Method::POST,
+        &format!("/v1/webhooks/{busy}/test"),
+        &token,
+        None,
+    )
+    .await;
+    let log = settled_log(&app, &token, &busy).await;
+    assert_eq!(
+        (log[0]["status"].as_str(), log[0]["attempts"].as_u64()),
+        (Some("delivered"), Some(2)),
+        "{log:?}"
+    );
+    let stamps: Vec<i64> = requests(&receiver, "/busy")
+        .await
+        .iter()
+        .map(|r| header(r, "webhook-timestamp").parse().expect("timestamp"))
+        .collect();
+    assert_eq!(stamps.len(), 2);
+    assert!(stamps[1] - stamps[0] >= 2, "retried after {stamps:?}");
 
     // A 4xx other than 408/429 is not retried.
     let (gone, _) = create_hook(

@@ -422,6 +422,9 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
     let Some(user) = users::get(&app.db, job.user_id).await.map_err(db_retry)? else {
         return skip(ctx, id, "the recipient no longer exists").await;
     };
+    if user.disabled {
+        return skip(ctx, id, "the recipient's account is disabled").await;
+    }
     let tctx = template_context(app, &user.email, &job.params);
     let rendered = match app.notifier.templates.render_push(&job.template, &tctx) {
         Ok(r) => r,

@@ -111,6 +111,34 @@ impl TestApp {
         resp.json().await.expect("token JSON")
     }
 
+    /// Creates an account; returns its user id and an access token.
+    pub async fn account_token(&self, email: &str, role: Role) -> (String, String) {
+        let login = self.account(email, role).await;
+        (
+            login["user"]["id"].as_str().expect("user id").to_owned(),
+            login["access_token"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// Sends `method path` with a bearer token; returns the status and the
+    /// JSON body (`null` for 204).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let resp = self.send_as(method, path, bearer, body).await;
+        let status = resp.status().as_u16();
+        let body = if status == 204 {
+            serde_json::Value::Null
+        } else {
+            resp.json().await.expect("JSON body")
+        };
+        (status, body)
+    }
+
     /// `POST /v1/auth/login`.
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.post_json(

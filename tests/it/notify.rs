@@ -112,37 +112,13 @@ async fn spawn_notifying(
     .await
 }
 
-/// Creates an account; returns (user id, access token).
-async fn account(app: &TestApp, email: &str, role: Role) -> (String, String) {
-    let login = app.account(email, role).await;
-    (
-        login["user"]["id"].as_str().expect("user id").to_owned(),
-        login["access_token"].as_str().expect("token").to_owned(),
-    )
-}
-
-async fn json_as(
-    app: &TestApp,
-    m: Method,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let resp = app.send_as(m, path, token, body).await;
-    let status = resp.status().as_u16();
-    let body = if status == 204 {
-        Value::Null
-    } else {
-        resp.json().await.expect("JSON body")
-    };
-    (status, body)
-}
-
 /// Polls the caller's history until every delivery has ended.
 async fn settled_history(app: &TestApp, token: &str, expect: usize) -> Vec<Value> {
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, page) = json_as(app, Method::GET, "/v1/notifications", token, None).await;
+        let (status, page) = app
+            .call(Method::GET, "/v1/notifications", token, None)
+            .await;
         assert_eq!(status, 200, "{page}");
         let items = page["items"].as_array().expect("items").clone();
         let ended = items
@@ -169,15 +145,19 @@ async fn settled_history(app: &TestApp, token: &str, expect: usize) -> Vec<Value
 async fn devices_are_registered_moved_and_removed() {
     for kind in BOTH {
         let app = spawn_app_with(kind, false, |_| {}).await;
-        let (_, alice) = account(&app, "alice@example.com", Role::User).await;
-        let (_, bob) = account(&app, "bob@example.com", Role::User).await;
+        let (_, alice) = app.account_token("alice@example.com", Role::User).await;
+        let (_, bob) = app.account_token("bob@example.com", Role::User).await;
         let device = json!({"token": GOOD_TOKEN, "platform": "android", "app_version": "1.2.3"});
-        let (s, first) = json_as(&app, Method::POST, "/v1/devices", &alice, Some(&device)).await;
+        let (s, first) = app
+            .call(Method::POST, "/v1/devices", &alice, Some(&device))
+            .await;
         assert_eq!(s, 201, "{kind:?} {first}");
         assert_eq!(first["token_hint"], "23456789");
         assert_eq!(first["active"], true);
         assert!(first.get("token").is_none(), "the token is not echoed");
-        let (s, again) = json_as(&app, Method::POST, "/v1/devices", &alice, Some(&device)).await;
+        let (s, again) = app
+            .call(Method::POST, "/v1/devices", &alice, Some(&device))
+            .await;
         assert_eq!(s, 200, "re-registering updates: {again}");
         assert_eq!(again["id"], first["id"]);
 
@@ -196,16 +176,18 @@ async fn devices_are_registered_moved_and_removed() {
         }
 
         // The same install signs in as Bob: the token moves to him.
-        let (s, moved) = json_as(&app, Method::POST, "/v1/devices", &bob, Some(&device)).await;
+        let (s, moved) = app
+            .call(Method::POST, "/v1/devices", &bob, Some(&device))
+            .await;
         assert_eq!((s, &moved["id"]), (200, &first["id"]));
-        let (_, list) = json_as(&app, Method::GET, "/v1/devices", &alice, None).await;
+        let (_, list) = app.call(Method::GET, "/v1/devices", &alice, None).await;
         assert_eq!(list["items"], json!([]), "{kind:?}");
         let path = format!("/v1/devices/{}", first["id"].as_str().expect("id"));
         let resp = app.send_as(Method::DELETE, &path, &alice, None).await;
         assert_eq!(error_code(resp, 404).await, "not_found");
-        let (s, _) = json_as(&app, Method::DELETE, &path, &bob, None).await;
+        let (s, _) = app.call(Method::DELETE, &path, &bob, None).await;
         assert_eq!(s, 204);
-        let (_, list) = json_as(&app, Method::GET, "/v1/devices", &bob, None).await;
+        let (_, list) = app.call(Method::GET, "/v1/devices", &bob, None).await;
         assert_eq!(list["items"], json!([]));
         app.stop().await;
     }
@@ -218,11 +200,11 @@ async fn a_notification_is_emailed_and_pushed_once_and_recorded() {
         let fcm = fake_fcm().await;
         let keys = tempfile::tempdir().expect("dir");
         let app = spawn_notifying(backend, &smtp, &fcm, keys.path()).await;
-        let (_, operator) = account(&app, "ops@example.com", Role::Operator).await;
-        let (ada_id, ada) = account(&app, "ada@example.com", Role::User).await;
+        let (_, operator) = app.account_token("ops@example.com", Role::Operator).await;
+        let (ada_id, ada) = app.account_token("ada@example.com", Role::User).await;
         for token in [GOOD_TOKEN, DEAD_TOKEN] {
             let d = json!({"token": token, "platform": "ios"});
-            let (s, _) = json_as(&app, Method::POST, "/v1/devices", &ada, Some(&d)).await;
+            let (s, _) = app.call(Method::POST, "/v1/devices", &ada, Some(&d)).await;
             assert_eq!(s, 201);
         }
 
@@ -324,7 +306,7 @@ async fn a_notification_is_emailed_and_pushed_once_and_recorded() {
         );
 
         // The dead token's device is deactivated; the next notification skips it.
-        let (_, devices) = json_as(&app, Method::GET, "/v1/devices", &ada, None).await;
+        let (_, devices) = app.call(Method::GET, "/v1/devices", &ada, None).await;
         let states: Vec<(bool, bool)> = devices["items"]
             .as_array()
             .expect("items")
@@ -404,8 +386,8 @@ async fn a_notification_is_emailed_and_pushed_once_and_recorded() {
 #[tokio::test]
 async fn sending_is_for_operators_and_bad_requests_are_4xx() {
     let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
-    let (_, operator) = account(&app, "ops@example.com", Role::Operator).await;
-    let (ada_id, ada) = account(&app, "ada@example.com", Role::User).await;
+    let (_, operator) = app.account_token("ops@example.com", Role::Operator).await;
+    let (ada_id, ada) = app.account_token("ada@example.com", Role::User).await;
     let ok = json!({"user_id": ada_id, "channels": ["email"], "template": "welcome"});
     let resp = app
         .send_as(Method::POST, "/v1/notifications", &ada, Some(&ok))
@@ -456,7 +438,7 @@ async fn sending_is_for_operators_and_bad_requests_are_4xx() {
         assert_eq!(error_code(resp, status).await, code, "{body}");
     }
     // Nothing was queued by the refused requests; the valid one is.
-    let (s, _) = json_as(&app, Method::GET, "/v1/notifications", &ada, None).await;
+    let (s, _) = app.call(Method::GET, "/v1/notifications", &ada, None).await;
     assert_eq!(s, 200);
     assert_eq!(
         app.ctx
@@ -468,45 +450,31 @@ async fn sending_is_for_operators_and_bad_requests_are_4xx() {
             .ready,
         0
     );
-    let (s, queued) = json_as(
-        &app,
-        Method::POST,
-        "/v1/notifications",
-        &operator,
-        Some(&ok),
-    )
-    .await;
+    let (s, queued) = app
+        .call(Method::POST, "/v1/notifications", &operator, Some(&ok))
+        .await;
     assert_eq!(s, 202, "{queued}");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_refused_recipient_fails_the_email_without_retrying() {
-    let smtp = SmtpSink::start(Script {
-        rcpt_replies: [(
-            "gone@example.com".to_owned(),
-            "550 5.1.1 no such user".to_owned(),
-        )]
-        .into(),
-        ..Script::default()
-    })
+    let smtp = SmtpSink::start(Script::refusing(
+        "gone@example.com",
+        "550 5.1.1 no such user",
+    ))
     .await;
     let url = smtp.url();
     let app = spawn_app_with(DbKind::Postgres, true, move |c| {
         c.mail.smtp_url = Some(url.into());
     })
     .await;
-    let (_, operator) = account(&app, "ops@example.com", Role::Operator).await;
-    let (gone_id, gone) = account(&app, "gone@example.com", Role::User).await;
+    let (_, operator) = app.account_token("ops@example.com", Role::Operator).await;
+    let (gone_id, gone) = app.account_token("gone@example.com", Role::User).await;
     let body = json!({"user_id": gone_id, "channels": ["email"], "template": "welcome"});
-    let (s, _) = json_as(
-        &app,
-        Method::POST,
-        "/v1/notifications",
-        &operator,
-        Some(&body),
-    )
-    .await;
+    let (s, _) = app
+        .call(Method::POST, "/v1/notifications", &operator, Some(&body))
+        .await;
     assert_eq!(s, 202);
     let history = settled_history(&app, &gone, 1).await;
     assert_eq!(history[0]["status"], "failed", "{history:?}");

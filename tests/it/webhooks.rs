@@ -21,32 +21,6 @@ use wiremock::{
 
 use crate::helpers::{TestApp, error_code, fixture, spawn_app_with};
 
-/// Creates an account; returns (user id, access token).
-async fn account(app: &TestApp, email: &str) -> (String, String) {
-    let login = app.account(email, Role::User).await;
-    (
-        login["user"]["id"].as_str().expect("user id").to_owned(),
-        login["access_token"].as_str().expect("token").to_owned(),
-    )
-}
-
-async fn call(
-    app: &TestApp,
-    m: Method,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let resp = app.send_as(m, path, token, body).await;
-    let status = resp.status().as_u16();
-    let body = if status == 204 {
-        Value::Null
-    } else {
-        resp.json().await.expect("JSON body")
-    };
-    (status, body)
-}
-
 /// A webhook-friendly app: private targets allowed (the receiver is local)
 /// and fast retries.
 async fn spawn(backend: impl Into<kiln_jobs::testing::Backend>, disable_after: u32) -> TestApp {
@@ -62,14 +36,14 @@ async fn spawn(backend: impl Into<kiln_jobs::testing::Backend>, disable_after: u
 }
 
 async fn create_hook(app: &TestApp, token: &str, url: &str, events: Value) -> (String, String) {
-    let (s, hook) = call(
-        app,
-        Method::POST,
-        "/v1/webhooks",
-        token,
-        Some(&json!({"url": url, "events": events, "description": "test receiver"})),
-    )
-    .await;
+    let (s, hook) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            token,
+            Some(&json!({"url": url, "events": events, "description": "test receiver"})),
+        )
+        .await;
     assert_eq!(s, 201, "{hook}");
     let secret = hook["secret"].as_str().expect("secret");
     assert!(secret.starts_with("whsec_"), "{secret}");
@@ -112,14 +86,14 @@ async fn wait_requests(server: &MockServer, at: &str, n: usize) -> Vec<Request> 
 async fn settled_log(app: &TestApp, token: &str, hook: &str) -> Vec<Value> {
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (s, page) = call(
-            app,
-            Method::GET,
-            &format!("/v1/webhooks/{hook}/deliveries"),
-            token,
-            None,
-        )
-        .await;
+        let (s, page) = app
+            .call(
+                Method::GET,
+                &format!("/v1/webhooks/{hook}/deliveries"),
+                token,
+                None,
+            )
+            .await;
         assert_eq!(s, 200, "{page}");
         let items = page["items"].as_array().expect("items").clone();
         if !items.is_empty()
@@ -166,7 +140,7 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
             .mount(&receiver)
             .await;
         let app = spawn(backend, 20).await;
-        let (user_id, token) = account(&app, "hooks@example.com").await;
+        let (user_id, token) = app.account_token("hooks@example.com", Role::User).await;
         let (jobs_hook, jobs_secret) = create_hook(
             &app,
             &token,
@@ -181,7 +155,7 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
             json!(["media.ready"]),
         )
         .await;
-        let (_, listed) = call(&app, Method::GET, "/v1/webhooks", &token, None).await;
+        let (_, listed) = app.call(Method::GET, "/v1/webhooks", &token, None).await;
         assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
         assert!(
             !listed.to_string().contains("whsec_"),
@@ -311,7 +285,7 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
         .mount(&receiver)
         .await;
     let app = spawn(DbKind::Postgres, 3).await;
-    let (_, token) = account(&app, "retries@example.com").await;
+    let (_, token) = app.account_token("retries@example.com", Role::User).await;
 
     // Retried after the 500, delivered on the second attempt.
     let (flaky, secret) = create_hook(
@@ -321,14 +295,14 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
         json!(["job.succeeded"]),
     )
     .await;
-    let (s, test) = call(
-        &app,
-        Method::POST,
-        &format!("/v1/webhooks/{flaky}/test"),
-        &token,
-        None,
-    )
-    .await;
+    let (s, test) = app
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{flaky}/test"),
+            &token,
+            None,
+        )
+        .await;
     assert_eq!(s, 202, "{test}");
     let log = settled_log(&app, &token, &flaky).await;
     assert_eq!(log[0]["status"], "delivered", "{log:?}");
@@ -355,8 +329,7 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
         json!(["job.succeeded"]),
     )
     .await;
-    call(
-        &app,
+    app.call(
         Method::POST,
         &format!("/v1/webhooks/{busy}/test"),
         &token,
@@ -385,8 +358,7 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
         json!(["job.dead"]),
     )
     .await;
-    call(
-        &app,
+    app.call(
         Method::POST,
         &format!("/v1/webhooks/{gone}/test"),
         &token,
@@ -409,8 +381,7 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
         json!(["job.failed"]),
     )
     .await;
-    call(
-        &app,
+    app.call(
         Method::POST,
         &format!("/v1/webhooks/{down}/test"),
         &token,
@@ -425,14 +396,9 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     );
     assert_eq!(log[0]["response_status"], 503);
     assert_eq!(requests(&receiver, "/down").await.len(), 3);
-    let (_, hook) = call(
-        &app,
-        Method::GET,
-        &format!("/v1/webhooks/{down}"),
-        &token,
-        None,
-    )
-    .await;
+    let (_, hook) = app
+        .call(Method::GET, &format!("/v1/webhooks/{down}"), &token, None)
+        .await;
     assert_eq!(hook["enabled"], false, "{hook}");
     assert_eq!(hook["consecutive_failures"], 3);
     assert!(
@@ -451,14 +417,14 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     assert_eq!(error_code(resp, 409).await, "webhook_disabled");
 
     // Its owner enables it again: the run starts over.
-    let (s, hook) = call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/webhooks/{down}"),
-        &token,
-        Some(&json!({"enabled": true})),
-    )
-    .await;
+    let (s, hook) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/webhooks/{down}"),
+            &token,
+            Some(&json!({"enabled": true})),
+        )
+        .await;
     assert_eq!(s, 200, "{hook}");
     assert_eq!(
         (
@@ -484,7 +450,7 @@ async fn private_targets_are_refused_and_endpoints_are_private_to_their_owner() 
         c.queues.webhooks.max_attempts = 2;
     })
     .await;
-    let (_, token) = account(&app, "ssrf@example.com").await;
+    let (_, token) = app.account_token("ssrf@example.com", Role::User).await;
     let port = receiver.address().port();
     for url in [
         format!("http://127.0.0.1:{port}/"),
@@ -524,8 +490,7 @@ async fn private_targets_are_refused_and_endpoints_are_private_to_their_owner() 
         json!(["job.succeeded"]),
     )
     .await;
-    call(
-        &app,
+    app.call(
         Method::POST,
         &format!("/v1/webhooks/{hook}/test"),
         &token,
@@ -553,7 +518,7 @@ async fn private_targets_are_refused_and_endpoints_are_private_to_their_owner() 
     );
 
     // Another user sees none of it.
-    let (_, other) = account(&app, "other@example.com").await;
+    let (_, other) = app.account_token("other@example.com", Role::User).await;
     for (m, p) in [
         (Method::GET, format!("/v1/webhooks/{hook}")),
         (Method::GET, format!("/v1/webhooks/{hook}/deliveries")),
@@ -563,14 +528,14 @@ async fn private_targets_are_refused_and_endpoints_are_private_to_their_owner() 
         let resp = app.send_as(m, &p, &other, None).await;
         assert_eq!(error_code(resp, 404).await, "not_found", "{p}");
     }
-    let (s, _) = call(
-        &app,
-        Method::DELETE,
-        &format!("/v1/webhooks/{hook}"),
-        &token,
-        None,
-    )
-    .await;
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/webhooks/{hook}"),
+            &token,
+            None,
+        )
+        .await;
     assert_eq!(s, 204);
     app.stop().await;
 }

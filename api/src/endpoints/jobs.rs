@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use kiln_jobs::{AppContext, JobRun, JobStatus, ledger::JobFilter};
 
-use crate::{ApiTags, Scope, auth::Auth, error::ApiError};
+use crate::{ApiTags, Scope, auth::Auth, endpoints::parse_cursor, error::ApiError};
 
 /// Status of a job.
 #[derive(Debug, Clone, Copy, Enum)]
@@ -156,13 +156,7 @@ impl JobsApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<JobPage>, ApiError> {
         auth.principal().require_scope(Scope::JobsRead)?;
-        let after = match cursor.0.as_deref() {
-            None | Some("") => None,
-            Some(c) => Some(
-                Uuid::parse_str(c)
-                    .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-            ),
-        };
+        let after = parse_cursor(cursor.0.as_deref())?;
         let filter = JobFilter {
             owner: auth.principal().owner_scope().map(str::to_owned),
             status: status.0.map(Into::into),

@@ -18,6 +18,7 @@ use kiln_jobs::{
 use crate::{
     ApiTags, Scope,
     auth::{Auth, BearerAuth},
+    endpoints::{page, parse_cursor},
     error::ApiError,
 };
 
@@ -207,16 +208,6 @@ impl From<NotifyError> for ApiError {
     }
 }
 
-/// Parses a `cursor` query parameter (an id of the previous page).
-pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    match cursor {
-        None | Some("") => Ok(None),
-        Some(c) => Uuid::parse_str(c)
-            .map(Some)
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid")),
-    }
-}
-
 /// Notification endpoints.
 pub struct NotificationsApi;
 
@@ -296,15 +287,12 @@ impl NotificationsApi {
     ) -> Result<Json<NotificationPage>, ApiError> {
         let user = auth.0.user_id()?;
         let before = parse_cursor(cursor.0.as_deref())?;
-        let limit = i64::from(limit.0.unwrap_or(50));
-        let mut rows = notifications::list(&app.db, user, before, limit + 1).await?;
-        let next = (rows.len() as i64 > limit).then(|| {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.id.to_string())
-        });
+        let limit = limit.0.unwrap_or(50);
+        let rows = notifications::list(&app.db, user, before, i64::from(limit) + 1).await?;
+        let (rows, next_cursor) = page(rows, limit, |r| r.id);
         Ok(Json(NotificationPage {
             items: rows.into_iter().map(Into::into).collect(),
-            next_cursor: next.flatten(),
+            next_cursor,
         }))
     }
 }

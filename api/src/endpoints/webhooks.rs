@@ -23,7 +23,7 @@ use kiln_jobs::{
 use crate::{
     ApiTags, Scope,
     auth::Auth,
-    endpoints::{auth::NoContent, notifications::parse_cursor},
+    endpoints::{auth::NoContent, page, parse_cursor},
     error::ApiError,
 };
 
@@ -442,18 +442,13 @@ impl WebhooksApi {
         auth.principal().require_scope(Scope::WebhooksRead)?;
         let hook = own(&app, &auth, id.0).await?;
         let before = parse_cursor(cursor.0.as_deref())?;
-        let limit = limit.0.unwrap_or(50) as usize;
-        let mut rows =
-            webhooks::list_deliveries(&app.db, hook.id, before, limit as i64 + 1).await?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|r| r.id.to_string())
-        } else {
-            None
-        };
+        let limit = limit.0.unwrap_or(50);
+        let rows =
+            webhooks::list_deliveries(&app.db, hook.id, before, i64::from(limit) + 1).await?;
+        let (rows, next_cursor) = page(rows, limit, |r| r.id);
         Ok(Json(DeliveryPage {
             items: rows.into_iter().map(Into::into).collect(),
-            next_cursor: next,
+            next_cursor,
         }))
     }
 

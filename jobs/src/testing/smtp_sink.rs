@@ -24,6 +24,16 @@ pub struct Script {
     pub silent: bool,
 }
 
+impl Script {
+    /// Answers `RCPT TO:<address>` with `reply` (e.g. `550 5.1.1 no such user`).
+    pub fn refusing(address: &str, reply: &str) -> Script {
+        Script {
+            rcpt_replies: [(address.to_owned(), reply.to_owned())].into(),
+            ..Script::default()
+        }
+    }
+}
+
 /// One accepted message.
 #[derive(Debug, Clone)]
 pub struct Received {

@@ -127,14 +127,10 @@ async fn the_pool_reuses_a_connection_for_several_emails() {
 
 #[tokio::test]
 async fn a_permanent_550_for_the_recipient_aborts() {
-    let sink = SmtpSink::start(Script {
-        rcpt_replies: [(
-            "gone@example.com".to_owned(),
-            "550 5.1.1 no such user".to_owned(),
-        )]
-        .into(),
-        ..Script::default()
-    })
+    let sink = SmtpSink::start(Script::refusing(
+        "gone@example.com",
+        "550 5.1.1 no such user",
+    ))
     .await;
     let metrics = Arc::new(Metrics::new());
     let err = smtp_mailer(&sink.url(), 5)
@@ -156,14 +152,10 @@ async fn a_permanent_550_for_the_recipient_aborts() {
 
 #[tokio::test]
 async fn temporary_4xx_replies_retry() {
-    let sink = SmtpSink::start(Script {
-        rcpt_replies: [(
-            "full@example.com".to_owned(),
-            "451 4.3.0 try again later".to_owned(),
-        )]
-        .into(),
-        ..Script::default()
-    })
+    let sink = SmtpSink::start(Script::refusing(
+        "full@example.com",
+        "451 4.3.0 try again later",
+    ))
     .await;
     let err = smtp_mailer(&sink.url(), 5)
         .send(&plain("full@example.com"))
@@ -188,14 +180,10 @@ async fn temporary_4xx_replies_retry() {
 
 #[tokio::test]
 async fn authentication_refusals_retry_because_they_are_configuration_faults() {
-    let sink = SmtpSink::start(Script {
-        rcpt_replies: [(
-            "x@example.com".to_owned(),
-            "530 5.7.0 authentication required".to_owned(),
-        )]
-        .into(),
-        ..Script::default()
-    })
+    let sink = SmtpSink::start(Script::refusing(
+        "x@example.com",
+        "530 5.7.0 authentication required",
+    ))
     .await;
     let err = smtp_mailer(&sink.url(), 5)
         .send(&plain("x@example.com"))

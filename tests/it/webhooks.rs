@@ -141,6 +141,16 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
             .await;
         let app = spawn(backend, 20).await;
         let (user_id, token) = app.account_token("hooks@example.com", Role::User).await;
+        // A job finished before any endpoint exists: the worker caches "no
+        // endpoints" for this user, and creating one must invalidate that.
+        let early = app
+            .ctx
+            .app
+            .ledger
+            .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(NoopV1::default())))
+            .await
+            .expect("enqueue");
+        app.wait_job_as(&token, &early.job().id.to_string()).await;
         let (jobs_hook, jobs_secret) = create_hook(
             &app,
             &token,

@@ -66,6 +66,10 @@ struct Args {
     /// after their due time they start (0 skips the phase).
     #[arg(long, default_value_t = 0)]
     delayed: usize,
+    /// Owner of the jobs. A user id (any UUID) makes every completion look up
+    /// that user's webhooks, as production jobs do; the default owner has none.
+    #[arg(long, default_value = "bench")]
+    owner: String,
     /// Concurrent producers of the up-front enqueue (each enqueue is its own transaction).
     #[arg(long, default_value_t = 1)]
     producers: usize,
@@ -77,9 +81,12 @@ struct Args {
     timeout_secs: u64,
 }
 
+/// The jobs' owner (`--owner`), set once at start.
+static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn noop_job() -> NewJob {
     NewJob::new(
-        "bench",
+        OWNER.get().map_or("bench", String::as_str),
         JobPayload::NoopV1(NoopV1 {
             queue: QueueName::Notifications,
             ..Default::default()
@@ -121,6 +128,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let _ = OWNER.set(args.owner.clone());
     if args.transport_only {
         return transport_only(&args).await;
     }

@@ -321,6 +321,7 @@ impl WebhooksApi {
             },
         )
         .await?;
+        app.notifier.subscriptions.invalidate(user);
         Ok(WebhookCreated::Created(Json(WebhookCreatedOut {
             secret,
             info: row.into(),
@@ -393,6 +394,7 @@ impl WebhooksApi {
         let row = webhooks::update(&app.db, id.0, user, &change, Utc::now())
             .await?
             .ok_or_else(|| ApiError::not_found("webhook"))?;
+        app.notifier.subscriptions.invalidate(user);
         Ok(Json(row.into()))
     }
 
@@ -414,6 +416,7 @@ impl WebhooksApi {
         auth.principal().require_scope(Scope::WebhooksWrite)?;
         let user = auth.principal().user_id()?;
         if webhooks::delete(&app.db, id.0, user).await? {
+            app.notifier.subscriptions.invalidate(user);
             Ok(NoContent::Done)
         } else {
             Err(ApiError::not_found("webhook"))

@@ -36,6 +36,8 @@ pub struct Notifier {
     pub templates: Arc<email::Templates>,
     /// Webhook deliveries.
     pub webhooks: webhook::WebhookClient,
+    /// Each user's endpoints, cached for the event fan-out.
+    pub subscriptions: Arc<events::SubscriptionCache>,
     push: config::PushConfig,
     pusher: Arc<OnceCell<push::Pusher>>,
     metrics: Arc<Metrics>,
@@ -63,6 +65,7 @@ impl Notifier {
             mailer,
             templates: Arc::new(email::Templates::embedded()?),
             webhooks,
+            subscriptions: Arc::default(),
             push: config.push.clone(),
             pusher: Arc::new(OnceCell::new()),
             metrics,

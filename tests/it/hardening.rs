@@ -458,7 +458,7 @@ async fn a_good_request_id_is_echoed_and_a_bad_one_replaced() {
 }
 
 /// Runs the real binary (its own log subscriber, as in production) and reads
-/// its log (the fmt subscriber writes to stdout).
+/// its log (stderr).
 #[tokio::test]
 async fn every_log_line_of_a_request_carries_its_id() {
     let dir = tempfile::tempdir().expect("dir");
@@ -483,8 +483,8 @@ async fn every_log_line_of_a_request_carries_its_id() {
         .env_remove("DATABASE_URL")
         .env_remove("STORAGE_URL")
         .env_remove("REDIS_URL")
-        .stdout(log)
-        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start kiln");
     crate::process::wait_ready_on(port).await;

@@ -191,6 +191,25 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
             .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(failing)))
             .await
             .expect("enqueue");
+        // The ledger write and the deliveries commit together: once the job
+        // reads `succeeded`, its delivery is already in the log.
+        app.wait_job_as(&token, &ok.job().id.to_string()).await;
+        let (_, log) = app
+            .call(
+                Method::GET,
+                &format!("/v1/webhooks/{jobs_hook}/deliveries"),
+                &token,
+                None,
+            )
+            .await;
+        assert!(
+            log["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|d| d["payload"]["data"]["job_id"] == ok.job().id.to_string()),
+            "{backend:?}: {log}"
+        );
         let got = wait_requests(&receiver, "/jobs", 2).await;
         let mut seen = Vec::new();
         for r in &got {

@@ -90,12 +90,7 @@ impl Executor {
         if job.attempts > job.max_attempts {
             // Redelivered after its worker died on the last allowed attempt.
             let err = "attempts exhausted: the worker running the last attempt was lost";
-            if ledger
-                .finish(job.id, JobStatus::Dead, None, Some(err))
-                .await?
-            {
-                events::job_finished(&self.app, &job, JobStatus::Dead, None, Some(err)).await;
-            }
+            events::finish_job(&self.app, &job, JobStatus::Dead, None, Some(err)).await?;
             tracing::warn!("{err}");
             return Ok(Outcome::Dead);
         }
@@ -103,13 +98,7 @@ impl Executor {
             Ok(p) => p,
             Err(e) => {
                 let err = format!("payload could not be decoded: {e}");
-                if ledger
-                    .finish(job.id, JobStatus::Failed, None, Some(&err))
-                    .await?
-                {
-                    events::job_finished(&self.app, &job, JobStatus::Failed, None, Some(&err))
-                        .await;
-                }
+                events::finish_job(&self.app, &job, JobStatus::Failed, None, Some(&err)).await?;
                 tracing::error!("{err}");
                 return Ok(Outcome::Failed);
             }
@@ -137,12 +126,12 @@ impl Executor {
         self.metrics.observe_duration(self.queue, started.elapsed());
         match result {
             Ok(value) => {
-                if !ledger.succeed(job.id, &value).await? {
+                if !events::finish_job(&self.app, &job, JobStatus::Succeeded, Some(&value), None)
+                    .await?
+                {
                     tracing::info!("job was cancelled while it ran; result discarded");
                     return Ok(Outcome::Skipped);
                 }
-                events::job_finished(&self.app, &job, JobStatus::Succeeded, Some(&value), None)
-                    .await;
                 tracing::info!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "job succeeded"
@@ -150,13 +139,11 @@ impl Executor {
                 Ok(Outcome::Succeeded)
             }
             Err(JobError::Abort(reason)) => {
-                if !ledger
-                    .finish(job.id, JobStatus::Failed, None, Some(&reason))
+                if !events::finish_job(&self.app, &job, JobStatus::Failed, None, Some(&reason))
                     .await?
                 {
                     return Ok(Outcome::Skipped);
                 }
-                events::job_finished(&self.app, &job, JobStatus::Failed, None, Some(&reason)).await;
                 tracing::warn!(error = %reason, "job failed permanently");
                 Ok(Outcome::Failed)
             }
@@ -164,13 +151,11 @@ impl Executor {
                 let reason = e.to_string();
                 if job.attempts >= job.max_attempts {
                     let msg = format!("attempts exhausted ({}): {reason}", job.max_attempts);
-                    if !ledger
-                        .finish(job.id, JobStatus::Dead, None, Some(&msg))
+                    if !events::finish_job(&self.app, &job, JobStatus::Dead, None, Some(&msg))
                         .await?
                     {
                         return Ok(Outcome::Skipped);
                     }
-                    events::job_finished(&self.app, &job, JobStatus::Dead, None, Some(&msg)).await;
                     tracing::warn!(error = %reason, "job is dead");
                     return Ok(Outcome::Dead);
                 }

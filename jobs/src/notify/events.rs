@@ -28,7 +28,7 @@ use crate::{
     JobPayload, JobRun, JobStatus,
     context::AppContext,
     db::{
-        Db,
+        Db, DbTx, job_runs,
         webhooks::{self, AttemptOutcome, WebhookRow},
     },
     handler::{JobCtx, JobError},
@@ -230,14 +230,27 @@ pub async fn emit(
                 .await?
         }
     };
-    if hooks.is_empty() {
+    let planned: Vec<(Uuid, &Event)> = hooks.into_iter().map(|h| (h, event)).collect();
+    if planned.is_empty() {
         return Ok(Vec::new());
     }
-    let body = event.body();
-    let now = Utc::now();
     let mut tx = app.db.begin().await?;
+    let created = queue_in_tx(app, &mut tx, user_id, &planned).await?;
+    tx.commit().await?;
+    Ok(push(app, created).await)
+}
+
+/// Writes one delivery row and its `webhook.deliver` job per (endpoint, event)
+/// inside `tx`; deliveries an idempotency key already made are left out.
+async fn queue_in_tx(
+    app: &AppContext,
+    tx: &mut DbTx,
+    user_id: Uuid,
+    planned: &[(Uuid, &Event)],
+) -> Result<Vec<(Enqueued, Queued)>, LedgerError> {
+    let now = Utc::now();
     let mut created = Vec::new();
-    for &hook in &hooks {
+    for &(hook, event) in planned {
         let delivery_id = Uuid::now_v7();
         let job = NewJob {
             idempotency_key: event.key.as_ref().map(|k| format!("webhook:{k}:{hook}")),
@@ -249,109 +262,158 @@ pub async fn emit(
                 }),
             )
         };
-        let out = app.ledger.enqueue_in_tx(&mut tx, job).await?;
+        let out = app.ledger.enqueue_in_tx(tx, job).await?;
         if let Enqueued::Created(j) = &out {
+            let queued = Queued {
+                delivery_id,
+                job_id: j.id,
+            };
             webhooks::insert_delivery(
-                &mut tx,
+                tx,
                 &webhooks::NewDelivery {
                     id: delivery_id,
                     webhook_id: hook,
                     event_type: event.kind,
-                    payload: &body,
+                    payload: &event.body(),
                     job_id: j.id,
                     now,
                 },
             )
             .await?;
-            created.push((
-                out.clone(),
-                Queued {
-                    delivery_id,
-                    job_id: j.id,
-                },
-            ));
+            created.push((out, queued));
         }
     }
-    tx.commit().await?;
+    Ok(created)
+}
+
+/// Hands committed deliveries to the queue. A refusal is logged: the rows are
+/// committed, and the sweeper pushes them once Redis is back.
+async fn push(app: &AppContext, created: Vec<(Enqueued, Queued)>) -> Vec<Queued> {
     for (out, _) in &created {
         if let Err(e) = app.ledger.after_commit(out).await {
             tracing::warn!(job_id = %out.job().id, error = %e, "webhook delivery committed but not pushed; the sweeper will push it");
         }
     }
-    Ok(created.into_iter().map(|(_, q)| q).collect())
+    created.into_iter().map(|(_, q)| q).collect()
 }
 
-/// The events a finished job makes, and the bookkeeping of notification and
-/// delivery jobs that ended without their handler recording it. Called by the
-/// worker after the ledger recorded the outcome; errors are logged, never
-/// returned, since the job itself is done.
-pub async fn job_finished(
-    app: &AppContext,
+/// The events a job that ended with `status` makes for its owner.
+fn job_events(
     job: &JobRun,
     status: JobStatus,
     result: Option<&Value>,
     error: Option<&str>,
-) {
-    if let Err(e) = job_finished_inner(app, job, status, result, error).await {
-        tracing::warn!(job_id = %job.id, error = %e, "could not record the job's completion events");
+) -> Vec<Event> {
+    if job.kind == "webhook.deliver" {
+        return Vec::new(); // a delivery's own outcome never makes events (no loops)
     }
-}
-
-async fn job_finished_inner(
-    app: &AppContext,
-    job: &JobRun,
-    status: JobStatus,
-    result: Option<&Value>,
-    error: Option<&str>,
-) -> Result<(), LedgerError> {
-    let ended_badly = matches!(status, JobStatus::Failed | JobStatus::Dead);
-    let now = Utc::now();
-    match job.kind.as_str() {
-        "email.send" | "push.send" if ended_badly => {
-            crate::db::notifications::finish_job(&app.db, job.id, status.as_str(), error, now)
-                .await?;
-        }
-        // A delivery's own outcome never makes events (no loops).
-        "webhook.deliver" => {
-            if ended_badly {
-                webhooks::finish_delivery_job(&app.db, job.id, status.as_str(), error, now).await?;
-            }
-            return Ok(());
-        }
-        _ => {}
-    }
-    let (Some(kind), Ok(user_id)) = (EventType::for_status(status), job.owner.parse::<Uuid>())
-    else {
-        return Ok(());
+    let Some(kind) = EventType::for_status(status) else {
+        return Vec::new();
     };
-    let data = json!({
-        "job_id": job.id,
-        "kind": job.kind,
-        "queue": job.queue,
-        "status": status.as_str(),
-        "attempts": job.attempts,
-        "result": result,
-        "error": error,
-        "created_at": job.created_at,
-        "finished_at": now,
-    });
-    let event = Event {
+    let mut events = vec![Event {
         kind: kind.as_str(),
         key: Some(format!("job:{}:{}:{kind}", job.id, job.attempts)),
-        data,
-    };
-    emit(app, user_id, &event, None).await?;
+        data: json!({
+            "job_id": job.id,
+            "kind": job.kind,
+            "queue": job.queue,
+            "status": status.as_str(),
+            "attempts": job.attempts,
+            "result": result,
+            "error": error,
+            "created_at": job.created_at,
+            "finished_at": Utc::now(),
+        }),
+    }];
     if status == JobStatus::Succeeded
         && let Ok(JobPayload::ImageProcessV1(p)) = serde_json::from_value(job.payload.clone())
     {
-        let event = Event {
+        events.push(Event {
             kind: EventType::MediaReady.as_str(),
             key: Some(format!("media:{}:{}", p.media_id, job.id)),
             data: json!({ "media_id": p.media_id, "job_id": job.id, "result": result }),
-        };
-        emit(app, user_id, &event, None).await?;
+        });
     }
-    Ok(())
+    events
+}
+
+/// Records a job's end in the ledger (`succeeded` with `result`, or `failed` /
+/// `dead` with `error`) and queues the owner's webhook deliveries for it.
+///
+/// When the owner has endpoints subscribed to the job's events, the ledger
+/// write and the deliveries commit in one transaction, so a worker that dies
+/// afterwards cannot lose them. Jobs nobody subscribes to (most) take the
+/// ledger's batched path. Returns false when the ledger did not finish the
+/// job (it was cancelled meanwhile). Then closes the history rows of
+/// notification and delivery jobs that ended without their handler recording
+/// it (timeouts, lost workers); failures there are only logged.
+pub async fn finish_job(
+    app: &AppContext,
+    job: &JobRun,
+    status: JobStatus,
+    result: Option<&Value>,
+    error: Option<&str>,
+) -> Result<bool, LedgerError> {
+    let events = job_events(job, status, result, error);
+    let mut planned: Vec<(Uuid, &Event)> = Vec::new();
+    let owner = job.owner.parse::<Uuid>().ok();
+    if let Some(user_id) = owner {
+        for event in &events {
+            let hooks = app
+                .notifier
+                .subscriptions
+                .subscribed(&app.db, user_id, event.kind)
+                .await?;
+            planned.extend(hooks.into_iter().map(|h| (h, event)));
+        }
+    }
+    let done = match (owner, planned.is_empty()) {
+        (Some(user_id), false) => {
+            let mut tx = app.db.begin().await?;
+            if !job_runs::finish(&mut tx, job.id, status.as_str(), result, error, Utc::now())
+                .await?
+            {
+                return Ok(false);
+            }
+            let created = queue_in_tx(app, &mut tx, user_id, &planned).await?;
+            tx.commit().await?;
+            push(app, created).await;
+            true
+        }
+        _ if status == JobStatus::Succeeded => {
+            app.ledger
+                .succeed(job.id, result.unwrap_or(&Value::Null))
+                .await?
+        }
+        _ => app.ledger.finish(job.id, status, result, error).await?,
+    };
+    if done && let Err(e) = close_history(app, job, status, error).await {
+        tracing::warn!(job_id = %job.id, error = %e, "could not close the job's notification or delivery row");
+    }
+    Ok(done)
+}
+
+/// Marks the history row of a notification or delivery job that ended `failed`
+/// or `dead` without its handler recording it.
+async fn close_history(
+    app: &AppContext,
+    job: &JobRun,
+    status: JobStatus,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    if !matches!(status, JobStatus::Failed | JobStatus::Dead) {
+        return Ok(());
+    }
+    let now = Utc::now();
+    match job.kind.as_str() {
+        "email.send" | "push.send" => {
+            crate::db::notifications::finish_job(&app.db, job.id, status.as_str(), error, now).await
+        }
+        "webhook.deliver" => {
+            webhooks::finish_delivery_job(&app.db, job.id, status.as_str(), error, now).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Records an attempt on a delivery.

@@ -53,6 +53,28 @@ async fn create_hook(app: &TestApp, token: &str, url: &str, events: Value) -> (S
     )
 }
 
+/// Creates an endpoint at `url`, sends it a test event and waits until that
+/// delivery settles; returns the endpoint id, its secret, the test answer and
+/// the delivery log.
+async fn tested_endpoint(
+    app: &TestApp,
+    token: &str,
+    url: &str,
+) -> (String, String, Value, Vec<Value>) {
+    let (hook, secret) = create_hook(app, token, url, json!(["job.succeeded"])).await;
+    let (s, test) = app
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{hook}/test"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{test}");
+    let log = settled_log(app, token, &hook).await;
+    (hook, secret, test, log)
+}
+
 /// Requests the receiver got on `path`.
 async fn requests(server: &MockServer, at: &str) -> Vec<Request> {
     server
@@ -317,23 +339,8 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     let (_, token) = app.account_token("retries@example.com", Role::User).await;
 
     // Retried after the 500, delivered on the second attempt.
-    let (flaky, secret) = create_hook(
-        &app,
-        &token,
-        &format!("{}/flaky", receiver.uri()),
-        json!(["job.succeeded"]),
-    )
-    .await;
-    let (s, test) = app
-        .call(
-            Method::POST,
-            &format!("/v1/webhooks/{flaky}/test"),
-            &token,
-            None,
-        )
-        .await;
-    assert_eq!(s, 202, "{test}");
-    let log = settled_log(&app, &token, &flaky).await;
+    let (_, secret, test, log) =
+        tested_endpoint(&app, &token, &format!("{}/flaky", receiver.uri())).await;
     assert_eq!(log[0]["status"], "delivered", "{log:?}");
     assert_eq!(log[0]["attempts"], 2);
     assert_eq!(log[0]["event_type"], "webhook.test");
@@ -351,21 +358,7 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     }
 
     // 429 with Retry-After: the retry waits that long, not the 50 ms backoff.
-    let (busy, _) = create_hook(
-        &app,
-        &token,
-        &format!("{}/busy", receiver.uri()),
-        json!(["job.succeeded"]),
-    )
-    .await;
-    app.call(
-        Method::POST,
-        &format!("/v1/webhooks/{busy}/test"),
-        &token,
-        None,
-    )
-    .await;
-    let log = settled_log(&app, &token, &busy).await;
+    let (_, _, _, log) = tested_endpoint(&app, &token, &format!("{}/busy", receiver.uri())).await;
     assert_eq!(
         (log[0]["status"].as_str(), log[0]["attempts"].as_u64()),
         (Some("delivered"), Some(2)),
@@ -380,21 +373,7 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     assert!(stamps[1] - stamps[0] >= 2, "retried after {stamps:?}");
 
     // A 4xx other than 408/429 is not retried.
-    let (gone, _) = create_hook(
-        &app,
-        &token,
-        &format!("{}/gone", receiver.uri()),
-        json!(["job.dead"]),
-    )
-    .await;
-    app.call(
-        Method::POST,
-        &format!("/v1/webhooks/{gone}/test"),
-        &token,
-        None,
-    )
-    .await;
-    let log = settled_log(&app, &token, &gone).await;
+    let (_, _, _, log) = tested_endpoint(&app, &token, &format!("{}/gone", receiver.uri())).await;
     assert_eq!(
         (log[0]["status"].as_str(), log[0]["attempts"].as_u64()),
         (Some("failed"), Some(1)),
@@ -403,21 +382,8 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     assert_eq!(log[0]["response_status"], 410);
 
     // Always down: disabled after 3 failed attempts in a row.
-    let (down, _) = create_hook(
-        &app,
-        &token,
-        &format!("{}/down", receiver.uri()),
-        json!(["job.failed"]),
-    )
-    .await;
-    app.call(
-        Method::POST,
-        &format!("/v1/webhooks/{down}/test"),
-        &token,
-        None,
-    )
-    .await;
-    let log = settled_log(&app, &token, &down).await;
+    let (down, _, _, log) =
+        tested_endpoint(&app, &token, &format!("{}/down", receiver.uri())).await;
     assert_eq!(
         (log[0]["status"].as_str(), log[0]["attempts"].as_u64()),
         (Some("failed"), Some(3)),
@@ -512,21 +478,8 @@ async fn private_targets_are_refused_and_endpoints_are_private_to_their_owner() 
 
     // A name is accepted, but what it resolves to is checked at delivery:
     // localhost is refused there, and nothing reaches the receiver.
-    let (hook, _) = create_hook(
-        &app,
-        &token,
-        &format!("http://localhost:{port}/"),
-        json!(["job.succeeded"]),
-    )
-    .await;
-    app.call(
-        Method::POST,
-        &format!("/v1/webhooks/{hook}/test"),
-        &token,
-        None,
-    )
-    .await;
-    let log = settled_log(&app, &token, &hook).await;
+    let (hook, _, _, log) =
+        tested_endpoint(&app, &token, &format!("http://localhost:{port}/")).await;
     assert_eq!(
         (log[0]["status"].as_str(), log[0]["attempts"].as_u64()),
         (Some("failed"), Some(1)),

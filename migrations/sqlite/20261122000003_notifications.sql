@@ -47,6 +47,8 @@ CREATE TABLE webhooks (
     description          TEXT,
     events               TEXT NOT NULL,                 -- space-separated event types
     secret               TEXT NOT NULL,                 -- whsec_…: signing needs it in the clear
+    previous_secret      TEXT,                          -- during a rotation: also signed with, until
+    previous_secret_expires_at TEXT,
     enabled              INTEGER NOT NULL DEFAULT 1,
     disabled_reason      TEXT,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,    -- failed attempts since the last success

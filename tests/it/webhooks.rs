@@ -313,6 +313,11 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
         .mount(&receiver)
         .await;
     Mock::given(method("POST"))
+        .and(path("/rotating"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
         .and(path("/busy"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "2"))
         .up_to_n_times(1)
@@ -356,6 +361,39 @@ async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     for r in &got {
         assert_signed(r, &secret);
     }
+
+    // A rotated secret: the old one keeps signing beside the new one, so a
+    // receiver holding either verifies.
+    let (rotating, old_secret, _, _) =
+        tested_endpoint(&app, &token, &format!("{}/rotating", receiver.uri())).await;
+    let (s, rotated) = app
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{rotating}/rotate-secret"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{rotated}");
+    let new_secret = rotated["secret"].as_str().expect("secret").to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != old_secret);
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
+    app.call(
+        Method::POST,
+        &format!("/v1/webhooks/{rotating}/test"),
+        &token,
+        None,
+    )
+    .await;
+    let got = wait_requests(&receiver, "/rotating", 2).await;
+    let last = &got[1];
+    assert_eq!(header(last, "webhook-signature").split(' ').count(), 2);
+    assert_signed(last, &new_secret);
+    assert_signed(last, &old_secret);
+    assert_eq!(header(&got[0], "webhook-signature").split(' ').count(), 1);
 
     // 429 with Retry-After: the retry waits that long, not the 50 ms backoff.
     let (_, _, _, log) = tested_endpoint(&app, &token, &format!("{}/busy", receiver.uri())).await;

@@ -104,6 +104,9 @@ pub struct WebhookOut {
     pub disabled_reason: Option<String>,
     /// Failed delivery attempts since the last success.
     pub consecutive_failures: i32,
+    /// During a secret rotation: until when deliveries are also signed with
+    /// the previous secret.
+    pub previous_secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it last changed.
@@ -120,6 +123,9 @@ impl From<WebhookRow> for WebhookOut {
             enabled: w.enabled,
             disabled_reason: w.disabled_reason,
             consecutive_failures: w.consecutive_failures,
+            previous_secret_expires_at: w
+                .previous_secret_expires_at
+                .filter(|until| *until > Utc::now()),
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -143,6 +149,15 @@ pub enum WebhookCreated {
     /// Created.
     #[oai(status = 201)]
     Created(Json<WebhookCreatedOut>),
+}
+
+/// A rotated secret.
+#[derive(Debug, ApiResponse)]
+pub enum SecretRotated {
+    /// The new secret, shown once; the old one keeps signing until
+    /// `previous_secret_expires_at`.
+    #[oai(status = 200)]
+    Rotated(Json<WebhookCreatedOut>),
 }
 
 /// The caller's endpoints.
@@ -453,6 +468,39 @@ impl WebhooksApi {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         }))
+    }
+
+    /// Rotate an endpoint's signing secret
+    ///
+    /// Any user, their own endpoints (scope `webhooks:write`). Answers the new
+    /// secret once. For `webhooks.secret_rotation_grace_secs` (default a day)
+    /// every delivery carries two signatures, one per secret, so the receiver
+    /// can switch to the new secret without missing a delivery.
+    #[oai(
+        path = "/webhooks/:id/rotate-secret",
+        method = "post",
+        operation_id = "webhooks_rotate_secret"
+    )]
+    async fn rotate_secret(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+    ) -> Result<SecretRotated, ApiError> {
+        auth.principal().require_scope(Scope::WebhooksWrite)?;
+        let user = auth.principal().user_id()?;
+        let secret = WebhookSecret::generate().expose();
+        let now = Utc::now();
+        let grace =
+            i64::try_from(app.config.webhooks.secret_rotation_grace_secs).unwrap_or(i64::MAX);
+        let until = now + chrono::Duration::seconds(grace.min(365 * 86_400));
+        let row = webhooks::rotate_secret(&app.db, id.0, user, &secret, until, now)
+            .await?
+            .ok_or_else(|| ApiError::not_found("webhook"))?;
+        Ok(SecretRotated::Rotated(Json(WebhookCreatedOut {
+            secret,
+            info: row.into(),
+        })))
     }
 
     /// Send a test event

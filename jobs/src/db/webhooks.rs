@@ -19,6 +19,8 @@ pub struct WebhookRow {
     pub description: Option<String>,
     pub events: String,
     pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub consecutive_failures: i32,
@@ -26,7 +28,8 @@ pub struct WebhookRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, user_id, url, description, events, secret, enabled, disabled_reason, \
+const COLUMNS: &str = "id, user_id, url, description, events, secret, previous_secret, \
+                       previous_secret_expires_at, enabled, disabled_reason, \
                        consecutive_failures, created_at, updated_at";
 
 /// Values of a new endpoint.
@@ -133,6 +136,30 @@ pub async fn update(
         .bind(u.description)
         .bind(u.events)
         .bind(u.enabled)
+        .bind(now)
+        .fetch_optional(p)
+        .await)
+}
+
+/// Replaces an endpoint's secret; the old one keeps signing alongside until
+/// `previous_until`. `None` when there is no such endpoint of `user_id`.
+pub async fn rotate_secret(
+    db: &Db,
+    id: Uuid,
+    user_id: Uuid,
+    secret: &str,
+    previous_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<WebhookRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = $4, \
+         secret = $3, updated_at = $5 WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
+    );
+    on_db!(db, p => sqlx::query_as::<_, WebhookRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(user_id)
+        .bind(secret)
+        .bind(previous_until)
         .bind(now)
         .fetch_optional(p)
         .await)

@@ -82,6 +82,9 @@ pub struct WebhooksConfig {
     pub disable_after_failures: u32,
     /// Webhook endpoints one user may have (default 20).
     pub max_per_user: u32,
+    /// Seconds the old secret keeps signing deliveries after a rotation, beside the new one, so
+    /// receivers can switch without missing a delivery (default 86400).
+    pub secret_rotation_grace_secs: u64,
 }
 
 impl Default for WebhooksConfig {
@@ -93,6 +96,7 @@ impl Default for WebhooksConfig {
             max_response_bytes: 4096,
             disable_after_failures: 20,
             max_per_user: 20,
+            secret_rotation_grace_secs: 86_400,
         }
     }
 }

@@ -466,8 +466,13 @@ pub async fn deliver(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobEr
         )
         .await;
     }
-    let secret = WebhookSecret::parse(&hook.secret)
-        .map_err(|e| JobError::Abort(format!("the endpoint's secret is unusable: {e}")))?;
+    let unusable = |e| JobError::Abort(format!("the endpoint's secret is unusable: {e}"));
+    let mut secrets = vec![WebhookSecret::parse(&hook.secret).map_err(unusable)?];
+    if let (Some(old), Some(until)) = (&hook.previous_secret, hook.previous_secret_expires_at)
+        && until > Utc::now()
+    {
+        secrets.push(WebhookSecret::parse(old).map_err(unusable)?);
+    }
     let message_id = format!("msg_{}", delivery.id.simple());
     let attempt = ctx
         .app
@@ -477,7 +482,7 @@ pub async fn deliver(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobEr
             url: &hook.url,
             message_id: &message_id,
             body: delivery.payload.as_bytes(),
-            secret: &secret,
+            secrets: &secrets,
         })
         .await;
     let (status, body) = match &attempt.answer {

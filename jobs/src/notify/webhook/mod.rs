@@ -36,8 +36,10 @@ pub struct WebhookRequest<'a> {
     pub message_id: &'a str,
     /// The JSON body, sent and signed byte for byte.
     pub body: &'a [u8],
-    /// The endpoint's signing secret.
-    pub secret: &'a WebhookSecret,
+    /// The endpoint's signing secrets: the current one, and during a rotation
+    /// the previous one too (one `v1,` signature each, so receivers that still
+    /// hold the old secret keep verifying).
+    pub secrets: &'a [WebhookSecret],
 }
 
 /// A delivery the receiver acknowledged with a 2xx.
@@ -134,7 +136,15 @@ impl WebhookClient {
         ssrf::check_url(&url, self.allow_private)
             .map_err(|e| DeliveryError::abort(e.to_string()))?;
         let timestamp = chrono::Utc::now().timestamp();
-        let signature = req.secret.sign(req.message_id, timestamp, req.body);
+        if req.secrets.is_empty() {
+            return Err(DeliveryError::abort("webhook has no signing secret"));
+        }
+        let signature = req
+            .secrets
+            .iter()
+            .map(|s| s.sign(req.message_id, timestamp, req.body))
+            .collect::<Vec<_>>()
+            .join(" ");
         let res = self
             .http
             .post(url)

@@ -67,7 +67,7 @@ async fn deliver(
         url,
         message_id: &id,
         body: BODY,
-        secret,
+        secrets: std::slice::from_ref(secret),
     })
     .await
     .map(|d| d.status)
@@ -98,7 +98,7 @@ async fn a_receiver_verifies_the_signature_independently() {
             url: &format!("{}/hook", server.uri()),
             message_id: &id,
             body: BODY,
-            secret: &secret,
+            secrets: std::slice::from_ref(&secret),
         })
         .await
         .expect("delivered");
@@ -253,7 +253,7 @@ async fn only_the_first_max_response_bytes_are_kept() {
             url: &format!("{}/big", server.uri()),
             message_id: &id,
             body: BODY,
-            secret: &WebhookSecret::generate(),
+            secrets: &[WebhookSecret::generate()],
         })
         .await
         .expect("delivered");
@@ -349,7 +349,7 @@ async fn python_standardwebhooks_accepts_our_deliveries() {
                 url: &url,
                 message_id: &id,
                 body,
-                secret: &secret,
+                secrets: std::slice::from_ref(&secret),
             })
             .await
             .expect("python verified the signature");

@@ -75,6 +75,29 @@ async fn tested_endpoint(
     (hook, secret, test, log)
 }
 
+/// Makes the receiver answer the first POST to `at` with `first` and every
+/// later one with `then`.
+async fn answer_once_then(
+    server: &MockServer,
+    at: &str,
+    first: ResponseTemplate,
+    then: ResponseTemplate,
+) {
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(then)
+        .with_priority(2)
+        .mount(server)
+        .await;
+}
+
 /// Requests the receiver got on `path`.
 async fn requests(server: &MockServer, at: &str) -> Vec<Request> {
     server
@@ -299,37 +322,25 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
 async fn failed_deliveries_are_retried_then_the_endpoint_is_disabled() {
     let receiver = MockServer::start().await;
     // /flaky: 500 once, then 200. /down: always 503. /gone: 410 (not retried).
-    Mock::given(method("POST"))
-        .and(path("/flaky"))
-        .respond_with(ResponseTemplate::new(500).set_body_string("try later"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/flaky"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("thanks"))
-        .with_priority(2)
-        .mount(&receiver)
-        .await;
+    answer_once_then(
+        &receiver,
+        "/flaky",
+        ResponseTemplate::new(500).set_body_string("try later"),
+        ResponseTemplate::new(200).set_body_string("thanks"),
+    )
+    .await;
     Mock::given(method("POST"))
         .and(path("/rotating"))
         .respond_with(ResponseTemplate::new(200))
         .mount(&receiver)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/busy"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "2"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/busy"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(2)
-        .mount(&receiver)
-        .await;
+    answer_once_then(
+        &receiver,
+        "/busy",
+        ResponseTemplate::new(429).insert_header("Retry-After", "2"),
+        ResponseTemplate::new(200),
+    )
+    .await;
     Mock::given(method("POST"))
         .and(path("/down"))
         .respond_with(ResponseTemplate::new(503))

@@ -297,20 +297,41 @@ async fn push(app: &AppContext, created: Vec<(Enqueued, Queued)>) -> Vec<Queued>
     created.into_iter().map(|(_, q)| q).collect()
 }
 
-/// The events a job that ended with `status` makes for its owner.
-fn job_events(
-    job: &JobRun,
-    status: JobStatus,
-    result: Option<&Value>,
-    error: Option<&str>,
-) -> Vec<Event> {
+/// The event types a job that ended with `status` makes for its owner.
+fn event_kinds(job: &JobRun, status: JobStatus) -> Vec<EventType> {
     if job.kind == "webhook.deliver" {
         return Vec::new(); // a delivery's own outcome never makes events (no loops)
     }
     let Some(kind) = EventType::for_status(status) else {
         return Vec::new();
     };
-    let mut events = vec![Event {
+    let mut kinds = vec![kind];
+    if status == JobStatus::Succeeded && job.kind == "image.process" {
+        kinds.push(EventType::MediaReady);
+    }
+    kinds
+}
+
+/// The event of type `kind` for a job that ended with `status`; built only
+/// when someone subscribes to it.
+fn job_event(
+    kind: EventType,
+    job: &JobRun,
+    status: JobStatus,
+    result: Option<&Value>,
+    error: Option<&str>,
+) -> Option<Event> {
+    if kind == EventType::MediaReady {
+        let Ok(JobPayload::ImageProcessV1(p)) = serde_json::from_value(job.payload.clone()) else {
+            return None;
+        };
+        return Some(Event {
+            kind: kind.as_str(),
+            key: Some(format!("media:{}:{}", p.media_id, job.id)),
+            data: json!({ "media_id": p.media_id, "job_id": job.id, "result": result }),
+        });
+    }
+    Some(Event {
         kind: kind.as_str(),
         key: Some(format!("job:{}:{}:{kind}", job.id, job.attempts)),
         data: json!({
@@ -324,17 +345,7 @@ fn job_events(
             "created_at": job.created_at,
             "finished_at": Utc::now(),
         }),
-    }];
-    if status == JobStatus::Succeeded
-        && let Ok(JobPayload::ImageProcessV1(p)) = serde_json::from_value(job.payload.clone())
-    {
-        events.push(Event {
-            kind: EventType::MediaReady.as_str(),
-            key: Some(format!("media:{}:{}", p.media_id, job.id)),
-            data: json!({ "media_id": p.media_id, "job_id": job.id, "result": result }),
-        });
-    }
-    events
+    })
 }
 
 /// Records a job's end in the ledger (`succeeded` with `result`, or `failed` /
@@ -354,21 +365,30 @@ pub async fn finish_job(
     result: Option<&Value>,
     error: Option<&str>,
 ) -> Result<bool, LedgerError> {
-    let events = job_events(job, status, result, error);
-    let mut planned: Vec<(Uuid, &Event)> = Vec::new();
+    // Most jobs have no subscriber: only the (cached) lookup runs for them,
+    // and no event is built.
+    let mut events: Vec<(Vec<Uuid>, Event)> = Vec::new();
     let owner = job.owner.parse::<Uuid>().ok();
     if let Some(user_id) = owner {
-        for event in &events {
+        for kind in event_kinds(job, status) {
             let hooks = app
                 .notifier
                 .subscriptions
-                .subscribed(&app.db, user_id, event.kind)
+                .subscribed(&app.db, user_id, kind.as_str())
                 .await?;
-            planned.extend(hooks.into_iter().map(|h| (h, event)));
+            if !hooks.is_empty()
+                && let Some(event) = job_event(kind, job, status, result, error)
+            {
+                events.push((hooks, event));
+            }
         }
     }
-    let done = match (owner, planned.is_empty()) {
-        (Some(user_id), false) => {
+    let done = match owner {
+        Some(user_id) if !events.is_empty() => {
+            let planned: Vec<(Uuid, &Event)> = events
+                .iter()
+                .flat_map(|(hooks, event)| hooks.iter().map(move |h| (*h, event)))
+                .collect();
             let mut tx = app.db.begin().await?;
             if !job_runs::finish(&mut tx, job.id, status.as_str(), result, error, Utc::now())
                 .await?

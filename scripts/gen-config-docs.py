@@ -4,7 +4,7 @@
     scripts/gen-config-docs.py          # rewrite docs/configuration.md
     scripts/gen-config-docs.py --check  # fail (with a diff) when it is stale
 
-It reads jobs/src/config.rs, jobs/src/media/config.rs and jobs/src/notify/config.rs: every `pub` field of
+It reads every `config.rs` under jobs/src (and jobs/src/config/): every `pub` field of
 the structs reachable from `Config`, its `///` doc comment, and its default
 (the "(default …)" of the comment, else the `impl Default` literal). Per-queue
 policies come from `impl Default for QueuesConfig` on top of
@@ -17,11 +17,13 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SOURCES = [
-    ROOT / "jobs/src/config.rs",
-    ROOT / "jobs/src/media/config.rs",
-    ROOT / "jobs/src/notify/config.rs",
-]
+# Every config section lives beside its owner: `config.rs` files anywhere under
+# jobs/src, and the files of jobs/src/config/ that assemble them.
+SOURCES = sorted(
+    p
+    for p in (ROOT / "jobs/src").rglob("*.rs")
+    if p.name == "config.rs" or p.parent.name == "config"
+)
 OUT = ROOT / "docs/configuration.md"
 
 # Fields read from a conventional variable as well as KILN__SECTION__KEY.

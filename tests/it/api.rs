@@ -2,7 +2,6 @@ use std::time::Duration;
 
 use kiln_api::Role;
 use kiln_jobs::{
-    JobPayload,
     db::DbKind,
     ledger::NewJob,
     noop::NoopV1,
@@ -337,7 +336,7 @@ async fn queue_depth_and_dead_job_requeue_are_for_operators() {
             app.ctx
                 .app
                 .ledger
-                .enqueue(NewJob::new("alice", JobPayload::NoopV1(NoopV1::default())))
+                .enqueue(NewJob::new("alice", NoopV1::default()))
                 .await
                 .expect("enqueue");
         }

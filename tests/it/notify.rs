@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use kiln_api::Role;
 use kiln_jobs::{
-    JobPayload, QueueName,
+    JobCtx, QueueName,
     db::DbKind,
-    handler::{self, JobCtx},
     testing::{
         ALL_BACKENDS, BOTH,
         smtp_sink::{Script, SmtpSink},
     },
 };
+use kiln_worker::registry::Payload;
 use mail_parser::MessageParser;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -350,17 +350,15 @@ async fn a_notification_is_emailed_and_pushed_once_and_recorded() {
             .await
             .expect("ledger")
             .expect("job");
-        let payload: JobPayload = serde_json::from_value(run.payload).expect("payload");
-        assert!(matches!(payload, JobPayload::EmailSendV1(_)));
+        let payload = Payload::decode(run.payload).expect("payload");
+        assert!(matches!(payload, Payload::EmailSendV1(_)));
         let ctx = JobCtx {
             app: app.ctx.app.clone(),
             job_id: email_job,
             owner: run.owner,
             attempt: 2,
         };
-        let out = handler::run(&ctx, payload)
-            .await
-            .expect("redelivery is a success");
+        let out = payload.run(&ctx).await.expect("redelivery is a success");
         assert_eq!(out["repeated"], true, "{out}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(smtp.received().len(), 1, "{backend:?}: sent once");

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kiln_api::Role;
 use kiln_jobs::{
-    JobPayload,
     db::DbKind,
     ledger::NewJob,
     noop::NoopV1,
@@ -192,7 +191,7 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
             .ctx
             .app
             .ledger
-            .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(NoopV1::default())))
+            .enqueue(NewJob::new(&user_id, NoopV1::default()))
             .await
             .expect("enqueue");
         app.wait_job_as(&token, &early.job().id.to_string()).await;
@@ -222,7 +221,7 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
             .ctx
             .app
             .ledger
-            .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(NoopV1::default())))
+            .enqueue(NewJob::new(&user_id, NoopV1::default()))
             .await
             .expect("enqueue");
         let failing = NoopV1 {
@@ -233,7 +232,7 @@ async fn job_and_media_events_are_delivered_signed_and_logged() {
             .ctx
             .app
             .ledger
-            .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(failing)))
+            .enqueue(NewJob::new(&user_id, failing))
             .await
             .expect("enqueue");
         // The ledger write and the deliveries commit together: once the job

@@ -22,7 +22,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use kiln_jobs::{
-    AppContext, Config, JobPayload, QueueName,
+    AppContext, Config, QueueName,
     db::{Db, job_runs},
     ledger::NewJob,
     noop::NoopV1,
@@ -87,10 +87,10 @@ static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 fn noop_job() -> NewJob {
     NewJob::new(
         OWNER.get().map_or("bench", String::as_str),
-        JobPayload::NoopV1(NoopV1 {
+        NoopV1 {
             queue: QueueName::Notifications,
             ..Default::default()
-        }),
+        },
     )
 }
 
@@ -393,7 +393,7 @@ async fn transport_only(args: &Args) -> anyhow::Result<()> {
         .redis_url
         .clone()
         .context("--transport-only needs --redis-url")?;
-    let mut cfg = kiln_jobs::config::RedisConfig {
+    let mut cfg = kiln_jobs::queue::config::RedisConfig {
         url: Some(secrecy::SecretString::from(url.clone())),
         prefix: format!("kiln-bench-{}", uuid::Uuid::now_v7().simple()),
         ..Default::default()

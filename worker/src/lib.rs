@@ -2,13 +2,19 @@
 //!
 //! One apalis worker per queue, each with the queue's concurrency, timeout and
 //! retry policy; the [`execute::Executor`] records every transition in the
-//! ledger. Backends differ only in how a queue's apalis backend is built
+//! ledger and runs handlers through the [`registry`], the one list of job
+//! types. Backends differ only in how a queue's apalis backend is built
 //! ([`register_queue!`]); everything a delivery does is backend-agnostic.
+//! Beside the workers run the Redis [`sweeper`] and the queue [`sampler`].
 
 pub mod backoff;
 pub mod execute;
+mod finish;
 mod probe;
+pub mod registry;
+pub mod sampler;
 pub mod stream;
+pub mod sweeper;
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,12 +24,12 @@ use kiln_jobs::{
     AppContext, QueueName,
     db::Db,
     queue::{Transport, redis::Delivery},
-    sweeper::Sweeper,
 };
 use tokio_util::sync::CancellationToken;
 
 pub use execute::{Executor, Outcome};
 use stream::{StreamBackend, StreamShared};
+use sweeper::Sweeper;
 
 /// The apalis handler: every queue message goes through the executor.
 async fn deliver(msg: serde_json::Value, exec: Data<Arc<Executor>>) -> Result<(), BoxDynError> {

@@ -5,7 +5,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
-use kiln_jobs::{AppContext, db::devices};
+use kiln_jobs::{AppContext, notifications::devices};
 
 use crate::{ApiTags, auth::BearerAuth, endpoints::auth::NoContent, error::ApiError};
 

@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use kiln_jobs::{
     AppContext,
-    db::notifications::{self, NotificationRow},
-    notify::jobs::{self as notify_jobs, NotificationRequest, NotifyChannel, NotifyError},
+    notifications::{
+        self as family, NotificationRequest, NotifyChannel, NotifyError,
+        repo::{self as notifications, NotificationRow},
+    },
 };
 
 use crate::{
@@ -256,7 +258,7 @@ impl NotificationsApi {
             requested_by: principal.subject.clone(),
             idempotency_key: idempotency_key.0,
         };
-        let queued = notify_jobs::enqueue(&app, &req).await?;
+        let queued = family::enqueue::enqueue(&app, &req).await?;
         let out = Json(NotificationsQueued {
             items: queued.deliveries.into_iter().map(Into::into).collect(),
         });

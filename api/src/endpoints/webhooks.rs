@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use kiln_jobs::{
     AppContext,
-    db::webhooks::{self, DeliveryRow, WebhookRow},
-    notify::{
-        events::{self, Event, EventType, TEST_EVENT},
-        webhook::{WebhookSecret, ssrf},
+    delivery::webhook::{WebhookSecret, ssrf},
+    webhooks::{
+        EventType, TEST_EVENT,
+        events::{self, Event},
+        repo::{self as webhooks, DeliveryRow, WebhookRow},
     },
 };
 
@@ -336,7 +337,7 @@ impl WebhooksApi {
             },
         )
         .await?;
-        app.notifier.subscriptions.invalidate(user);
+        app.subscriptions.invalidate(user);
         Ok(WebhookCreated::Created(Json(WebhookCreatedOut {
             secret,
             info: row.into(),
@@ -409,7 +410,7 @@ impl WebhooksApi {
         let row = webhooks::update(&app.db, id.0, user, &change, Utc::now())
             .await?
             .ok_or_else(|| ApiError::not_found("webhook"))?;
-        app.notifier.subscriptions.invalidate(user);
+        app.subscriptions.invalidate(user);
         Ok(Json(row.into()))
     }
 
@@ -431,7 +432,7 @@ impl WebhooksApi {
         auth.principal().require_scope(Scope::WebhooksWrite)?;
         let user = auth.principal().user_id()?;
         if webhooks::delete(&app.db, id.0, user).await? {
-            app.notifier.subscriptions.invalidate(user);
+            app.subscriptions.invalidate(user);
             Ok(NoContent::Done)
         } else {
             Err(ApiError::not_found("webhook"))

@@ -35,8 +35,10 @@ use ::redis::{
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::{QueueError, QueueMessage, QueueName};
-use crate::config::RedisConfig;
+use super::{
+    config::RedisConfig,
+    message::{QueueError, QueueMessage, QueueName},
+};
 
 /// The consumer group every worker joins.
 pub const GROUP: &str = "workers";

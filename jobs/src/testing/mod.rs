@@ -141,7 +141,7 @@ impl Drop for TestContext {
 }
 
 /// Deletes every key under `prefix` (a test's own namespace).
-fn delete_redis_prefix(cfg: &crate::config::RedisConfig, prefix: &str) {
+fn delete_redis_prefix(cfg: &crate::queue::config::RedisConfig, prefix: &str) {
     let Some(url) = cfg.url.as_ref() else { return };
     let Ok(client) = redis::Client::open(secrecy::ExposeSecret::expose_secret(url)) else {
         return;

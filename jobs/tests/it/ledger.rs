@@ -1,5 +1,5 @@
 use kiln_jobs::{
-    JobPayload, JobStatus, QueueName,
+    JobStatus, QueueName,
     db::{Db, DbKind},
     ledger::{Enqueued, JobFilter, NewJob},
     noop::NoopV1,
@@ -23,7 +23,7 @@ async fn queue_messages(db: &Db) -> i64 {
 }
 
 fn noop(owner: &str, key: Option<&str>) -> NewJob {
-    let mut j = NewJob::new(owner, JobPayload::NoopV1(NoopV1::default()));
+    let mut j = NewJob::new(owner, NoopV1::default());
     j.idempotency_key = key.map(str::to_owned);
     j
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kiln_jobs::{
-    JobPayload, JobStatus, QueueName,
+    JobStatus, QueueName,
     db::job_runs,
     ledger::NewJob,
     noop::NoopV1,
@@ -12,9 +12,9 @@ use kiln_jobs::{
         QueueMessage, Transport,
         redis::{GROUP, Outgoing, RedisQueue},
     },
-    sweeper::Sweeper,
     testing::{Backend, TestContext},
 };
+use kiln_worker::sweeper::Sweeper;
 use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
@@ -122,7 +122,7 @@ async fn push_is_idempotent_per_delivery() {
 async fn a_50000_job_backlog_drains_completely() {
     let t = ctx(Backend::Redis).await;
     let jobs: Vec<NewJob> = (0..50_000)
-        .map(|_| NewJob::new("tester", JobPayload::NoopV1(NoopV1::default())))
+        .map(|_| NewJob::new("tester", NoopV1::default()))
         .collect();
     let created = t.app.ledger.enqueue_many(jobs).await.expect("enqueue");
     assert_eq!(created.len(), 50_000);
@@ -303,7 +303,7 @@ async fn enqueue_fails_and_leaves_no_job_when_redis_is_unreachable() {
     let err = t
         .app
         .ledger
-        .enqueue(NewJob::new("tester", JobPayload::NoopV1(NoopV1::default())))
+        .enqueue(NewJob::new("tester", NoopV1::default()))
         .await
         .expect_err("Redis is down");
     assert!(
@@ -321,7 +321,7 @@ async fn delayed_jobs_run_once_across_two_replicas_and_not_early() {
     let run_at = chrono::Utc::now() + chrono::Duration::milliseconds(1_000);
     let mut jobs = Vec::new();
     for _ in 0..40 {
-        let mut new = NewJob::new("tester", JobPayload::NoopV1(NoopV1::default()));
+        let mut new = NewJob::new("tester", NoopV1::default());
         new.run_at = Some(run_at);
         jobs.push(new);
     }
@@ -361,7 +361,7 @@ async fn queue_stats_count_ready_delayed_in_flight_and_dead() {
     let t = ctx(Backend::Redis).await;
     enqueue(&t, NoopV1::default()).await;
     enqueue(&t, NoopV1::default()).await;
-    let mut later = NewJob::new("tester", JobPayload::NoopV1(NoopV1::default()));
+    let mut later = NewJob::new("tester", NoopV1::default());
     later.run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
     t.app.ledger.enqueue(later).await.expect("enqueue");
     let s = notification_stats(&t).await;

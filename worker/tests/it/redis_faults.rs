@@ -8,7 +8,7 @@ use std::{
 };
 
 use kiln_jobs::{
-    JobPayload, JobStatus, QueueName,
+    JobStatus, QueueName,
     ledger::NewJob,
     noop::NoopV1,
     testing::{Backend, TestContext},
@@ -86,10 +86,10 @@ impl Drop for PrivateRedis {
 fn noop(sleep_ms: u64) -> NewJob {
     NewJob::new(
         "tester",
-        JobPayload::NoopV1(NoopV1 {
+        NoopV1 {
             sleep_ms,
             ..Default::default()
-        }),
+        },
     )
 }
 

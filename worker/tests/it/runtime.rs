@@ -313,10 +313,7 @@ async fn delayed_job_does_not_run_before_its_time() {
             chrono::Utc::now() + chrono::Duration::milliseconds(1_500),
             6,
         );
-        let mut new = kiln_jobs::ledger::NewJob::new(
-            "tester",
-            kiln_jobs::JobPayload::NoopV1(NoopV1::default()),
-        );
+        let mut new = kiln_jobs::ledger::NewJob::new("tester", NoopV1::default());
         new.run_at = Some(run_at);
         let j = t
             .app

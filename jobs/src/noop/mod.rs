@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{handler::JobError, queue::QueueName};
+use crate::{
+    context::JobCtx,
+    job::{Job, JobError},
+    queue::QueueName,
+};
 
 /// Payload of a `noop` job. Every field is optional; the default does nothing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,8 +43,17 @@ impl Default for NoopV1 {
     }
 }
 
+impl Job for NoopV1 {
+    const KIND: &'static str = "noop";
+    const TYPE: &'static str = "noop.v1";
+    fn queue(&self) -> QueueName {
+        self.queue
+    }
+}
+
 /// Runs a `noop` job.
-pub async fn run(job: &NoopV1, attempt: u32) -> Result<serde_json::Value, JobError> {
+pub async fn run(ctx: &JobCtx, job: NoopV1) -> Result<serde_json::Value, JobError> {
+    let attempt = ctx.attempt;
     if job.sleep_ms > 0 {
         tokio::time::sleep(Duration::from_millis(job.sleep_ms)).await;
     }

@@ -1,108 +1,9 @@
-//! Provider-facing delivery for the notifications and webhooks job families:
-//! email ([`email::Mailer`]: SMTP, or `.eml` files in the embedded default),
-//! push ([`push::Pusher`]: FCM HTTP v1, or logged) and signed webhooks
-//! ([`webhook::WebhookClient`]).
-//!
-//! Every send returns `Ok` with what happened or a [`DeliveryError`] that says
-//! whether the job should be retried (and when) or dropped. The clients count
-//! each outcome in `kiln_notifications_total{channel,outcome}` when built
-//! `with_metrics`, so handlers do not count them again.
-
-pub mod config;
-pub mod email;
-pub mod events;
-pub mod jobs;
-pub mod push;
-mod retry_after;
-pub mod webhook;
+//! How a delivery failed (retry or abort, as every job failure is), the
+//! channel label of the delivery metrics, and small helpers the clients share.
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::OnceCell;
-
-use crate::{
-    config::Config,
-    handler::{JobCtx, JobError},
-    metrics::Metrics,
-};
-
-/// The delivery clients of one process, built from its configuration. Cheap to
-/// clone.
-#[derive(Clone)]
-pub struct Notifier {
-    /// Email (SMTP, or the outbox folder).
-    pub mailer: email::Mailer,
-    /// The compiled email and push templates.
-    pub templates: Arc<email::Templates>,
-    /// Webhook deliveries.
-    pub webhooks: webhook::WebhookClient,
-    /// Each user's endpoints, cached for the event fan-out.
-    pub subscriptions: Arc<events::SubscriptionCache>,
-    push: config::PushConfig,
-    pusher: Arc<OnceCell<push::Pusher>>,
-    metrics: Arc<Metrics>,
-}
-
-impl std::fmt::Debug for Notifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier")
-            .field("smtp", &self.mailer.is_smtp())
-            .field("pusher", &self.pusher.get())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Notifier {
-    /// The clients `config` describes. Mail and webhook settings are checked
-    /// here (a bad `mail.smtp_url` stops startup); FCM credentials are loaded on
-    /// the first push, since finding Application Default Credentials may ask
-    /// the network.
-    pub fn from_config(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Notifier> {
-        let mailer = email::Mailer::from_config(&config.mail, &config.data_dir)?
-            .with_metrics(metrics.clone());
-        let webhooks = webhook::WebhookClient::new(&config.webhooks)?.with_metrics(metrics.clone());
-        Ok(Notifier {
-            mailer,
-            templates: Arc::new(email::Templates::embedded()?),
-            webhooks,
-            subscriptions: Arc::default(),
-            push: config.push.clone(),
-            pusher: Arc::new(OnceCell::new()),
-            metrics,
-        })
-    }
-
-    /// The push client, built on first use.
-    pub async fn pusher(&self) -> Result<&push::Pusher, DeliveryError> {
-        self.pusher
-            .get_or_try_init(|| async {
-                push::Pusher::from_config(&self.push)
-                    .await
-                    .map(|p| p.with_metrics(self.metrics.clone()))
-            })
-            .await
-            .map_err(|e| DeliveryError::retry(e.to_string()))
-    }
-
-    /// Uses `pusher` instead of the configured one (tests with their own
-    /// credentials). False when a push client was already built.
-    pub fn set_pusher(&self, pusher: push::Pusher) -> bool {
-        self.pusher
-            .set(pusher.with_metrics(self.metrics.clone()))
-            .is_ok()
-    }
-}
-
-/// A database failure inside a delivery handler: retried like any outage.
-fn db_retry(e: sqlx::Error) -> JobError {
-    JobError::Retry(anyhow::Error::new(e).context("notification database"))
-}
-
-/// `Ok` result of a job whose delivery had already ended (a redelivered job).
-fn already_done(ctx: &JobCtx, status: &str) -> serde_json::Value {
-    tracing::info!(job_id = %ctx.job_id, status, "delivery already ended; nothing sent again");
-    serde_json::json!({ "status": status, "repeated": true })
-}
+use crate::{job::JobError, metrics::Metrics};
 
 /// Why a delivery failed, classified the way every job failure is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,7 +55,7 @@ impl DeliveryError {
         }
     }
 
-    fn outcome(&self) -> &'static str {
+    pub(super) fn outcome(&self) -> &'static str {
         match self {
             DeliveryError::Retry { .. } => "retry",
             DeliveryError::Abort { .. } => "abort",
@@ -205,7 +106,7 @@ impl Channel {
 }
 
 /// Counts one outcome when metrics are attached.
-fn count<T>(
+pub(super) fn count<T>(
     metrics: Option<&Arc<Metrics>>,
     channel: Channel,
     result: &Result<T, DeliveryError>,
@@ -221,7 +122,7 @@ fn count<T>(
 }
 
 /// Shortens a provider's answer for an error message.
-fn snippet(text: &str) -> String {
+pub(super) fn snippet(text: &str) -> String {
     const MAX: usize = 300;
     let t = text.trim();
     match t.char_indices().nth(MAX) {

@@ -25,7 +25,11 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use tokio::sync::RwLock;
 
-use super::{Channel, DeliveryError, config::PushConfig, count, retry_after, snippet};
+use super::{
+    config::PushConfig,
+    error::{Channel, DeliveryError, count, snippet},
+    retry_after,
+};
 use crate::metrics::Metrics;
 
 /// The OAuth2 scope FCM HTTP v1 needs.

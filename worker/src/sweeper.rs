@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::{
-    JobRun,
+use kiln_jobs::{
+    Config, JobRun,
     db::job_runs,
     ledger::{JobStatus, Ledger, LedgerError},
     queue::{QueueName, Transport},
@@ -28,8 +28,8 @@ pub struct Sweeper {
     /// Per queue: `running` rows unchanged for longer than this without a
     /// Redis message lost their delivery (the worker and the message are both
     /// gone). The queue's timeout plus the lease plus `grace`.
-    pub running_grace: fn(&crate::config::Config, QueueName) -> Duration,
-    config: std::sync::Arc<crate::config::Config>,
+    pub running_grace: fn(&Config, QueueName) -> Duration,
+    config: std::sync::Arc<Config>,
     /// Pages per status and sweep; the next sweep continues where this one stopped.
     pub max_pages: usize,
     queued_cursor: Option<Uuid>,
@@ -49,13 +49,13 @@ impl Sweeper {
     /// A sweeper starting at the beginning of the ledger, with the grace
     /// periods of `config` (`redis.sweep_grace_secs`, each queue's timeout and
     /// `redis.lease_secs`).
-    pub fn new(config: std::sync::Arc<crate::config::Config>) -> Self {
+    pub fn new(config: std::sync::Arc<Config>) -> Self {
         Self::with_grace(Duration::from_secs(config.redis.sweep_grace_secs), config)
     }
 
     /// As [`Sweeper::new`] with another grace for `queued` rows.
-    pub fn with_grace(grace: Duration, config: std::sync::Arc<crate::config::Config>) -> Self {
-        fn running_grace(c: &crate::config::Config, q: QueueName) -> Duration {
+    pub fn with_grace(grace: Duration, config: std::sync::Arc<Config>) -> Self {
+        fn running_grace(c: &Config, q: QueueName) -> Duration {
             c.queues.policy(q).timeout()
                 + c.redis.lease()
                 + Duration::from_secs(c.redis.sweep_grace_secs)

@@ -22,7 +22,10 @@ use lettre::{
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use super::{Channel, DeliveryError, config::MailConfig, count};
+use super::{
+    config::MailConfig,
+    error::{Channel, DeliveryError, count},
+};
 use crate::metrics::Metrics;
 pub use templates::{Rendered, TemplateError, Templates};
 

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::StoredVariant;
 use crate::{
     db::{Db, DbTx},
-    media::StoredVariant,
     on_db, on_tx,
 };
 

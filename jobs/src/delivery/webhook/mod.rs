@@ -21,8 +21,12 @@ use reqwest::{StatusCode, Url, header};
 pub use signer::{SignatureError, WebhookSecret, new_message_id};
 pub use ssrf::TargetError;
 
-use super::{Channel, DeliveryError, config::WebhooksConfig, count, retry_after, snippet};
+use super::{
+    error::{Channel, DeliveryError, count, snippet},
+    retry_after,
+};
 use crate::metrics::Metrics;
+use crate::webhooks::config::WebhooksConfig;
 
 /// The `User-Agent` of deliveries.
 pub const USER_AGENT: &str = concat!("Kiln-Webhooks/", env!("CARGO_PKG_VERSION"));

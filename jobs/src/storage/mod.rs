@@ -1,6 +1,8 @@
 //! Object storage for uploads and variants: a local folder or S3-compatible,
 //! through the `object_store` crate.
 
+pub mod config;
+
 use std::{path::Path as FsPath, sync::Arc};
 
 use anyhow::Context as _;

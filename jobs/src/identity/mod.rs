@@ -2,6 +2,7 @@
 //! API keys and the audit log. The HTTP tier mints access tokens (JWT) on top
 //! of what this module decides; nothing here knows about HTTP.
 
+pub mod config;
 mod password;
 mod service;
 

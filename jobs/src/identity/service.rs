@@ -7,11 +7,11 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::config::AuthConfig;
 use super::{
     HashError, Passwords, Role, Scope, check_password_policy, normalize_email, valid_email,
 };
 use crate::{
-    config::AuthConfig,
     db::{
         Db, api_keys, audit,
         audit::AuditRow,

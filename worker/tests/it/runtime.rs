@@ -42,14 +42,23 @@ async fn acknowledged_messages_are_purged_after_the_retention_period(kind: Backe
         enqueue(&t, NoopV1::default()).await;
     }
     drain(&t).await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let purged = queue::purge_acknowledged(&t.app.db, Duration::from_secs(3_600))
         .await
         .expect("purge");
     assert_eq!(purged, 0, "still within retention, {kind:?}");
-    let purged = queue::purge_acknowledged(&t.app.db, Duration::ZERO)
-        .await
-        .expect("purge");
+    // Wall clock: SQLite keeps done_at in whole seconds, so a row is older than
+    // "now" only once the second it was acknowledged in has passed.
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut purged = 0;
+    loop {
+        purged += queue::purge_acknowledged(&t.app.db, Duration::ZERO)
+            .await
+            .expect("purge");
+        if purged >= 3 || tokio::time::Instant::now() >= until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(purged, 3, "{kind:?}");
 }
 

@@ -31,7 +31,16 @@ async fn requests_without_a_valid_token_get_401_in_the_error_shape() {
         .keys
         .mint("alice", kiln_api::Role::User, 0)
         .expect("mint");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Wall clock: `exp` is in whole seconds, so the token is past it only once the second turns.
+    let exp = jsonwebtoken::get_current_timestamp();
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while jsonwebtoken::get_current_timestamp() <= exp {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the clock never passed the token's exp"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     for token in [
         forged.as_str(),
         wrong_aud.as_str(),

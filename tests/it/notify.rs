@@ -362,7 +362,17 @@ async fn a_notification_is_emailed_and_pushed_once_and_recorded(backend: Backend
         .await
         .expect("redelivery is a success");
     assert_eq!(out["repeated"], true, "{out}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(out["status"], "sent", "{out}");
+    // No wait needed: handler::run has returned, so the redelivery is processed, and the sink
+    // records a message before it acknowledges it. The history row still holds the first send.
+    let after = settled_history(&app, &ada, 3).await;
+    let email_after: Vec<&Value> = after.iter().filter(|n| n["channel"] == "email").collect();
+    assert_eq!(email_after.len(), 1, "{after:?}");
+    assert_eq!(email_after[0]["status"], "sent", "{after:?}");
+    assert_eq!(
+        email_after[0]["provider_message_id"], message_id,
+        "{after:?}"
+    );
     assert_eq!(smtp.received().len(), 1, "{backend:?}: sent once");
 
     let metrics = app

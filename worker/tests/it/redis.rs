@@ -447,11 +447,20 @@ async fn the_sweeper_redelivers_a_running_job_whose_worker_and_message_are_gone(
         0,
         "not while it could still be running (timeout + lease)"
     );
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
-    assert_eq!(
-        sweeper.sweep(&t.app.ledger).await.expect("sweep").repushed,
-        1
-    );
+    // Wall clock: the sweeper may repush a running job only once timeout + lease (2 s) have passed.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let repushed = loop {
+        let repushed = sweeper.sweep(&t.app.ledger).await.expect("sweep").repushed;
+        if repushed > 0 {
+            break repushed;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the sweeper never redelivered the lost running job"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(repushed, 1);
     drain(&t).await;
     let j = job(&t, j.id).await;
     assert_eq!((j.status, j.attempts), (JobStatus::Succeeded, 2));

@@ -151,6 +151,7 @@ async fn workers_and_producers_recover_when_redis_is_down_for_ten_seconds() {
     );
     assert!(t.app.ledger.queue_ping().await.is_err());
 
+    // The outage itself is the wall-clock duration under test: ten seconds down in all.
     let outage = Duration::from_secs(10).saturating_sub(down_at.elapsed());
     tokio::time::sleep(outage).await;
     redis.restart();

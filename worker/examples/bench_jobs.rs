@@ -386,8 +386,11 @@ async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
 /// handler that only acknowledges.
 async fn transport_only(args: &Args) -> anyhow::Result<()> {
     use apalis::prelude::*;
-    use kiln_jobs::queue::redis::{Delivery, Outgoing, RedisQueue};
-    use kiln_worker::stream::{StreamBackend, StreamShared};
+    use kiln_jobs::queue::redis::{Outgoing, RedisQueue};
+    use kiln_worker::{
+        consumer::{Consumer, Delivery},
+        stream::{StreamBackend, StreamShared},
+    };
 
     let url = args
         .redis_url
@@ -434,10 +437,11 @@ async fn transport_only(args: &Args) -> anyhow::Result<()> {
         shared.finish(&d.entry_id);
         Ok(())
     }
-    let (shared, acks) = StreamShared::new(redis.clone(), queue, "bench".into());
+    let consumer = Consumer::new(redis.clone());
+    let (shared, acks) = StreamShared::new(consumer.clone(), queue, "bench".into());
     let stop_acks = CancellationToken::new();
     let ack_task = tokio::spawn(kiln_worker::stream::ack_loop(
-        redis.clone(),
+        consumer,
         queue,
         acks,
         stop_acks.clone(),

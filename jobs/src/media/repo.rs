@@ -30,12 +30,8 @@ pub struct MediaRow {
     pub updated_at: DateTime<Utc>,
 }
 
-macro_rules! media_columns {
-    () => {
-        "id, owner, job_id, status, filename, source_format, source_bytes, width, \
-     height, blurhash, dominant_color, variants, error, created_at, updated_at"
-    };
-}
+const COLUMNS: &str = "id, owner, job_id, status, filename, source_format, source_bytes, width, \
+                       height, blurhash, dominant_color, variants, error, created_at, updated_at";
 
 /// Values of a new upload.
 #[derive(Debug, Clone)]
@@ -70,12 +66,8 @@ pub async fn insert(tx: &mut DbTx, m: &InsertMedia<'_>) -> Result<(), sqlx::Erro
 
 /// One row, optionally restricted to an owner.
 pub async fn get(db: &Db, id: Uuid, owner: Option<&str>) -> Result<Option<MediaRow>, sqlx::Error> {
-    let sql = concat!(
-        "SELECT ",
-        media_columns!(),
-        " FROM media WHERE id = $1 AND ($2 IS NULL OR owner = $2)"
-    );
-    on_db!(db, p => sqlx::query_as::<_, MediaRow>(sql)
+    let sql = format!("SELECT {COLUMNS} FROM media WHERE id = $1 AND ($2 IS NULL OR owner = $2)");
+    on_db!(db, p => sqlx::query_as::<_, MediaRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(owner)
         .fetch_optional(p)

@@ -87,3 +87,9 @@ pub enum QueueError {
     #[error("encode queue message: {0}")]
     Encode(#[from] serde_json::Error),
 }
+
+impl From<::redis::RedisError> for QueueError {
+    fn from(e: ::redis::RedisError) -> Self {
+        QueueError::Backend(e.to_string())
+    }
+}

@@ -236,8 +236,9 @@ async fn unstarted_jobs_are_handed_back_at_once_when_a_worker_stops() {
         enqueue(&t, NoopV1::default()).await,
     ];
     // A stopping worker fetched both and started neither.
+    let consumer = kiln_worker::consumer::Consumer::new(r.clone());
     let (shared, _acks) = kiln_worker::stream::StreamShared::new(
-        r.clone(),
+        consumer.clone(),
         QueueName::Notifications,
         "stopping-worker".into(),
     );
@@ -245,7 +246,7 @@ async fn unstarted_jobs_are_handed_back_at_once_when_a_worker_stops() {
         .await
         .expect("group");
     let mut reader = r.reader().expect("reader");
-    let fetched = r
+    let fetched = consumer
         .read(&mut reader, QueueName::Notifications, "stopping-worker", 10)
         .await
         .expect("read");

@@ -51,7 +51,7 @@ async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
         .await
         .retry()?;
     tracing::info!(notification_id = %id, reason, "notification skipped");
-    Ok(json!({ "status": status.as_str(), "reason": reason }))
+    Ok(json!({ "status": status, "reason": reason }))
 }
 
 /// Starts an attempt on a history row; `Some(result)` when the row already
@@ -104,9 +104,7 @@ pub async fn send_email(ctx: &JobCtx, job: EmailSendV1) -> Result<Value, JobErro
                 Via::File => NotificationStatus::Recorded,
             };
             record(ctx, id, &Ok((status, Some(sent.message_id.as_str())))).await?;
-            Ok(
-                json!({ "notification_id": id, "status": status.as_str(), "message_id": sent.message_id }),
-            )
+            Ok(json!({ "notification_id": id, "status": status, "message_id": sent.message_id }))
         }
         Err(e) => {
             record(ctx, id, &Err(e.clone())).await?;
@@ -162,12 +160,12 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
         Ok(PushOutcome::Sent { name }) => {
             let status = NotificationStatus::Sent;
             record(ctx, id, &Ok((status, Some(name.as_str())))).await?;
-            Ok(json!({ "notification_id": id, "status": status.as_str(), "message_id": name }))
+            Ok(json!({ "notification_id": id, "status": status, "message_id": name }))
         }
         Ok(PushOutcome::Recorded) => {
             let status = NotificationStatus::Recorded;
             record(ctx, id, &Ok((status, None))).await?;
-            Ok(json!({ "notification_id": id, "status": status.as_str() }))
+            Ok(json!({ "notification_id": id, "status": status }))
         }
         Ok(PushOutcome::Unregistered) => {
             let reason = "FCM says the token is no longer registered; the device was deactivated";
@@ -179,7 +177,7 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
                 .await
                 .retry()?;
             tracing::info!(device_id = %device.id, "device token unregistered; deactivated");
-            Ok(json!({ "notification_id": id, "status": status.as_str(), "reason": reason }))
+            Ok(json!({ "notification_id": id, "status": status, "reason": reason }))
         }
         Err(e) => {
             record(ctx, id, &Err(e.clone())).await?;

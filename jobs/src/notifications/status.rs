@@ -4,6 +4,8 @@
 
 use std::{fmt, str::FromStr};
 
+use serde::{Serialize, Serializer};
+
 use crate::JobStatus;
 
 /// Status of a delivery in the notification history.
@@ -91,6 +93,13 @@ impl fmt::Display for NotificationStatus {
     }
 }
 
+/// Serializes as the stored string (job results name the status they ended in).
+impl Serialize for NotificationStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl FromStr for NotificationStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -119,6 +128,7 @@ mod tests {
         for s in NotificationStatus::ALL {
             assert_eq!(s.as_str().parse::<NotificationStatus>(), Ok(s));
             assert_eq!(NotificationStatus::try_from(s.to_string()), Ok(s));
+            assert_eq!(serde_json::json!(s), serde_json::json!(s.as_str()));
         }
     }
 

@@ -15,7 +15,7 @@ use kiln_jobs::{
     AppContext,
     delivery::webhook::{WebhookSecret, ssrf},
     webhooks::{
-        EventType, TEST_EVENT,
+        self as family, EventType, TEST_EVENT,
         events::{self, Event},
         repo::{self as webhooks, DeliveryRow, WebhookRow},
     },
@@ -187,15 +187,15 @@ pub enum DeliveryStatus {
     Skipped,
 }
 
-impl DeliveryStatus {
-    fn parse(s: &str) -> DeliveryStatus {
+impl From<family::DeliveryStatus> for DeliveryStatus {
+    fn from(s: family::DeliveryStatus) -> Self {
         match s {
-            "pending" => DeliveryStatus::Pending,
-            "delivered" => DeliveryStatus::Delivered,
-            "retrying" => DeliveryStatus::Retrying,
-            "dead" => DeliveryStatus::Dead,
-            "skipped" => DeliveryStatus::Skipped,
-            _ => DeliveryStatus::Failed,
+            family::DeliveryStatus::Pending => DeliveryStatus::Pending,
+            family::DeliveryStatus::Delivered => DeliveryStatus::Delivered,
+            family::DeliveryStatus::Retrying => DeliveryStatus::Retrying,
+            family::DeliveryStatus::Failed => DeliveryStatus::Failed,
+            family::DeliveryStatus::Dead => DeliveryStatus::Dead,
+            family::DeliveryStatus::Skipped => DeliveryStatus::Skipped,
         }
     }
 }
@@ -239,7 +239,7 @@ impl From<DeliveryRow> for DeliveryOut {
             event_type: d.event_type,
             payload: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
             job_id: d.job_id,
-            status: DeliveryStatus::parse(&d.status),
+            status: d.status.into(),
             attempts: d.attempts,
             response_status: d.response_status,
             response_body: d.response_body,

@@ -1,9 +1,61 @@
-//! Repository for push devices (`devices`).
+//! Repository for push devices (`devices`), and their platform.
+
+use std::{fmt, str::FromStr};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{db::Db, on_db};
+
+/// The platform of a device: the `platform` column of `devices`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    /// Android app.
+    Android,
+    /// iOS app (through FCM's APNs bridge).
+    Ios,
+    /// Web push (FCM JavaScript SDK).
+    Web,
+}
+
+impl Platform {
+    /// Every platform.
+    pub const ALL: [Platform; 3] = [Platform::Android, Platform::Ios, Platform::Web];
+
+    /// The stored string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Web => "web",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown device platform {s:?}"))
+    }
+}
+
+/// Decodes the stored column (`#[sqlx(try_from = "String")]`): an unknown
+/// value is a corrupt row, never a guess.
+impl TryFrom<String> for Platform {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
 
 /// A `devices` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -11,7 +63,8 @@ pub struct DeviceRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub token: String,
-    pub platform: String,
+    #[sqlx(try_from = "String")]
+    pub platform: Platform,
     pub app_version: Option<String>,
     pub active: bool,
     pub last_error: Option<String>,
@@ -28,7 +81,7 @@ pub struct Register<'a> {
     pub id: Uuid,
     pub user_id: Uuid,
     pub token: &'a str,
-    pub platform: &'a str,
+    pub platform: Platform,
     pub app_version: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
@@ -48,7 +101,7 @@ pub async fn upsert(db: &Db, r: &Register<'_>) -> Result<(DeviceRow, bool), sqlx
         .bind(r.id)
         .bind(r.user_id)
         .bind(r.token)
-        .bind(r.platform)
+        .bind(r.platform.as_str())
         .bind(r.app_version)
         .bind(r.now)
         .fetch_one(p)
@@ -115,4 +168,24 @@ pub async fn deactivate(
 pub async fn count(db: &Db, user_id: Uuid) -> Result<i64, sqlx::Error> {
     let sql = "SELECT COUNT(*) FROM devices WHERE user_id = $1";
     on_db!(db, p => sqlx::query_scalar(sql).bind(user_id).fetch_one(p).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_round_trip_through_their_names() {
+        for p in Platform::ALL {
+            assert_eq!(p.as_str().parse::<Platform>(), Ok(p));
+            assert_eq!(Platform::try_from(p.to_string()), Ok(p));
+        }
+    }
+
+    #[test]
+    fn an_unknown_platform_is_an_error() {
+        assert!("windows".parse::<Platform>().is_err());
+        assert!("iOS".parse::<Platform>().is_err());
+        assert!(Platform::try_from(String::new()).is_err());
+    }
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     EmailSendV1, NotificationRequest, NotifyChannel, NotifyError, PushSendV1, Queued, devices,
-    repo as notifications, template_context,
+    repo as notifications, status::NotificationStatus, template_context,
 };
 use crate::{
     context::AppContext,
@@ -123,7 +123,7 @@ pub async fn enqueue(app: &AppContext, req: &NotificationRequest) -> Result<Queu
                 &mut tx,
                 &notifications::NewNotification {
                     job_id: Some(j.id),
-                    status: "queued",
+                    status: NotificationStatus::Queued,
                     ..row
                 },
             )
@@ -138,7 +138,7 @@ pub async fn enqueue(app: &AppContext, req: &NotificationRequest) -> Result<Queu
         notifications::insert(
             &mut tx,
             &notifications::NewNotification {
-                status: "skipped",
+                status: NotificationStatus::Skipped,
                 error: Some("the user has no active device"),
                 ..row
             },
@@ -182,7 +182,7 @@ fn new_row<'a>(
         job_id: None,
         requested_by: &req.requested_by,
         idempotency_key: req.idempotency_key.as_deref(),
-        status: "queued",
+        status: NotificationStatus::Queued,
         error: None,
         now,
     }

@@ -16,6 +16,9 @@ pub mod devices;
 pub mod enqueue;
 pub mod repo;
 pub mod send;
+pub mod status;
+
+pub use status::NotificationStatus;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::status::NotificationStatus;
 use crate::{
     db::{Db, DbTx},
     on_db, on_tx,
@@ -19,7 +20,8 @@ pub struct NotificationRow {
     pub device_id: Option<Uuid>,
     pub job_id: Option<Uuid>,
     pub requested_by: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: NotificationStatus,
     pub attempts: i32,
     pub provider_message_id: Option<String>,
     pub error: Option<String>,
@@ -30,6 +32,10 @@ pub struct NotificationRow {
 
 const COLUMNS: &str = "id, user_id, channel, template, device_id, job_id, requested_by, status, \
                        attempts, provider_message_id, error, created_at, updated_at, sent_at";
+
+/// The statuses a delivery still moves on from, as SQL: those not
+/// [`NotificationStatus::is_final`].
+const OPEN: &str = "('queued', 'sending', 'retrying')";
 
 /// Values of a new row.
 #[derive(Debug, Clone)]
@@ -42,7 +48,7 @@ pub struct NewNotification<'a> {
     pub job_id: Option<Uuid>,
     pub requested_by: &'a str,
     pub idempotency_key: Option<&'a str>,
-    pub status: &'a str,
+    pub status: NotificationStatus,
     pub error: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
@@ -61,7 +67,7 @@ pub async fn insert(tx: &mut DbTx, n: &NewNotification<'_>) -> Result<(), sqlx::
         .bind(n.job_id)
         .bind(n.requested_by)
         .bind(n.idempotency_key)
-        .bind(n.status)
+        .bind(n.status.as_str())
         .bind(n.error)
         .bind(n.now)
         .execute(&mut **t)
@@ -125,12 +131,13 @@ pub async fn begin_attempt(
     now: DateTime<Utc>,
 ) -> Result<Option<NotificationRow>, sqlx::Error> {
     let sql = format!(
-        "UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = $2 \
-         WHERE id = $1 AND status IN ('queued', 'sending', 'retrying') RETURNING {COLUMNS}"
+        "UPDATE notifications SET status = $3, attempts = attempts + 1, updated_at = $2 \
+         WHERE id = $1 AND status IN {OPEN} RETURNING {COLUMNS}"
     );
     on_db!(db, p => sqlx::query_as::<_, NotificationRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(now)
+        .bind(NotificationStatus::Sending.as_str())
         .fetch_optional(p)
         .await)
 }
@@ -140,7 +147,7 @@ pub async fn begin_attempt(
 pub async fn set_outcome(
     db: &Db,
     id: Uuid,
-    status: &str,
+    status: NotificationStatus,
     provider_message_id: Option<&str>,
     error: Option<&str>,
     now: DateTime<Utc>,
@@ -148,14 +155,15 @@ pub async fn set_outcome(
     let sql = "UPDATE notifications SET status = $2, \
                provider_message_id = COALESCE($3, provider_message_id), error = $4, \
                updated_at = $5, \
-               sent_at = CASE WHEN $2 IN ('sent', 'recorded') THEN $5 ELSE sent_at END \
+               sent_at = CASE WHEN $6 THEN $5 ELSE sent_at END \
                WHERE id = $1";
     on_db!(db, p => sqlx::query(sql)
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(provider_message_id)
         .bind(error)
         .bind(now)
+        .bind(status.is_sent())
         .execute(p)
         .await
         .map(|_| ()))
@@ -166,18 +174,35 @@ pub async fn set_outcome(
 pub async fn finish_job(
     db: &Db,
     job_id: Uuid,
-    status: &str,
+    status: NotificationStatus,
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE notifications SET status = $2, error = COALESCE($3, error), updated_at = $4 \
-               WHERE job_id = $1 AND status IN ('queued', 'sending', 'retrying')";
-    on_db!(db, p => sqlx::query(sql)
+    let sql = format!(
+        "UPDATE notifications SET status = $2, error = COALESCE($3, error), updated_at = $4 \
+         WHERE job_id = $1 AND status IN {OPEN}"
+    );
+    on_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(job_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(now)
         .execute(p)
         .await
         .map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_lists_the_statuses_that_are_not_final() {
+        let open: Vec<String> = NotificationStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .map(|s| format!("'{s}'"))
+            .collect();
+        assert_eq!(OPEN, format!("({})", open.join(", ")));
+    }
 }

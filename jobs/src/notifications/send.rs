@@ -5,7 +5,10 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{EmailSendV1, PushSendV1, devices, repo as notifications, template_context};
+use super::{
+    EmailSendV1, PushSendV1, devices, repo as notifications, status::NotificationStatus,
+    template_context,
+};
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
@@ -22,12 +25,12 @@ use crate::{
 async fn record(
     ctx: &JobCtx,
     id: Uuid,
-    result: &Result<(&str, Option<&str>), DeliveryError>,
+    result: &Result<(NotificationStatus, Option<&str>), DeliveryError>,
 ) -> Result<(), JobError> {
     let (status, provider_id, error) = match result {
         Ok((status, provider_id)) => (*status, *provider_id, None),
-        Err(e) if e.is_retryable() => ("retrying", None, Some(e.to_string())),
-        Err(e) => ("failed", None, Some(e.to_string())),
+        Err(e) if e.is_retryable() => (NotificationStatus::Retrying, None, Some(e.to_string())),
+        Err(e) => (NotificationStatus::Failed, None, Some(e.to_string())),
     };
     notifications::set_outcome(
         &ctx.app.db,
@@ -43,11 +46,12 @@ async fn record(
 
 /// Ends a delivery that has nothing to send.
 async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
-    notifications::set_outcome(&ctx.app.db, id, "skipped", None, Some(reason), Utc::now())
+    let status = NotificationStatus::Skipped;
+    notifications::set_outcome(&ctx.app.db, id, status, None, Some(reason), Utc::now())
         .await
         .retry()?;
     tracing::info!(notification_id = %id, reason, "notification skipped");
-    Ok(json!({ "status": "skipped", "reason": reason }))
+    Ok(json!({ "status": status, "reason": reason }))
 }
 
 /// Starts an attempt on a history row; `Some(result)` when the row already
@@ -62,7 +66,7 @@ async fn begin(ctx: &JobCtx, id: Uuid) -> Result<Option<Value>, JobError> {
         return Ok(None);
     }
     match notifications::get(db, id).await.retry()? {
-        Some(row) => Ok(Some(ctx.repeated(&row.status))),
+        Some(row) => Ok(Some(ctx.repeated(row.status.as_str()))),
         None => Err(JobError::Abort(format!(
             "notification {id} no longer exists (its user was deleted)"
         ))),
@@ -96,8 +100,8 @@ pub async fn send_email(ctx: &JobCtx, job: EmailSendV1) -> Result<Value, JobErro
     match sent {
         Ok(sent) => {
             let status = match sent.via {
-                Via::Smtp => "sent",
-                Via::File => "recorded",
+                Via::Smtp => NotificationStatus::Sent,
+                Via::File => NotificationStatus::Recorded,
             };
             record(ctx, id, &Ok((status, Some(sent.message_id.as_str())))).await?;
             Ok(json!({ "notification_id": id, "status": status, "message_id": sent.message_id }))
@@ -154,23 +158,26 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
     };
     match sent {
         Ok(PushOutcome::Sent { name }) => {
-            record(ctx, id, &Ok(("sent", Some(name.as_str())))).await?;
-            Ok(json!({ "notification_id": id, "status": "sent", "message_id": name }))
+            let status = NotificationStatus::Sent;
+            record(ctx, id, &Ok((status, Some(name.as_str())))).await?;
+            Ok(json!({ "notification_id": id, "status": status, "message_id": name }))
         }
         Ok(PushOutcome::Recorded) => {
-            record(ctx, id, &Ok(("recorded", None))).await?;
-            Ok(json!({ "notification_id": id, "status": "recorded" }))
+            let status = NotificationStatus::Recorded;
+            record(ctx, id, &Ok((status, None))).await?;
+            Ok(json!({ "notification_id": id, "status": status }))
         }
         Ok(PushOutcome::Unregistered) => {
             let reason = "FCM says the token is no longer registered; the device was deactivated";
             devices::deactivate(&app.db, device.id, &device.token, reason, Utc::now())
                 .await
                 .retry()?;
-            notifications::set_outcome(&app.db, id, "failed", None, Some(reason), Utc::now())
+            let status = NotificationStatus::Failed;
+            notifications::set_outcome(&app.db, id, status, None, Some(reason), Utc::now())
                 .await
                 .retry()?;
             tracing::info!(device_id = %device.id, "device token unregistered; deactivated");
-            Ok(json!({ "notification_id": id, "status": "failed", "reason": reason }))
+            Ok(json!({ "notification_id": id, "status": status, "reason": reason }))
         }
         Err(e) => {
             record(ctx, id, &Err(e.clone())).await?;
@@ -181,12 +188,15 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
 
 /// Closes the history row of an `email.send` or `push.send` job that ended
 /// `failed` or `dead` without its handler recording it (a timeout, a lost
-/// worker).
+/// worker). A job that ended otherwise leaves its row alone.
 pub async fn close_unfinished(
     db: &Db,
     job: &JobRun,
     status: JobStatus,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    notifications::finish_job(db, job.id, status.as_str(), error, Utc::now()).await
+    let Some(status) = NotificationStatus::for_failed_job(status) else {
+        return Ok(());
+    };
+    notifications::finish_job(db, job.id, status, error, Utc::now()).await
 }

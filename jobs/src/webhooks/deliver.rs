@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{
     WebhookDeliverV1,
     repo::{self, AttemptOutcome},
+    status::DeliveryStatus,
 };
 use crate::{
     JobRun, JobStatus,
@@ -30,13 +31,13 @@ async fn record(ctx: &JobCtx, id: Uuid, o: &AttemptOutcome<'_>) -> Result<(), Jo
 /// Ends a delivery that will not be sent.
 async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
     let outcome = AttemptOutcome {
-        status: "skipped",
+        status: DeliveryStatus::Skipped,
         response_status: None,
         response_body: None,
         error: Some(reason),
     };
     record(ctx, id, &outcome).await?;
-    Ok(json!({ "status": "skipped", "reason": reason }))
+    Ok(json!({ "status": outcome.status, "reason": reason }))
 }
 
 /// Runs a `webhook.deliver` job: one signed POST of the stored body.
@@ -48,8 +49,11 @@ pub async fn run(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError>
         .retry()?
     else {
         return match repo::get_delivery(db, job.delivery_id).await.retry()? {
-            Some(d) => Ok(ctx.repeated(&d.status)),
-            None => Ok(json!({ "status": "skipped", "reason": "the endpoint was deleted" })),
+            Some(d) => Ok(ctx.repeated(d.status.as_str())),
+            None => {
+                let status = DeliveryStatus::Skipped;
+                Ok(json!({ "status": status, "reason": "the endpoint was deleted" }))
+            }
         };
     };
     let Some(hook) = repo::get(db, delivery.webhook_id, None).await.retry()? else {
@@ -93,7 +97,7 @@ pub async fn run(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError>
                 ctx,
                 delivery.id,
                 &AttemptOutcome {
-                    status: "delivered",
+                    status: DeliveryStatus::Delivered,
                     response_status: Some(i32::from(d.status)),
                     response_body: Some(&d.body),
                     error: None,
@@ -103,9 +107,8 @@ pub async fn run(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError>
             repo::record_success(db, hook.id, Utc::now())
                 .await
                 .retry()?;
-            Ok(
-                json!({ "delivery_id": delivery.id, "status": "delivered", "response_status": d.status }),
-            )
+            let status = DeliveryStatus::Delivered;
+            Ok(json!({ "delivery_id": delivery.id, "status": status, "response_status": d.status }))
         }
         Err(e) => {
             let limit = ctx.app.config.webhooks.disable_after_failures;
@@ -113,23 +116,23 @@ pub async fn run(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError>
                 .await
                 .retry()?
                 .is_some_and(|(_, disabled)| disabled);
-            let (e, status_name) = if disabled_now {
+            let (e, delivery_status) = if disabled_now {
                 tracing::warn!(webhook_id = %hook.id, failures = limit, "webhook endpoint disabled after consecutive failures");
                 let reason = format!(
                     "{e}; the endpoint was disabled after {limit} consecutive failed attempts"
                 );
-                (DeliveryError::abort(reason), "failed")
+                (DeliveryError::abort(reason), DeliveryStatus::Failed)
             } else if e.is_retryable() {
-                (e, "retrying")
+                (e, DeliveryStatus::Retrying)
             } else {
-                (e, "failed")
+                (e, DeliveryStatus::Failed)
             };
             let reason = e.to_string();
             record(
                 ctx,
                 delivery.id,
                 &AttemptOutcome {
-                    status: status_name,
+                    status: delivery_status,
                     response_status: status,
                     response_body: body,
                     error: Some(&reason),
@@ -142,12 +145,16 @@ pub async fn run(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError>
 }
 
 /// Closes the delivery-log row of a `webhook.deliver` job that ended `failed`
-/// or `dead` without its handler recording it (a timeout, a lost worker).
+/// or `dead` without its handler recording it (a timeout, a lost worker). A
+/// job that ended otherwise leaves its row alone.
 pub async fn close_unfinished(
     db: &Db,
     job: &JobRun,
     status: JobStatus,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    repo::finish_delivery_job(db, job.id, status.as_str(), error, Utc::now()).await
+    let Some(status) = DeliveryStatus::for_failed_job(status) else {
+        return Ok(());
+    };
+    repo::finish_delivery_job(db, job.id, status, error, Utc::now()).await
 }

@@ -12,7 +12,10 @@ pub mod config;
 pub mod deliver;
 pub mod events;
 pub mod repo;
+pub mod status;
 pub mod subscriptions;
+
+pub use status::DeliveryStatus;
 
 use std::{fmt, str::FromStr};
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::status::DeliveryStatus;
 use crate::{
     db::{Db, DbTx},
     on_db, on_tx,
@@ -217,7 +218,8 @@ pub struct DeliveryRow {
     pub event_type: String,
     pub payload: String,
     pub job_id: Option<Uuid>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub response_status: Option<i32>,
     pub response_body: Option<String>,
@@ -230,6 +232,10 @@ pub struct DeliveryRow {
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_type, payload, job_id, status, attempts, \
                                 response_status, response_body, error, created_at, updated_at, \
                                 delivered_at";
+
+/// The statuses a delivery still moves on from, as SQL: those not
+/// [`DeliveryStatus::is_final`].
+const OPEN: &str = "('pending', 'retrying')";
 
 /// Values of a new delivery.
 #[derive(Debug, Clone)]
@@ -246,7 +252,7 @@ pub struct NewDelivery<'a> {
 pub async fn insert_delivery(tx: &mut DbTx, d: &NewDelivery<'_>) -> Result<(), sqlx::Error> {
     let sql = "INSERT INTO webhook_deliveries (id, webhook_id, event_type, payload, job_id, \
                status, attempts, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)";
+               VALUES ($1, $2, $3, $4, $5, $7, 0, $6, $6)";
     on_tx!(tx, t => sqlx::query(sql)
         .bind(d.id)
         .bind(d.webhook_id)
@@ -254,6 +260,7 @@ pub async fn insert_delivery(tx: &mut DbTx, d: &NewDelivery<'_>) -> Result<(), s
         .bind(d.payload)
         .bind(d.job_id)
         .bind(d.now)
+        .bind(DeliveryStatus::Pending.as_str())
         .execute(&mut **t)
         .await
         .map(|_| ()))
@@ -296,7 +303,7 @@ pub async fn begin_delivery_attempt(
 ) -> Result<Option<DeliveryRow>, sqlx::Error> {
     let sql = format!(
         "UPDATE webhook_deliveries SET attempts = attempts + 1, updated_at = $2 \
-         WHERE id = $1 AND status IN ('pending', 'retrying') RETURNING {DELIVERY_COLUMNS}"
+         WHERE id = $1 AND status IN {OPEN} RETURNING {DELIVERY_COLUMNS}"
     );
     on_db!(db, p => sqlx::query_as::<_, DeliveryRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -308,7 +315,7 @@ pub async fn begin_delivery_attempt(
 /// What one attempt got.
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome<'a> {
-    pub status: &'a str,
+    pub status: DeliveryStatus,
     pub response_status: Option<i32>,
     pub response_body: Option<&'a str>,
     pub error: Option<&'a str>,
@@ -323,15 +330,16 @@ pub async fn record_attempt(
 ) -> Result<(), sqlx::Error> {
     let sql = "UPDATE webhook_deliveries SET status = $2, response_status = $3, \
                response_body = $4, error = $5, updated_at = $6, \
-               delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END \
+               delivered_at = CASE WHEN $7 THEN $6 ELSE delivered_at END \
                WHERE id = $1";
     on_db!(db, p => sqlx::query(sql)
         .bind(id)
-        .bind(o.status)
+        .bind(o.status.as_str())
         .bind(o.response_status)
         .bind(o.response_body)
         .bind(o.error)
         .bind(now)
+        .bind(o.status == DeliveryStatus::Delivered)
         .execute(p)
         .await
         .map(|_| ()))
@@ -342,18 +350,35 @@ pub async fn record_attempt(
 pub async fn finish_delivery_job(
     db: &Db,
     job_id: Uuid,
-    status: &str,
+    status: DeliveryStatus,
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE webhook_deliveries SET status = $2, error = COALESCE($3, error), \
-               updated_at = $4 WHERE job_id = $1 AND status IN ('pending', 'retrying')";
-    on_db!(db, p => sqlx::query(sql)
+    let sql = format!(
+        "UPDATE webhook_deliveries SET status = $2, error = COALESCE($3, error), \
+         updated_at = $4 WHERE job_id = $1 AND status IN {OPEN}"
+    );
+    on_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(job_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(now)
         .execute(p)
         .await
         .map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_lists_the_statuses_that_are_not_final() {
+        let open: Vec<String> = DeliveryStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .map(|s| format!("'{s}'"))
+            .collect();
+        assert_eq!(OPEN, format!("({})", open.join(", ")));
+    }
 }

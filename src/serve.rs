@@ -70,7 +70,7 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
     // Queue gauges for /metrics, in every role: scaling reads them from any replica.
-    let sampler = tokio::spawn(kiln_jobs::metrics::sample_queues(
+    let sampler = tokio::spawn(kiln_worker::sampler::sample_queues(
         app.ledger.clone(),
         app.metrics.clone(),
     ));

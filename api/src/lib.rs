@@ -22,7 +22,7 @@ use poem::{
     middleware::{RequestId, ReuseId, Tracing},
     web::Data,
 };
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{OpenApi, OpenApiService, Tags};
 
 use kiln_jobs::AppContext;
 
@@ -55,21 +55,8 @@ pub enum ApiTags {
     Health,
 }
 
-type Apis = (
-    endpoints::auth::AuthApi,
-    endpoints::api_keys::ApiKeysApi,
-    endpoints::users::UsersApi,
-    endpoints::media::MediaApi,
-    endpoints::jobs::JobsApi,
-    endpoints::queues::QueuesApi,
-    endpoints::devices::DevicesApi,
-    endpoints::notifications::NotificationsApi,
-    endpoints::webhooks::WebhooksApi,
-    endpoints::health::HealthApi,
-);
-
 /// The OpenAPI service, built without connecting to anything.
-pub fn openapi_service() -> OpenApiService<Apis, ()> {
+pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
         (
             endpoints::auth::AuthApi,

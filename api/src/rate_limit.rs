@@ -26,7 +26,7 @@ use governor::{
 use ipnet::IpNet;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, http::HeaderValue};
 
-use kiln_jobs::config::RateLimitConfig;
+use kiln_jobs::config::http::RateLimitConfig;
 
 use crate::error::ApiError;
 

@@ -1,18 +1,21 @@
-//! Shared services handed to endpoints and job handlers.
+//! Shared services handed to endpoints and job handlers ([`AppContext`]), and
+//! what a handler sees of the job it runs ([`JobCtx`]).
 
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 use crate::{
     Config,
     db::Db,
+    delivery::Notifier,
     identity::Identity,
     ledger::Ledger,
     metrics::Metrics,
-    notify::Notifier,
     queue::{Transport, Wakeups, redis::RedisQueue},
     storage::Storage,
+    webhooks::subscriptions::SubscriptionCache,
 };
 
 /// Everything a request or a job needs. Cheap to clone.
@@ -34,6 +37,8 @@ pub struct AppContext {
     pub identity: Identity,
     /// Email, push and webhook delivery clients.
     pub notifier: Notifier,
+    /// Each user's webhook endpoints, cached for the event fan-out.
+    pub subscriptions: Arc<SubscriptionCache>,
 }
 
 impl AppContext {
@@ -80,6 +85,7 @@ impl AppContext {
             metrics,
             identity,
             notifier,
+            subscriptions: Arc::default(),
         })
     }
 
@@ -97,5 +103,34 @@ impl AppContext {
             "database={db} queue={queue} objects={}",
             self.storage.description()
         )
+    }
+}
+
+/// What a handler sees of the job it runs.
+#[derive(Debug, Clone)]
+pub struct JobCtx {
+    /// Shared services.
+    pub app: AppContext,
+    /// The ledger id.
+    pub job_id: Uuid,
+    /// The owner recorded in the ledger.
+    pub owner: String,
+    /// This attempt, 1-based.
+    pub attempt: u32,
+}
+
+impl JobCtx {
+    /// Records progress (0–100) in the ledger; failures are only logged.
+    pub async fn progress(&self, percent: u8) {
+        if let Err(e) = self.app.ledger.set_progress(self.job_id, percent).await {
+            tracing::warn!(job_id = %self.job_id, error = %e, "could not record progress");
+        }
+    }
+
+    /// The result of a job whose work an earlier delivery of it already did
+    /// (its history row ended with `status`): nothing is done again.
+    pub fn repeated(&self, status: &str) -> serde_json::Value {
+        tracing::info!(job_id = %self.job_id, status, "delivery already ended; nothing sent again");
+        serde_json::json!({ "status": status, "repeated": true })
     }
 }

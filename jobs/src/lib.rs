@@ -1,30 +1,36 @@
 //! kiln-jobs: the library shared by Kiln's HTTP tier and its workers.
 //!
-//! It owns configuration, the database (pools, migrations, repositories), object
-//! storage, the job ledger with its enqueue API, the queue transport, and one
-//! module per job family (payload types and handler).
+//! The runtime's core: what a job is ([`job`]), the services a request or a
+//! job sees ([`context`]), the job ledger with its enqueue API ([`ledger`]),
+//! queue names and transports ([`queue`]), the database, object storage,
+//! identity and the provider clients ([`delivery`]). Then one folder per job
+//! family, each with its payload types, handlers, repository code and config:
+//! [`media`], [`notifications`], [`webhooks`] and [`noop`]. The worker crate
+//! maps each payload type to its handler; nothing here dispatches.
 
 pub mod config;
 pub mod context;
 pub mod db;
-pub mod handler;
+pub mod delivery;
 pub mod identity;
+pub mod job;
 pub mod ledger;
-pub mod media;
 pub mod metrics;
-pub mod noop;
-pub mod notify;
-pub mod payload;
 pub mod queue;
 pub mod secrets;
 pub mod storage;
-pub mod sweeper;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+// Job families.
+pub mod media;
+pub mod noop;
+pub mod notifications;
+pub mod webhooks;
+
 pub use config::Config;
-pub use context::AppContext;
+pub use context::{AppContext, JobCtx};
+pub use job::{Job, JobError};
 pub use ledger::{JobRun, JobStatus, Ledger};
-pub use payload::JobPayload;
 pub use queue::QueueName;

@@ -7,10 +7,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::{
-    ledger::Ledger,
-    queue::{QueueName, QueueStats},
-};
+use crate::queue::{QueueName, QueueStats};
 
 /// The process's registry and Kiln's own collectors.
 #[derive(Debug, Clone)]
@@ -164,22 +161,5 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-/// How often [`sample_queues`] refreshes the queue gauges.
-pub const QUEUE_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Refreshes the queue gauges every [`QUEUE_SAMPLE_INTERVAL`], forever (callers
-/// abort it at shutdown). A queue whose numbers cannot be read keeps its last values.
-pub async fn sample_queues(ledger: Ledger, metrics: std::sync::Arc<Metrics>) {
-    loop {
-        for queue in QueueName::ALL {
-            match ledger.queue_stats(queue).await {
-                Ok(s) => metrics.set_queue_stats(queue, &s),
-                Err(e) => tracing::debug!(%queue, error = %e, "could not sample queue stats"),
-            }
-        }
-        tokio::time::sleep(QUEUE_SAMPLE_INTERVAL).await;
     }
 }

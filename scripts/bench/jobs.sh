@@ -9,6 +9,9 @@
 # notes, never in tests.
 #
 #   scripts/bench/jobs.sh [--pg] [--redis|--redis-only] [-- extra bench_jobs args, e.g. --jobs 5000 --concurrency 16]
+#
+# KILN_BENCH_BIN=path runs that bench_jobs binary instead of building one:
+# build it at two commits and compare them in the same sitting.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
@@ -31,10 +34,15 @@ done
 export KILN_TEST_PG_URL=${KILN_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 cd "$KILN_ROOT"
-log "building bench_jobs (release)"
-cargo build --locked --release -q -p kiln-worker --example bench_jobs
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-bench="$target_dir/release/examples/bench_jobs"
+if [[ -n ${KILN_BENCH_BIN:-} ]]; then
+  bench=$KILN_BENCH_BIN
+  [[ -x $bench ]] || die "KILN_BENCH_BIN=$bench is not an executable"
+else
+  log "building bench_jobs (release)"
+  cargo build --locked --release -q -p kiln-worker --example bench_jobs
+  target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  bench="$target_dir/release/examples/bench_jobs"
+fi
 
 if $sqlite; then
   log "SQLite (fresh temporary file)"

@@ -1,13 +1,7 @@
 use std::time::Duration;
 
 use kiln_api::Role;
-use kiln_jobs::{
-    JobPayload,
-    db::DbKind,
-    ledger::NewJob,
-    noop::NoopV1,
-    testing::{BOTH, Backend},
-};
+use kiln_jobs::{db::DbKind, ledger::NewJob, noop::NoopV1, testing::Backend};
 
 use crate::helpers::{error_code, fixture, spawn_app, spawn_app_with};
 
@@ -37,7 +31,16 @@ async fn requests_without_a_valid_token_get_401_in_the_error_shape() {
         .keys
         .mint("alice", kiln_api::Role::User, 0)
         .expect("mint");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Wall clock: `exp` is in whole seconds, so the token is past it only once the second turns.
+    let exp = jsonwebtoken::get_current_timestamp();
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while jsonwebtoken::get_current_timestamp() <= exp {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the clock never passed the token's exp"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     for token in [
         forged.as_str(),
         wrong_aud.as_str(),
@@ -302,92 +305,94 @@ async fn readiness_reports_each_dependency_and_503_when_the_database_is_unreacha
     app.stop().await;
 }
 
-#[tokio::test]
-async fn upload_to_variants_works_on_both_databases_through_job_polling() {
-    for kind in BOTH {
-        let app = spawn_app(kind).await;
-        let resp = app
-            .upload("carol", "p.png", fixture("alpha_300x200.png"), None)
-            .await;
-        assert_eq!(resp.status(), 202);
-        let body: serde_json::Value = resp.json().await.expect("json");
-        let job = app
-            .wait_job("carol", body["job_id"].as_str().expect("id"))
-            .await;
-        assert_eq!(job["status"], "succeeded", "{kind:?}: {job}");
-        assert_eq!(job["result"]["variants"].as_array().map(Vec::len), Some(6));
-        app.stop().await;
-    }
+kiln_jobs::per_backend!(
+    upload_to_variants_works_through_job_polling,
+    [sqlite, postgres]
+);
+async fn upload_to_variants_works_through_job_polling(kind: Backend) {
+    let app = spawn_app(kind).await;
+    let resp = app
+        .upload("carol", "p.png", fixture("alpha_300x200.png"), None)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let job = app
+        .wait_job("carol", body["job_id"].as_str().expect("id"))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{kind:?}: {job}");
+    assert_eq!(job["result"]["variants"].as_array().map(Vec::len), Some(6));
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn queue_depth_and_dead_job_requeue_are_for_operators() {
-    for backend in [Backend::Sqlite, Backend::Redis] {
-        let app = spawn_app_with(backend, false, |_| {}).await;
-        let user = app
-            .http
-            .get(app.url("/v1/queues"))
-            .bearer_auth(app.token("alice"))
-            .send()
+kiln_jobs::per_backend!(
+    queue_depth_and_dead_job_requeue_are_for_operators,
+    [sqlite, redis]
+);
+async fn queue_depth_and_dead_job_requeue_are_for_operators(backend: Backend) {
+    let app = spawn_app_with(backend, false, |_| {}).await;
+    let user = app
+        .http
+        .get(app.url("/v1/queues"))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(error_code(user, 403).await, "forbidden");
+    // Two queued jobs, not running (no workers in this app).
+    for _ in 0..2 {
+        app.ctx
+            .app
+            .ledger
+            .enqueue(NewJob::new("alice", NoopV1::default()))
             .await
-            .expect("request");
-        assert_eq!(error_code(user, 403).await, "forbidden");
-        // Two queued jobs, not running (no workers in this app).
-        for _ in 0..2 {
-            app.ctx
-                .app
-                .ledger
-                .enqueue(NewJob::new("alice", JobPayload::NoopV1(NoopV1::default())))
-                .await
-                .expect("enqueue");
-        }
-        let ops = app.token_as("olga", Role::Operator);
-        let body: serde_json::Value = app
-            .http
-            .get(app.url("/v1/queues"))
-            .bearer_auth(&ops)
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
-        let expected = match backend {
-            Backend::Redis => "redis",
-            _ => "database",
-        };
-        assert_eq!(body["transport"], expected, "{body}");
-        let queues = body["queues"].as_array().expect("queues");
-        assert_eq!(queues.len(), 5);
-        let n = queues
-            .iter()
-            .find(|q| q["name"] == "notifications")
-            .expect("notifications");
-        assert_eq!(
-            (n["ready"].as_u64(), n["dead"].as_u64()),
-            (Some(2), Some(0)),
-            "{body}"
-        );
-        let r = app
-            .http
-            .post(app.url("/v1/queues/notifications/dead/retry"))
-            .bearer_auth(&ops)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(r.status(), 200);
-        let r: serde_json::Value = r.json().await.expect("json");
-        assert_eq!(r["requeued"], 0);
-        let bad = app
-            .http
-            .post(app.url("/v1/queues/nope/dead/retry"))
-            .bearer_auth(&ops)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(error_code(bad, 400).await, "bad_request");
-        app.stop().await;
+            .expect("enqueue");
     }
+    let ops = app.token_as("olga", Role::Operator);
+    let body: serde_json::Value = app
+        .http
+        .get(app.url("/v1/queues"))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let expected = match backend {
+        Backend::Redis => "redis",
+        _ => "database",
+    };
+    assert_eq!(body["transport"], expected, "{body}");
+    let queues = body["queues"].as_array().expect("queues");
+    assert_eq!(queues.len(), 5);
+    let n = queues
+        .iter()
+        .find(|q| q["name"] == "notifications")
+        .expect("notifications");
+    assert_eq!(
+        (n["ready"].as_u64(), n["dead"].as_u64()),
+        (Some(2), Some(0)),
+        "{body}"
+    );
+    let r = app
+        .http
+        .post(app.url("/v1/queues/notifications/dead/retry"))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let r: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(r["requeued"], 0);
+    let bad = app
+        .http
+        .post(app.url("/v1/queues/nope/dead/retry"))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(error_code(bad, 400).await, "bad_request");
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use kiln_api::{AuthKeysBuilder, Claims, Role};
-use kiln_jobs::{db::DbKind, testing::BOTH};
+use kiln_jobs::{db::DbKind, testing::Backend};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, error_code, fixture, spawn_app_with};
 
-async fn app(kind: DbKind) -> TestApp {
-    spawn_app_with(kind, false, |_| {}).await
+async fn app(backend: impl Into<Backend>) -> TestApp {
+    spawn_app_with(backend, false, |_| {}).await
 }
 
 fn s(v: &Value) -> &str {
@@ -33,193 +33,193 @@ async fn audit_actions(app: &TestApp, admin: &str, action: &str) -> Vec<Value> {
     page["items"].as_array().expect("items").clone()
 }
 
-#[tokio::test]
-async fn register_login_me_refresh_and_logout() {
-    for kind in BOTH {
-        let app = app(kind).await;
-        let creds = json!({"email": "Alice@Example.com", "password": PASSWORD});
-        let resp = app.post_json("/v1/auth/register", None, &creds).await;
-        assert_eq!(resp.status(), 201, "{kind:?}");
-        let user: Value = resp.json().await.expect("user");
-        assert_eq!(user["email"], "alice@example.com");
-        assert_eq!(user["role"], "user");
+kiln_jobs::per_backend!(register_login_me_refresh_and_logout, [sqlite, postgres]);
+async fn register_login_me_refresh_and_logout(kind: Backend) {
+    let app = app(kind).await;
+    let creds = json!({"email": "Alice@Example.com", "password": PASSWORD});
+    let resp = app.post_json("/v1/auth/register", None, &creds).await;
+    assert_eq!(resp.status(), 201, "{kind:?}");
+    let user: Value = resp.json().await.expect("user");
+    assert_eq!(user["email"], "alice@example.com");
+    assert_eq!(user["role"], "user");
 
-        // The same address in another case is taken; weak passwords are refused.
-        let dup = json!({"email": "ALICE@example.com", "password": PASSWORD});
-        let resp = app.post_json("/v1/auth/register", None, &dup).await;
-        assert_eq!(error_code(resp, 409).await, "email_taken");
-        for password in ["short", "bob@example.com", "aaaaaaaaaaaaaaaaaaaa"] {
-            let weak = json!({"email": "bob@example.com", "password": password});
-            let resp = app.post_json("/v1/auth/register", None, &weak).await;
-            assert_eq!(
-                error_code(resp, 422).await,
-                "validation_failed",
-                "{password}"
-            );
-        }
-        let bad_email = json!({"email": "not-an-email", "password": PASSWORD});
-        let resp = app.post_json("/v1/auth/register", None, &bad_email).await;
-        assert_eq!(error_code(resp, 422).await, "validation_failed");
-
-        let tokens: Value = app
-            .login("alice@EXAMPLE.com", PASSWORD)
-            .await
-            .json()
-            .await
-            .expect("tokens");
-        assert_eq!(tokens["token_type"], "Bearer");
-        assert_eq!(tokens["expires_in"], 900);
-        let access = s(&tokens["access_token"]).to_owned();
-        let me: Value = app
-            .send_as(Method::GET, "/v1/me", &access, None)
-            .await
-            .json()
-            .await
-            .expect("me");
-        assert_eq!(me["id"], user["id"]);
-
-        // The access token carries every claim the issue names, with a kid.
-        let header = jsonwebtoken::decode_header(&access).expect("header");
-        assert_eq!(header.kid.as_deref(), Some("default"));
-        let claims = app.keys.verify(&access).expect("valid");
-        assert_eq!(claims.sub, s(&user["id"]));
+    // The same address in another case is taken; weak passwords are refused.
+    let dup = json!({"email": "ALICE@example.com", "password": PASSWORD});
+    let resp = app.post_json("/v1/auth/register", None, &dup).await;
+    assert_eq!(error_code(resp, 409).await, "email_taken");
+    for password in ["short", "bob@example.com", "aaaaaaaaaaaaaaaaaaaa"] {
+        let weak = json!({"email": "bob@example.com", "password": password});
+        let resp = app.post_json("/v1/auth/register", None, &weak).await;
         assert_eq!(
-            (claims.iss.as_str(), claims.aud.as_str()),
-            ("kiln", "kiln-api")
+            error_code(resp, 422).await,
+            "validation_failed",
+            "{password}"
         );
-        assert_eq!(claims.exp - claims.iat, 900);
-        assert!(!claims.jti.is_empty());
-
-        // Refresh rotates: a new refresh token every time.
-        let first = s(&tokens["refresh_token"]).to_owned();
-        let resp = app
-            .post_json("/v1/auth/refresh", None, &json!({"refresh_token": first}))
-            .await;
-        assert_eq!(resp.status(), 200);
-        let second: Value = resp.json().await.expect("tokens");
-        let second_refresh = s(&second["refresh_token"]).to_owned();
-        assert_ne!(second_refresh, first);
-
-        // Logging out ends that session: its refresh token no longer works.
-        let resp = app
-            .post_json(
-                "/v1/auth/logout",
-                Some(s(&second["access_token"])),
-                &json!({"refresh_token": second_refresh}),
-            )
-            .await;
-        assert_eq!(resp.status(), 204);
-        let resp = app
-            .post_json(
-                "/v1/auth/refresh",
-                None,
-                &json!({"refresh_token": second_refresh}),
-            )
-            .await;
-        assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
-        app.stop().await;
     }
+    let bad_email = json!({"email": "not-an-email", "password": PASSWORD});
+    let resp = app.post_json("/v1/auth/register", None, &bad_email).await;
+    assert_eq!(error_code(resp, 422).await, "validation_failed");
+
+    let tokens: Value = app
+        .login("alice@EXAMPLE.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("tokens");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    let access = s(&tokens["access_token"]).to_owned();
+    let me: Value = app
+        .send_as(Method::GET, "/v1/me", &access, None)
+        .await
+        .json()
+        .await
+        .expect("me");
+    assert_eq!(me["id"], user["id"]);
+
+    // The access token carries every claim the issue names, with a kid.
+    let header = jsonwebtoken::decode_header(&access).expect("header");
+    assert_eq!(header.kid.as_deref(), Some("default"));
+    let claims = app.keys.verify(&access).expect("valid");
+    assert_eq!(claims.sub, s(&user["id"]));
+    assert_eq!(
+        (claims.iss.as_str(), claims.aud.as_str()),
+        ("kiln", "kiln-api")
+    );
+    assert_eq!(claims.exp - claims.iat, 900);
+    assert!(!claims.jti.is_empty());
+
+    // Refresh rotates: a new refresh token every time.
+    let first = s(&tokens["refresh_token"]).to_owned();
+    let resp = app
+        .post_json("/v1/auth/refresh", None, &json!({"refresh_token": first}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let second: Value = resp.json().await.expect("tokens");
+    let second_refresh = s(&second["refresh_token"]).to_owned();
+    assert_ne!(second_refresh, first);
+
+    // Logging out ends that session: its refresh token no longer works.
+    let resp = app
+        .post_json(
+            "/v1/auth/logout",
+            Some(s(&second["access_token"])),
+            &json!({"refresh_token": second_refresh}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let resp = app
+        .post_json(
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": second_refresh}),
+        )
+        .await;
+    assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn reusing_a_refresh_token_revokes_the_family_and_is_audited() {
-    for kind in BOTH {
-        let app = app(kind).await;
-        let admin = app.account("root@example.com", Role::Admin).await;
-        let admin = s(&admin["access_token"]).to_owned();
-        let login = app.account("carol@example.com", Role::User).await;
-        let first = s(&login["refresh_token"]).to_owned();
-        let rotated: Value = app
-            .post_json("/v1/auth/refresh", None, &json!({"refresh_token": first}))
-            .await
-            .json()
-            .await
-            .expect("rotated");
-        let current = s(&rotated["refresh_token"]).to_owned();
+kiln_jobs::per_backend!(
+    reusing_a_refresh_token_revokes_the_family_and_is_audited,
+    [sqlite, postgres]
+);
+async fn reusing_a_refresh_token_revokes_the_family_and_is_audited(kind: Backend) {
+    let app = app(kind).await;
+    let admin = app.account("root@example.com", Role::Admin).await;
+    let admin = s(&admin["access_token"]).to_owned();
+    let login = app.account("carol@example.com", Role::User).await;
+    let first = s(&login["refresh_token"]).to_owned();
+    let rotated: Value = app
+        .post_json("/v1/auth/refresh", None, &json!({"refresh_token": first}))
+        .await
+        .json()
+        .await
+        .expect("rotated");
+    let current = s(&rotated["refresh_token"]).to_owned();
 
-        // A thief replays the used token: refused, and the whole family ends,
-        // including the token the real client holds now.
-        let resp = app
-            .post_json("/v1/auth/refresh", None, &json!({"refresh_token": first}))
-            .await;
-        assert_eq!(
-            error_code(resp, 401).await,
-            "invalid_refresh_token",
-            "{kind:?}"
-        );
-        let resp = app
-            .post_json("/v1/auth/refresh", None, &json!({"refresh_token": current}))
-            .await;
-        assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
-        let reuse = audit_actions(&app, &admin, "refresh_token_reuse").await;
-        assert_eq!(reuse.len(), 1, "{reuse:?}");
-        assert_eq!(reuse[0]["subject"], login["user"]["id"]);
-        assert_eq!(reuse[0]["details"]["revoked"], 2);
-        assert!(reuse[0]["ip"].as_str().is_some_and(|ip| ip == "127.0.0.1"));
+    // A thief replays the used token: refused, and the whole family ends,
+    // including the token the real client holds now.
+    let resp = app
+        .post_json("/v1/auth/refresh", None, &json!({"refresh_token": first}))
+        .await;
+    assert_eq!(
+        error_code(resp, 401).await,
+        "invalid_refresh_token",
+        "{kind:?}"
+    );
+    let resp = app
+        .post_json("/v1/auth/refresh", None, &json!({"refresh_token": current}))
+        .await;
+    assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
+    let reuse = audit_actions(&app, &admin, "refresh_token_reuse").await;
+    assert_eq!(reuse.len(), 1, "{reuse:?}");
+    assert_eq!(reuse[0]["subject"], login["user"]["id"]);
+    assert_eq!(reuse[0]["details"]["revoked"], 2);
+    assert!(reuse[0]["ip"].as_str().is_some_and(|ip| ip == "127.0.0.1"));
 
-        // A tampered token is simply invalid; a second login still works.
-        let mut tampered = current.clone();
-        tampered.push('x');
-        let resp = app
-            .post_json(
-                "/v1/auth/refresh",
-                None,
-                &json!({"refresh_token": tampered}),
-            )
-            .await;
-        assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
-        assert_eq!(app.login("carol@example.com", PASSWORD).await.status(), 200);
-        app.stop().await;
-    }
+    // A tampered token is simply invalid; a second login still works.
+    let mut tampered = current.clone();
+    tampered.push('x');
+    let resp = app
+        .post_json(
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": tampered}),
+        )
+        .await;
+    assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
+    assert_eq!(app.login("carol@example.com", PASSWORD).await.status(), 200);
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn five_failed_logins_lock_the_account_until_the_window_passes() {
-    for kind in BOTH {
-        let app = spawn_app_with(kind, false, |c| c.auth.lockout_secs = 2).await;
-        let admin = app.account("root@example.com", Role::Admin).await;
-        let admin = s(&admin["access_token"]).to_owned();
-        app.ctx
-            .app
-            .identity
-            .create_user("dave@example.com", PASSWORD, Role::User)
-            .await
-            .expect("user");
+kiln_jobs::per_backend!(
+    five_failed_logins_lock_the_account_until_the_window_passes,
+    [sqlite, postgres]
+);
+async fn five_failed_logins_lock_the_account_until_the_window_passes(kind: Backend) {
+    let app = spawn_app_with(kind, false, |c| c.auth.lockout_secs = 2).await;
+    let admin = app.account("root@example.com", Role::Admin).await;
+    let admin = s(&admin["access_token"]).to_owned();
+    app.ctx
+        .app
+        .identity
+        .create_user("dave@example.com", PASSWORD, Role::User)
+        .await
+        .expect("user");
 
-        let unknown: Value = app
-            .login("nobody@example.com", PASSWORD)
-            .await
-            .json()
-            .await
-            .expect("body");
-        for attempt in 1..=5 {
-            let resp = app.login("dave@example.com", "wrong password!!").await;
-            assert_eq!(resp.status(), 401, "attempt {attempt}");
-        }
-        // Locked: the right password is refused with exactly the answer an
-        // unknown account gets, so the response reveals nothing.
+    let unknown: Value = app
+        .login("nobody@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("body");
+    for attempt in 1..=5 {
+        let resp = app.login("dave@example.com", "wrong password!!").await;
+        assert_eq!(resp.status(), 401, "attempt {attempt}");
+    }
+    // Locked: the right password is refused with exactly the answer an
+    // unknown account gets, so the response reveals nothing.
+    let resp = app.login("dave@example.com", PASSWORD).await;
+    assert_eq!(resp.status(), 401, "{kind:?}");
+    let locked: Value = resp.json().await.expect("body");
+    assert_eq!(locked["code"], unknown["code"]);
+    assert_eq!(locked["message"], unknown["message"]);
+    let locks = audit_actions(&app, &admin, "account_locked").await;
+    assert_eq!(locks.len(), 1, "{locks:?}");
+
+    // After the window the right password works again.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
         let resp = app.login("dave@example.com", PASSWORD).await;
-        assert_eq!(resp.status(), 401, "{kind:?}");
-        let locked: Value = resp.json().await.expect("body");
-        assert_eq!(locked["code"], unknown["code"]);
-        assert_eq!(locked["message"], unknown["message"]);
-        let locks = audit_actions(&app, &admin, "account_locked").await;
-        assert_eq!(locks.len(), 1, "{locks:?}");
-
-        // After the window the right password works again.
-        let until = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let resp = app.login("dave@example.com", PASSWORD).await;
-            if resp.status() == 200 {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < until, "still locked");
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        if resp.status() == 200 {
+            break;
         }
-        let failures = audit_actions(&app, &admin, "login_failed").await;
-        assert!(failures.len() >= 7, "{}", failures.len());
-        app.stop().await;
+        assert!(tokio::time::Instant::now() < until, "still locked");
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let failures = audit_actions(&app, &admin, "login_failed").await;
+    assert!(failures.len() >= 7, "{}", failures.len());
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -355,251 +355,253 @@ async fn forged_expired_and_misdirected_tokens_get_401() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn roles_cannot_be_escalated_and_the_last_admin_stays() {
-    for kind in BOTH {
-        let app = app(kind).await;
-        let admin = app.account("root@example.com", Role::Admin).await;
-        let (admin_token, admin_id) = (
-            s(&admin["access_token"]).to_owned(),
-            s(&admin["user"]["id"]).to_owned(),
-        );
-        let user = app.account("erin@example.com", Role::User).await;
-        let (token, id) = (
-            s(&user["access_token"]).to_owned(),
-            s(&user["user"]["id"]).to_owned(),
-        );
+kiln_jobs::per_backend!(
+    roles_cannot_be_escalated_and_the_last_admin_stays,
+    [sqlite, postgres]
+);
+async fn roles_cannot_be_escalated_and_the_last_admin_stays(kind: Backend) {
+    let app = app(kind).await;
+    let admin = app.account("root@example.com", Role::Admin).await;
+    let (admin_token, admin_id) = (
+        s(&admin["access_token"]).to_owned(),
+        s(&admin["user"]["id"]).to_owned(),
+    );
+    let user = app.account("erin@example.com", Role::User).await;
+    let (token, id) = (
+        s(&user["access_token"]).to_owned(),
+        s(&user["user"]["id"]).to_owned(),
+    );
 
-        // A user cannot promote themselves, list users or read the audit log.
-        let promote = json!({"role": "admin"});
-        let resp = app
-            .send_as(
-                Method::PATCH,
-                &format!("/v1/users/{id}"),
-                &token,
-                Some(&promote),
-            )
-            .await;
-        assert_eq!(error_code(resp, 403).await, "forbidden", "{kind:?}");
-        for path in ["/v1/users", "/v1/audit-log", "/v1/queues"] {
-            let resp = app.send_as(Method::GET, path, &token, None).await;
-            assert_eq!(error_code(resp, 403).await, "forbidden", "{path}");
-        }
-        // Registration cannot carry a role.
-        let sneaky = json!({"email": "mallory@example.com", "password": PASSWORD, "role": "admin"});
-        let resp = app.post_json("/v1/auth/register", None, &sneaky).await;
-        assert_eq!(error_code(resp, 400).await, "bad_request");
-        // Nor can an API key carry scopes beyond the role.
-        let key = json!({"name": "ops", "scopes": ["queues:admin"]});
-        let resp = app.post_json("/v1/api-keys", Some(&token), &key).await;
-        assert_eq!(error_code(resp, 422).await, "validation_failed");
-
-        // An admin promotes; the change is audited and the new role applies
-        // from the next login.
-        let resp = app
-            .send_as(
-                Method::PATCH,
-                &format!("/v1/users/{id}"),
-                &admin_token,
-                Some(&json!({"role": "operator"})),
-            )
-            .await;
-        assert_eq!(resp.status(), 200);
-        let changed = audit_actions(&app, &admin_token, "role_changed").await;
-        assert_eq!(changed[0]["actor"], admin_id.as_str());
-        assert_eq!(changed[0]["subject"], id.as_str());
-        assert_eq!(
-            changed[0]["details"],
-            json!({"from": "user", "to": "operator"})
-        );
-        let relogin: Value = app
-            .login("erin@example.com", PASSWORD)
-            .await
-            .json()
-            .await
-            .expect("tokens");
-        let resp = app
-            .send_as(Method::GET, "/v1/queues", s(&relogin["access_token"]), None)
-            .await;
-        assert_eq!(resp.status(), 200);
-
-        // The last admin can neither demote nor disable themselves.
-        for patch in [json!({"role": "user"}), json!({"disabled": true})] {
-            let resp = app
-                .send_as(
-                    Method::PATCH,
-                    &format!("/v1/users/{admin_id}"),
-                    &admin_token,
-                    Some(&patch),
-                )
-                .await;
-            assert_eq!(error_code(resp, 409).await, "conflict");
-        }
-        let resp = app
-            .send_as(
-                Method::PATCH,
-                &format!("/v1/users/{id}"),
-                &admin_token,
-                Some(&json!({"role": "root"})),
-            )
-            .await;
-        assert_eq!(error_code(resp, 400).await, "bad_request");
-
-        // Disabling ends the user's sessions and logins.
-        let resp = app
-            .send_as(
-                Method::PATCH,
-                &format!("/v1/users/{id}"),
-                &admin_token,
-                Some(&json!({"disabled": true})),
-            )
-            .await;
-        assert_eq!(resp.status(), 200);
-        let resp = app
-            .post_json(
-                "/v1/auth/refresh",
-                None,
-                &json!({"refresh_token": s(&relogin["refresh_token"])}),
-            )
-            .await;
-        assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
-        assert_eq!(app.login("erin@example.com", PASSWORD).await.status(), 401);
-        let missing = uuid::Uuid::now_v7();
-        let resp = app
-            .send_as(
-                Method::GET,
-                &format!("/v1/users/{missing}"),
-                &admin_token,
-                None,
-            )
-            .await;
-        assert_eq!(error_code(resp, 404).await, "not_found");
-        app.stop().await;
+    // A user cannot promote themselves, list users or read the audit log.
+    let promote = json!({"role": "admin"});
+    let resp = app
+        .send_as(
+            Method::PATCH,
+            &format!("/v1/users/{id}"),
+            &token,
+            Some(&promote),
+        )
+        .await;
+    assert_eq!(error_code(resp, 403).await, "forbidden", "{kind:?}");
+    for path in ["/v1/users", "/v1/audit-log", "/v1/queues"] {
+        let resp = app.send_as(Method::GET, path, &token, None).await;
+        assert_eq!(error_code(resp, 403).await, "forbidden", "{path}");
     }
+    // Registration cannot carry a role.
+    let sneaky = json!({"email": "mallory@example.com", "password": PASSWORD, "role": "admin"});
+    let resp = app.post_json("/v1/auth/register", None, &sneaky).await;
+    assert_eq!(error_code(resp, 400).await, "bad_request");
+    // Nor can an API key carry scopes beyond the role.
+    let key = json!({"name": "ops", "scopes": ["queues:admin"]});
+    let resp = app.post_json("/v1/api-keys", Some(&token), &key).await;
+    assert_eq!(error_code(resp, 422).await, "validation_failed");
+
+    // An admin promotes; the change is audited and the new role applies
+    // from the next login.
+    let resp = app
+        .send_as(
+            Method::PATCH,
+            &format!("/v1/users/{id}"),
+            &admin_token,
+            Some(&json!({"role": "operator"})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let changed = audit_actions(&app, &admin_token, "role_changed").await;
+    assert_eq!(changed[0]["actor"], admin_id.as_str());
+    assert_eq!(changed[0]["subject"], id.as_str());
+    assert_eq!(
+        changed[0]["details"],
+        json!({"from": "user", "to": "operator"})
+    );
+    let relogin: Value = app
+        .login("erin@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("tokens");
+    let resp = app
+        .send_as(Method::GET, "/v1/queues", s(&relogin["access_token"]), None)
+        .await;
+    assert_eq!(resp.status(), 200);
+
+    // The last admin can neither demote nor disable themselves.
+    for patch in [json!({"role": "user"}), json!({"disabled": true})] {
+        let resp = app
+            .send_as(
+                Method::PATCH,
+                &format!("/v1/users/{admin_id}"),
+                &admin_token,
+                Some(&patch),
+            )
+            .await;
+        assert_eq!(error_code(resp, 409).await, "conflict");
+    }
+    let resp = app
+        .send_as(
+            Method::PATCH,
+            &format!("/v1/users/{id}"),
+            &admin_token,
+            Some(&json!({"role": "root"})),
+        )
+        .await;
+    assert_eq!(error_code(resp, 400).await, "bad_request");
+
+    // Disabling ends the user's sessions and logins.
+    let resp = app
+        .send_as(
+            Method::PATCH,
+            &format!("/v1/users/{id}"),
+            &admin_token,
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .post_json(
+            "/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": s(&relogin["refresh_token"])}),
+        )
+        .await;
+    assert_eq!(error_code(resp, 401).await, "invalid_refresh_token");
+    assert_eq!(app.login("erin@example.com", PASSWORD).await.status(), 401);
+    let missing = uuid::Uuid::now_v7();
+    let resp = app
+        .send_as(
+            Method::GET,
+            &format!("/v1/users/{missing}"),
+            &admin_token,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(resp, 404).await, "not_found");
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn api_keys_are_shown_once_scoped_and_revocable() {
-    for kind in BOTH {
-        let app = spawn_app_with(kind, true, |_| {}).await;
-        let owner = app.account("frank@example.com", Role::User).await;
-        let token = s(&owner["access_token"]).to_owned();
-        let other = app.account("grace@example.com", Role::User).await;
-        let other_token = s(&other["access_token"]).to_owned();
+kiln_jobs::per_backend!(
+    api_keys_are_shown_once_scoped_and_revocable,
+    [sqlite, postgres]
+);
+async fn api_keys_are_shown_once_scoped_and_revocable(kind: Backend) {
+    let app = spawn_app_with(kind, true, |_| {}).await;
+    let owner = app.account("frank@example.com", Role::User).await;
+    let token = s(&owner["access_token"]).to_owned();
+    let other = app.account("grace@example.com", Role::User).await;
+    let other_token = s(&other["access_token"]).to_owned();
 
-        let resp = app
-            .post_json(
-                "/v1/api-keys",
-                Some(&token),
-                &json!({"name": "ci", "scopes": ["media:read", "jobs:read"]}),
-            )
-            .await;
-        assert_eq!(resp.status(), 201, "{kind:?}");
-        let created: Value = resp.json().await.expect("key");
-        let key = s(&created["key"]).to_owned();
-        assert!(key.starts_with(s(&created["prefix"])), "{created}");
-        let with_key =
-            |m: Method, path: &str| app.http.request(m, app.url(path)).header("X-API-Key", &key);
+    let resp = app
+        .post_json(
+            "/v1/api-keys",
+            Some(&token),
+            &json!({"name": "ci", "scopes": ["media:read", "jobs:read"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201, "{kind:?}");
+    let created: Value = resp.json().await.expect("key");
+    let key = s(&created["key"]).to_owned();
+    assert!(key.starts_with(s(&created["prefix"])), "{created}");
+    let with_key =
+        |m: Method, path: &str| app.http.request(m, app.url(path)).header("X-API-Key", &key);
 
-        // In scope: reading jobs and /me. Out of scope: uploads and cancels.
-        let resp = with_key(Method::GET, "/v1/jobs")
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(resp.status(), 200);
-        let me: Value = with_key(Method::GET, "/v1/me")
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("me");
-        assert_eq!(me["email"], "frank@example.com");
-        let form = reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(fixture("alpha_300x200.png")).file_name("a.png"),
-        );
-        let resp = with_key(Method::POST, "/v1/media")
-            .multipart(form)
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(error_code(resp, 403).await, "insufficient_scope");
-        let job = uuid::Uuid::now_v7();
-        let resp = with_key(Method::POST, &format!("/v1/jobs/{job}/cancel"))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(error_code(resp, 403).await, "insufficient_scope");
-        // A key cannot manage keys.
-        let resp = with_key(Method::POST, "/v1/api-keys")
-            .json(&json!({"name": "more", "scopes": ["media:read"]}))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(error_code(resp, 401).await, "unauthorized");
+    // In scope: reading jobs and /me. Out of scope: uploads and cancels.
+    let resp = with_key(Method::GET, "/v1/jobs")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let me: Value = with_key(Method::GET, "/v1/me")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("me");
+    assert_eq!(me["email"], "frank@example.com");
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(fixture("alpha_300x200.png")).file_name("a.png"),
+    );
+    let resp = with_key(Method::POST, "/v1/media")
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 403).await, "insufficient_scope");
+    let job = uuid::Uuid::now_v7();
+    let resp = with_key(Method::POST, &format!("/v1/jobs/{job}/cancel"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 403).await, "insufficient_scope");
+    // A key cannot manage keys.
+    let resp = with_key(Method::POST, "/v1/api-keys")
+        .json(&json!({"name": "more", "scopes": ["media:read"]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 401).await, "unauthorized");
 
-        // Listed without the key itself, with its last use recorded.
-        let list: Value = app
-            .send_as(Method::GET, "/v1/api-keys", &token, None)
-            .await
-            .json()
-            .await
-            .expect("list");
-        let item = &list["items"][0];
-        assert!(item.get("key").is_none(), "{item}");
-        assert!(!list.to_string().contains(&key));
-        assert!(item["last_used_at"].is_string(), "{item}");
-        assert_eq!(item["scopes"], json!(["media:read", "jobs:read"]));
+    // Listed without the key itself, with its last use recorded.
+    let list: Value = app
+        .send_as(Method::GET, "/v1/api-keys", &token, None)
+        .await
+        .json()
+        .await
+        .expect("list");
+    let item = &list["items"][0];
+    assert!(item.get("key").is_none(), "{item}");
+    assert!(!list.to_string().contains(&key));
+    assert!(item["last_used_at"].is_string(), "{item}");
+    assert_eq!(item["scopes"], json!(["media:read", "jobs:read"]));
 
-        // Another user's key id is 404; the owner revokes it; then it is refused.
-        let id = s(&created["id"]).to_owned();
-        let resp = app
-            .send_as(
-                Method::DELETE,
-                &format!("/v1/api-keys/{id}"),
-                &other_token,
-                None,
-            )
-            .await;
-        assert_eq!(error_code(resp, 404).await, "not_found");
-        let resp = app
-            .send_as(Method::DELETE, &format!("/v1/api-keys/{id}"), &token, None)
-            .await;
-        assert_eq!(resp.status(), 204);
-        let resp = with_key(Method::GET, "/v1/jobs")
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(error_code(resp, 401).await, "unauthorized");
-        let resp = app
-            .http
-            .get(app.url("/v1/jobs"))
-            .header("X-API-Key", "kiln_bogus_key")
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(error_code(resp, 401).await, "unauthorized");
+    // Another user's key id is 404; the owner revokes it; then it is refused.
+    let id = s(&created["id"]).to_owned();
+    let resp = app
+        .send_as(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            &other_token,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(resp, 404).await, "not_found");
+    let resp = app
+        .send_as(Method::DELETE, &format!("/v1/api-keys/{id}"), &token, None)
+        .await;
+    assert_eq!(resp.status(), 204);
+    let resp = with_key(Method::GET, "/v1/jobs")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 401).await, "unauthorized");
+    let resp = app
+        .http
+        .get(app.url("/v1/jobs"))
+        .header("X-API-Key", "kiln_bogus_key")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error_code(resp, 401).await, "unauthorized");
 
-        // Another user's media is 404 through a key as through a token.
-        let upload: Value = app
-            .upload("ignored", "b.png", fixture("alpha_300x200.png"), None)
-            .await
-            .json()
-            .await
-            .expect("upload");
-        let media = s(&upload["media_id"]).to_owned();
-        let resp = app
-            .send_as(
-                Method::GET,
-                &format!("/v1/media/{media}"),
-                &other_token,
-                None,
-            )
-            .await;
-        assert_eq!(error_code(resp, 404).await, "not_found");
-        app.stop().await;
-    }
+    // Another user's media is 404 through a key as through a token.
+    let upload: Value = app
+        .upload("ignored", "b.png", fixture("alpha_300x200.png"), None)
+        .await
+        .json()
+        .await
+        .expect("upload");
+    let media = s(&upload["media_id"]).to_owned();
+    let resp = app
+        .send_as(
+            Method::GET,
+            &format!("/v1/media/{media}"),
+            &other_token,
+            None,
+        )
+        .await;
+    assert_eq!(error_code(resp, 404).await, "not_found");
+    app.stop().await;
 }
 
 /// Every operation in the OpenAPI document, called without credentials,

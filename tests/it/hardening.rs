@@ -4,7 +4,7 @@
 use std::{io::Read as _, net::IpAddr};
 
 use base64::Engine as _;
-use kiln_jobs::{Config, db::DbKind, testing::BOTH};
+use kiln_jobs::{Config, db::DbKind, testing::Backend};
 use sha2::Digest as _;
 
 use crate::helpers::{TestApp, error_code, spawn_app_with};
@@ -27,41 +27,42 @@ fn client_from(ip: &str) -> reqwest::Client {
         .expect("client")
 }
 
-#[tokio::test]
-async fn security_headers_are_on_successes_errors_and_404s() {
-    for kind in BOTH {
-        let app = spawn_app_with(kind, false, |_| {}).await;
-        let token = app.token("alice");
-        for (path, auth, status, api) in [
-            ("/v1/jobs", true, 200, true),
-            ("/v1/jobs", false, 401, true),
-            ("/v1/nothing-here", true, 404, true),
-            ("/nothing-here", false, 404, false),
-            ("/health/live", false, 200, false),
-        ] {
-            let mut req = app.http.get(app.url(path));
-            if auth {
-                req = req.bearer_auth(&token);
-            }
-            let resp = req.send().await.expect("send");
-            assert_eq!(resp.status().as_u16(), status, "{kind:?} {path}");
-            assert_eq!(header(&resp, "x-content-type-options"), Some("nosniff"));
-            assert_eq!(header(&resp, "x-frame-options"), Some("DENY"));
-            assert_eq!(header(&resp, "referrer-policy"), Some("no-referrer"));
-            assert_eq!(header(&resp, "content-security-policy"), Some(STRICT_CSP));
-            assert_eq!(
-                header(&resp, "cache-control"),
-                api.then_some("no-store"),
-                "{path}"
-            );
-            assert_eq!(
-                header(&resp, "strict-transport-security"),
-                None,
-                "plain http"
-            );
+kiln_jobs::per_backend!(
+    security_headers_are_on_successes_errors_and_404s,
+    [sqlite, postgres]
+);
+async fn security_headers_are_on_successes_errors_and_404s(kind: Backend) {
+    let app = spawn_app_with(kind, false, |_| {}).await;
+    let token = app.token("alice");
+    for (path, auth, status, api) in [
+        ("/v1/jobs", true, 200, true),
+        ("/v1/jobs", false, 401, true),
+        ("/v1/nothing-here", true, 404, true),
+        ("/nothing-here", false, 404, false),
+        ("/health/live", false, 200, false),
+    ] {
+        let mut req = app.http.get(app.url(path));
+        if auth {
+            req = req.bearer_auth(&token);
         }
-        app.stop().await;
+        let resp = req.send().await.expect("send");
+        assert_eq!(resp.status().as_u16(), status, "{kind:?} {path}");
+        assert_eq!(header(&resp, "x-content-type-options"), Some("nosniff"));
+        assert_eq!(header(&resp, "x-frame-options"), Some("DENY"));
+        assert_eq!(header(&resp, "referrer-policy"), Some("no-referrer"));
+        assert_eq!(header(&resp, "content-security-policy"), Some(STRICT_CSP));
+        assert_eq!(
+            header(&resp, "cache-control"),
+            api.then_some("no-store"),
+            "{path}"
+        );
+        assert_eq!(
+            header(&resp, "strict-transport-security"),
+            None,
+            "plain http"
+        );
     }
+    app.stop().await;
 }
 
 #[tokio::test]

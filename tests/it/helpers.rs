@@ -3,7 +3,6 @@ use std::time::Duration;
 use kiln_api::{AuthKeys, Role};
 use kiln_jobs::{
     Config, JobStatus, QueueName,
-    db::DbKind,
     testing::{Backend, TestContext},
 };
 use poem::{
@@ -84,8 +83,8 @@ pub async fn spawn_app_with(
     }
 }
 
-pub async fn spawn_app(kind: DbKind) -> TestApp {
-    spawn_app_with(kind, true, |_| {}).await
+pub async fn spawn_app(backend: impl Into<Backend>) -> TestApp {
+    spawn_app_with(backend, true, |_| {}).await
 }
 
 impl TestApp {

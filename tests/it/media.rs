@@ -1,114 +1,115 @@
 use image::GenericImageView;
 use std::time::Duration;
 
-use kiln_jobs::{QueueName, db::DbKind, testing::BOTH};
+use kiln_jobs::{QueueName, db::DbKind, testing::Backend};
 
 use crate::helpers::{assert_not_found, error_code, fixture, spawn_app, spawn_app_with};
 
-#[tokio::test]
-async fn upload_is_processed_into_variants_of_the_right_sizes_and_formats() {
-    for kind in BOTH {
-        let app = spawn_app(kind).await;
+kiln_jobs::per_backend!(
+    upload_is_processed_into_variants_of_the_right_sizes_and_formats,
+    [sqlite, postgres]
+);
+async fn upload_is_processed_into_variants_of_the_right_sizes_and_formats(kind: Backend) {
+    let app = spawn_app(kind).await;
+    let resp = app
+        .upload("alice", "photo.jpg", fixture("photo_1200x900.jpg"), None)
+        .await;
+    assert_eq!(resp.status(), 202, "{kind:?}");
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let media_id = body["media_id"].as_str().expect("media id").to_owned();
+    assert_eq!(location, format!("/v1/media/{media_id}"));
+    let job = app
+        .wait_job("alice", body["job_id"].as_str().expect("job id"))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "image.process");
+
+    let media: serde_json::Value = app.get_json("alice", &location).await;
+    assert_eq!(media["status"], "ready", "{media}");
+    assert_eq!(
+        (media["width"].as_u64(), media["height"].as_u64()),
+        (Some(1200), Some(900))
+    );
+    assert_eq!(media["source_format"], "jpeg");
+    assert!(media["blurhash"].as_str().is_some_and(|b| b.len() >= 6));
+    assert!(
+        media["dominant_color"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('#') && c.len() == 7)
+    );
+    let variants = media["variants"].as_array().expect("variants");
+    let mut seen: Vec<(String, u64, u64)> = variants
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().expect("name").to_owned(),
+                v["width"].as_u64().expect("w"),
+                v["height"].as_u64().expect("h"),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected = [
+        ("large.jpg", 1200, 900),
+        ("large.webp", 1200, 900),
+        ("small.jpg", 800, 600),
+        ("small.webp", 800, 600),
+        ("thumb.jpg", 200, 150),
+        ("thumb.webp", 200, 150),
+    ];
+    let expected: Vec<(String, u64, u64)> = expected
+        .iter()
+        .map(|(n, w, h)| ((*n).to_owned(), *w, *h))
+        .collect();
+    assert_eq!(seen, expected, "{kind:?}");
+
+    for v in variants {
         let resp = app
-            .upload("alice", "photo.jpg", fixture("photo_1200x900.jpg"), None)
-            .await;
-        assert_eq!(resp.status(), 202, "{kind:?}");
-        let location = resp.headers()["location"]
+            .http
+            .get(v["url"].as_str().expect("url"))
+            .bearer_auth(app.token("alice"))
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(resp.status(), 200);
+        let ct = resp.headers()["content-type"]
             .to_str()
-            .expect("location")
+            .expect("ct")
             .to_owned();
-        let body: serde_json::Value = resp.json().await.expect("json");
-        let media_id = body["media_id"].as_str().expect("media id").to_owned();
-        assert_eq!(location, format!("/v1/media/{media_id}"));
-        let job = app
-            .wait_job("alice", body["job_id"].as_str().expect("job id"))
-            .await;
-        assert_eq!(job["status"], "succeeded", "{job}");
-        assert_eq!(job["kind"], "image.process");
-
-        let media: serde_json::Value = app.get_json("alice", &location).await;
-        assert_eq!(media["status"], "ready", "{media}");
+        assert_eq!(ct, v["content_type"].as_str().expect("ct"));
+        let etag = resp.headers()["etag"].to_str().expect("etag").to_owned();
+        let bytes = resp.bytes().await.expect("bytes");
+        assert_eq!(bytes.len() as u64, v["bytes"].as_u64().expect("bytes"));
+        let format = image::guess_format(&bytes).expect("format");
+        let expected_format = if ct == "image/webp" {
+            image::ImageFormat::WebP
+        } else {
+            image::ImageFormat::Jpeg
+        };
+        assert_eq!(format, expected_format);
+        let decoded = image::load_from_memory(&bytes).expect("decodes");
         assert_eq!(
-            (media["width"].as_u64(), media["height"].as_u64()),
-            (Some(1200), Some(900))
+            decoded.dimensions(),
+            (
+                v["width"].as_u64().expect("w") as u32,
+                v["height"].as_u64().expect("h") as u32
+            )
         );
-        assert_eq!(media["source_format"], "jpeg");
-        assert!(media["blurhash"].as_str().is_some_and(|b| b.len() >= 6));
-        assert!(
-            media["dominant_color"]
-                .as_str()
-                .is_some_and(|c| c.starts_with('#') && c.len() == 7)
-        );
-        let variants = media["variants"].as_array().expect("variants");
-        let mut seen: Vec<(String, u64, u64)> = variants
-            .iter()
-            .map(|v| {
-                (
-                    v["name"].as_str().expect("name").to_owned(),
-                    v["width"].as_u64().expect("w"),
-                    v["height"].as_u64().expect("h"),
-                )
-            })
-            .collect();
-        seen.sort();
-        let expected = [
-            ("large.jpg", 1200, 900),
-            ("large.webp", 1200, 900),
-            ("small.jpg", 800, 600),
-            ("small.webp", 800, 600),
-            ("thumb.jpg", 200, 150),
-            ("thumb.webp", 200, 150),
-        ];
-        let expected: Vec<(String, u64, u64)> = expected
-            .iter()
-            .map(|(n, w, h)| ((*n).to_owned(), *w, *h))
-            .collect();
-        assert_eq!(seen, expected, "{kind:?}");
-
-        for v in variants {
-            let resp = app
-                .http
-                .get(v["url"].as_str().expect("url"))
-                .bearer_auth(app.token("alice"))
-                .send()
-                .await
-                .expect("download");
-            assert_eq!(resp.status(), 200);
-            let ct = resp.headers()["content-type"]
-                .to_str()
-                .expect("ct")
-                .to_owned();
-            assert_eq!(ct, v["content_type"].as_str().expect("ct"));
-            let etag = resp.headers()["etag"].to_str().expect("etag").to_owned();
-            let bytes = resp.bytes().await.expect("bytes");
-            assert_eq!(bytes.len() as u64, v["bytes"].as_u64().expect("bytes"));
-            let format = image::guess_format(&bytes).expect("format");
-            let expected_format = if ct == "image/webp" {
-                image::ImageFormat::WebP
-            } else {
-                image::ImageFormat::Jpeg
-            };
-            assert_eq!(format, expected_format);
-            let decoded = image::load_from_memory(&bytes).expect("decodes");
-            assert_eq!(
-                decoded.dimensions(),
-                (
-                    v["width"].as_u64().expect("w") as u32,
-                    v["height"].as_u64().expect("h") as u32
-                )
-            );
-            let again = app
-                .http
-                .get(v["url"].as_str().expect("url"))
-                .bearer_auth(app.token("alice"))
-                .header("If-None-Match", &etag)
-                .send()
-                .await
-                .expect("conditional");
-            assert_eq!(again.status(), 304);
-        }
-        app.stop().await;
+        let again = app
+            .http
+            .get(v["url"].as_str().expect("url"))
+            .bearer_auth(app.token("alice"))
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .expect("conditional");
+        assert_eq!(again.status(), 304);
     }
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -337,32 +338,33 @@ async fn non_image_and_empty_uploads_are_refused_with_4xx() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn repeated_upload_with_one_idempotency_key_returns_the_first() {
-    for kind in BOTH {
-        let app = spawn_app_with(kind, false, |_| {}).await;
-        let first = app
-            .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), Some("k-1"))
-            .await;
-        assert_eq!(first.status(), 202);
-        let first: serde_json::Value = first.json().await.expect("json");
-        let again = app
-            .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), Some("k-1"))
-            .await;
-        assert_eq!(again.status(), 200, "{kind:?}");
-        let again: serde_json::Value = again.json().await.expect("json");
-        assert_eq!(first["media_id"], again["media_id"]);
-        assert_eq!(first["job_id"], again["job_id"]);
-        let (jobs, _) = app
-            .ctx
-            .app
-            .ledger
-            .list(&Default::default())
-            .await
-            .expect("list");
-        assert_eq!(jobs.len(), 1, "one job");
-        app.stop().await;
-    }
+kiln_jobs::per_backend!(
+    repeated_upload_with_one_idempotency_key_returns_the_first,
+    [sqlite, postgres]
+);
+async fn repeated_upload_with_one_idempotency_key_returns_the_first(kind: Backend) {
+    let app = spawn_app_with(kind, false, |_| {}).await;
+    let first = app
+        .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), Some("k-1"))
+        .await;
+    assert_eq!(first.status(), 202);
+    let first: serde_json::Value = first.json().await.expect("json");
+    let again = app
+        .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), Some("k-1"))
+        .await;
+    assert_eq!(again.status(), 200, "{kind:?}");
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(first["media_id"], again["media_id"]);
+    assert_eq!(first["job_id"], again["job_id"]);
+    let (jobs, _) = app
+        .ctx
+        .app
+        .ledger
+        .list(&Default::default())
+        .await
+        .expect("list");
+    assert_eq!(jobs.len(), 1, "one job");
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use kiln_api::Role;
 use kiln_jobs::{
-    JobPayload, QueueName,
+    JobCtx, QueueName,
     db::DbKind,
-    handler::{self, JobCtx},
     testing::{
-        ALL_BACKENDS, BOTH,
+        Backend,
         smtp_sink::{Script, SmtpSink},
     },
 };
+use kiln_worker::registry::Payload;
 use mail_parser::MessageParser;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -141,246 +141,253 @@ async fn settled_history(app: &TestApp, token: &str, expect: usize) -> Vec<Value
     }
 }
 
-#[tokio::test]
-async fn devices_are_registered_moved_and_removed() {
-    for kind in BOTH {
-        let app = spawn_app_with(kind, false, |_| {}).await;
-        let (_, alice) = app.account_token("alice@example.com", Role::User).await;
-        let (_, bob) = app.account_token("bob@example.com", Role::User).await;
-        let device = json!({"token": GOOD_TOKEN, "platform": "android", "app_version": "1.2.3"});
-        let (s, first) = app
-            .call(Method::POST, "/v1/devices", &alice, Some(&device))
-            .await;
-        assert_eq!(s, 201, "{kind:?} {first}");
-        assert_eq!(first["token_hint"], "23456789");
-        assert_eq!(first["active"], true);
-        assert!(first.get("token").is_none(), "the token is not echoed");
-        let (s, again) = app
-            .call(Method::POST, "/v1/devices", &alice, Some(&device))
-            .await;
-        assert_eq!(s, 200, "re-registering updates: {again}");
-        assert_eq!(again["id"], first["id"]);
+kiln_jobs::per_backend!(devices_are_registered_moved_and_removed, [sqlite, postgres]);
+async fn devices_are_registered_moved_and_removed(kind: Backend) {
+    let app = spawn_app_with(kind, false, |_| {}).await;
+    let (_, alice) = app.account_token("alice@example.com", Role::User).await;
+    let (_, bob) = app.account_token("bob@example.com", Role::User).await;
+    let device = json!({"token": GOOD_TOKEN, "platform": "android", "app_version": "1.2.3"});
+    let (s, first) = app
+        .call(Method::POST, "/v1/devices", &alice, Some(&device))
+        .await;
+    assert_eq!(s, 201, "{kind:?} {first}");
+    assert_eq!(first["token_hint"], "23456789");
+    assert_eq!(first["active"], true);
+    assert!(first.get("token").is_none(), "the token is not echoed");
+    let (s, again) = app
+        .call(Method::POST, "/v1/devices", &alice, Some(&device))
+        .await;
+    assert_eq!(s, 200, "re-registering updates: {again}");
+    assert_eq!(again["id"], first["id"]);
 
-        for bad in [
-            json!({"token": "short", "platform": "android"}),
-            json!({"token": GOOD_TOKEN, "platform": "symbian"}),
-            json!({"token": "has whitespace inside 0123456789", "platform": "ios"}),
-            json!({"token": GOOD_TOKEN, "platform": "ios", "extra": 1}),
-        ] {
-            let resp = app
-                .send_as(Method::POST, "/v1/devices", &alice, Some(&bad))
-                .await;
-            let status = resp.status().as_u16();
-            assert!(matches!(status, 400 | 422), "{bad}: {status}");
-            error_code(resp, status).await;
-        }
-
-        // The same install signs in as Bob: the token moves to him.
-        let (s, moved) = app
-            .call(Method::POST, "/v1/devices", &bob, Some(&device))
+    for bad in [
+        json!({"token": "short", "platform": "android"}),
+        json!({"token": GOOD_TOKEN, "platform": "symbian"}),
+        json!({"token": "has whitespace inside 0123456789", "platform": "ios"}),
+        json!({"token": GOOD_TOKEN, "platform": "ios", "extra": 1}),
+    ] {
+        let resp = app
+            .send_as(Method::POST, "/v1/devices", &alice, Some(&bad))
             .await;
-        assert_eq!((s, &moved["id"]), (200, &first["id"]));
-        let (_, list) = app.call(Method::GET, "/v1/devices", &alice, None).await;
-        assert_eq!(list["items"], json!([]), "{kind:?}");
-        let path = format!("/v1/devices/{}", first["id"].as_str().expect("id"));
-        let resp = app.send_as(Method::DELETE, &path, &alice, None).await;
-        assert_eq!(error_code(resp, 404).await, "not_found");
-        let (s, _) = app.call(Method::DELETE, &path, &bob, None).await;
-        assert_eq!(s, 204);
-        let (_, list) = app.call(Method::GET, "/v1/devices", &bob, None).await;
-        assert_eq!(list["items"], json!([]));
-        app.stop().await;
+        let status = resp.status().as_u16();
+        assert!(matches!(status, 400 | 422), "{bad}: {status}");
+        error_code(resp, status).await;
     }
+
+    // The same install signs in as Bob: the token moves to him.
+    let (s, moved) = app
+        .call(Method::POST, "/v1/devices", &bob, Some(&device))
+        .await;
+    assert_eq!((s, &moved["id"]), (200, &first["id"]));
+    let (_, list) = app.call(Method::GET, "/v1/devices", &alice, None).await;
+    assert_eq!(list["items"], json!([]), "{kind:?}");
+    let path = format!("/v1/devices/{}", first["id"].as_str().expect("id"));
+    let resp = app.send_as(Method::DELETE, &path, &alice, None).await;
+    assert_eq!(error_code(resp, 404).await, "not_found");
+    let (s, _) = app.call(Method::DELETE, &path, &bob, None).await;
+    assert_eq!(s, 204);
+    let (_, list) = app.call(Method::GET, "/v1/devices", &bob, None).await;
+    assert_eq!(list["items"], json!([]));
+    app.stop().await;
 }
 
-#[tokio::test]
-async fn a_notification_is_emailed_and_pushed_once_and_recorded() {
-    for backend in ALL_BACKENDS {
-        let smtp = SmtpSink::start(Script::default()).await;
-        let fcm = fake_fcm().await;
-        let keys = tempfile::tempdir().expect("dir");
-        let app = spawn_notifying(backend, &smtp, &fcm, keys.path()).await;
-        let (_, operator) = app.account_token("ops@example.com", Role::Operator).await;
-        let (ada_id, ada) = app.account_token("ada@example.com", Role::User).await;
-        for token in [GOOD_TOKEN, DEAD_TOKEN] {
-            let d = json!({"token": token, "platform": "ios"});
-            let (s, _) = app.call(Method::POST, "/v1/devices", &ada, Some(&d)).await;
-            assert_eq!(s, 201);
-        }
+kiln_jobs::per_backend!(
+    a_notification_is_emailed_and_pushed_once_and_recorded,
+    [sqlite, postgres, redis]
+);
+async fn a_notification_is_emailed_and_pushed_once_and_recorded(backend: Backend) {
+    let smtp = SmtpSink::start(Script::default()).await;
+    let fcm = fake_fcm().await;
+    let keys = tempfile::tempdir().expect("dir");
+    let app = spawn_notifying(backend, &smtp, &fcm, keys.path()).await;
+    let (_, operator) = app.account_token("ops@example.com", Role::Operator).await;
+    let (ada_id, ada) = app.account_token("ada@example.com", Role::User).await;
+    for token in [GOOD_TOKEN, DEAD_TOKEN] {
+        let d = json!({"token": token, "platform": "ios"});
+        let (s, _) = app.call(Method::POST, "/v1/devices", &ada, Some(&d)).await;
+        assert_eq!(s, 201);
+    }
 
-        let job_id = "0190c0de-0000-7000-8000-00000000abcd";
-        let body = json!({
-            "user_id": ada_id,
-            "channels": ["email", "push"],
-            "template": "job_finished",
-            "params": {
-                "display_name": "Ada",
-                "job_id": job_id,
-                "kind": "image.process",
-                "status": "succeeded",
-                "job_url": format!("https://kiln.test/v1/jobs/{job_id}"),
-            },
-        });
-        let send = |key: &'static str| {
-            app.http
-                .post(app.url("/v1/notifications"))
-                .bearer_auth(&operator)
-                .header("Idempotency-Key", key)
-                .json(&body)
-                .send()
-        };
-        let resp = send("welcome-1").await.expect("send");
-        assert_eq!(resp.status(), 202, "{backend:?}");
-        let queued: Value = resp.json().await.expect("json");
-        let items = queued["items"].as_array().expect("items");
-        assert_eq!(items.len(), 3, "one email, one push per device: {queued}");
-        assert!(items.iter().all(|n| n["job_id"].is_string()));
+    let job_id = "0190c0de-0000-7000-8000-00000000abcd";
+    let body = json!({
+        "user_id": ada_id,
+        "channels": ["email", "push"],
+        "template": "job_finished",
+        "params": {
+            "display_name": "Ada",
+            "job_id": job_id,
+            "kind": "image.process",
+            "status": "succeeded",
+            "job_url": format!("https://kiln.test/v1/jobs/{job_id}"),
+        },
+    });
+    let send = |key: &'static str| {
+        app.http
+            .post(app.url("/v1/notifications"))
+            .bearer_auth(&operator)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let resp = send("welcome-1").await.expect("send");
+    assert_eq!(resp.status(), 202, "{backend:?}");
+    let queued: Value = resp.json().await.expect("json");
+    let items = queued["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3, "one email, one push per device: {queued}");
+    assert!(items.iter().all(|n| n["job_id"].is_string()));
 
-        let history = settled_history(&app, &ada, 3).await;
-        let by = |channel: &str, status: &str| {
-            history
-                .iter()
-                .filter(|n| n["channel"] == channel && n["status"] == status)
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        let email = by("email", "sent");
-        assert_eq!(email.len(), 1, "{backend:?}: {history:?}");
-        let pushed = by("push", "sent");
-        assert_eq!(pushed.len(), 1, "{history:?}");
-        assert_eq!(
-            pushed[0]["provider_message_id"],
-            "projects/demo-project/messages/0:1"
-        );
-        let dead = by("push", "failed");
-        assert_eq!(dead.len(), 1, "{history:?}");
-        assert!(
-            dead[0]["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("deactivated"))
-        );
-
-        // The real SMTP conversation: one message, both parts, and its
-        // Message-ID is the one the history recorded.
-        let received = smtp.received();
-        assert_eq!(received.len(), 1, "{backend:?}");
-        assert_eq!(received[0].rcpt_to, vec!["ada@example.com".to_owned()]);
-        assert_eq!(received[0].mail_from, "noreply@kiln.test");
-        let msg = MessageParser::default()
-            .parse(&received[0].data)
-            .expect("parse message");
-        assert_eq!(msg.subject(), Some("Your image.process job succeeded"));
-        let message_id = email[0]["provider_message_id"]
+    let history = settled_history(&app, &ada, 3).await;
+    let by = |channel: &str, status: &str| {
+        history
+            .iter()
+            .filter(|n| n["channel"] == channel && n["status"] == status)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let email = by("email", "sent");
+    assert_eq!(email.len(), 1, "{backend:?}: {history:?}");
+    let pushed = by("push", "sent");
+    assert_eq!(pushed.len(), 1, "{history:?}");
+    assert_eq!(
+        pushed[0]["provider_message_id"],
+        "projects/demo-project/messages/0:1"
+    );
+    let dead = by("push", "failed");
+    assert_eq!(dead.len(), 1, "{history:?}");
+    assert!(
+        dead[0]["error"]
             .as_str()
-            .expect("message id");
-        assert_eq!(
-            msg.message_id().map(|m| format!("<{m}>")).as_deref(),
-            Some(message_id)
-        );
-        let text = msg.body_text(0).expect("text part");
-        assert!(
-            text.contains("Hello Ada") && text.contains(job_id),
-            "{text}"
-        );
-        let html = msg.body_html(0).expect("html part");
-        assert!(html.contains(&format!("<code>{job_id}</code>")), "{html}");
+            .is_some_and(|e| e.contains("deactivated"))
+    );
 
-        // FCM: the push carried the rendered title and body, with the token
-        // from the service-account exchange.
-        let sends: Vec<Value> = fcm
-            .received_requests()
-            .await
-            .expect("recorded")
-            .iter()
-            .filter(|r| r.url.path() == SEND_PATH)
-            .map(|r| serde_json::from_slice(&r.body).expect("json"))
-            .collect();
-        assert_eq!(sends.len(), 2, "{sends:?}");
-        let good = sends
-            .iter()
-            .find(|s| s["message"]["token"] == GOOD_TOKEN)
-            .expect("good push");
-        assert_eq!(
-            good["message"]["notification"],
-            json!({"title": "Your image.process job succeeded", "body": "image.process job succeeded"})
-        );
+    // The real SMTP conversation: one message, both parts, and its
+    // Message-ID is the one the history recorded.
+    let received = smtp.received();
+    assert_eq!(received.len(), 1, "{backend:?}");
+    assert_eq!(received[0].rcpt_to, vec!["ada@example.com".to_owned()]);
+    assert_eq!(received[0].mail_from, "noreply@kiln.test");
+    let msg = MessageParser::default()
+        .parse(&received[0].data)
+        .expect("parse message");
+    assert_eq!(msg.subject(), Some("Your image.process job succeeded"));
+    let message_id = email[0]["provider_message_id"]
+        .as_str()
+        .expect("message id");
+    assert_eq!(
+        msg.message_id().map(|m| format!("<{m}>")).as_deref(),
+        Some(message_id)
+    );
+    let text = msg.body_text(0).expect("text part");
+    assert!(
+        text.contains("Hello Ada") && text.contains(job_id),
+        "{text}"
+    );
+    let html = msg.body_html(0).expect("html part");
+    assert!(html.contains(&format!("<code>{job_id}</code>")), "{html}");
 
-        // The dead token's device is deactivated; the next notification skips it.
-        let (_, devices) = app.call(Method::GET, "/v1/devices", &ada, None).await;
-        let states: Vec<(bool, bool)> = devices["items"]
+    // FCM: the push carried the rendered title and body, with the token
+    // from the service-account exchange.
+    let sends: Vec<Value> = fcm
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .filter(|r| r.url.path() == SEND_PATH)
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect();
+    assert_eq!(sends.len(), 2, "{sends:?}");
+    let good = sends
+        .iter()
+        .find(|s| s["message"]["token"] == GOOD_TOKEN)
+        .expect("good push");
+    assert_eq!(
+        good["message"]["notification"],
+        json!({"title": "Your image.process job succeeded", "body": "image.process job succeeded"})
+    );
+
+    // The dead token's device is deactivated; the next notification skips it.
+    let (_, devices) = app.call(Method::GET, "/v1/devices", &ada, None).await;
+    let states: Vec<(bool, bool)> = devices["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| (d["active"] == true, d["last_error"].is_string()))
+        .collect();
+    assert_eq!(states.len(), 2);
+    assert!(
+        states.contains(&(false, true)) && states.contains(&(true, false)),
+        "{devices}"
+    );
+
+    // The same key again: the first request's deliveries, nothing sent.
+    let resp = send("welcome-1").await.expect("send");
+    assert_eq!(resp.status(), 200);
+    let repeat: Value = resp.json().await.expect("json");
+    let ids = |v: &Value| {
+        let mut ids: Vec<String> = v["items"]
             .as_array()
             .expect("items")
             .iter()
-            .map(|d| (d["active"] == true, d["last_error"].is_string()))
+            .map(|n| n["id"].as_str().expect("id").to_owned())
             .collect();
-        assert_eq!(states.len(), 2);
-        assert!(
-            states.contains(&(false, true)) && states.contains(&(true, false)),
-            "{devices}"
-        );
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&repeat), ids(&queued));
 
-        // The same key again: the first request's deliveries, nothing sent.
-        let resp = send("welcome-1").await.expect("send");
-        assert_eq!(resp.status(), 200);
-        let repeat: Value = resp.json().await.expect("json");
-        let ids = |v: &Value| {
-            let mut ids: Vec<String> = v["items"]
-                .as_array()
-                .expect("items")
-                .iter()
-                .map(|n| n["id"].as_str().expect("id").to_owned())
-                .collect();
-            ids.sort();
-            ids
-        };
-        assert_eq!(ids(&repeat), ids(&queued));
+    // A redelivered email job (a worker that died after the send, before
+    // the ack) sends nothing: its row already holds the Message-ID.
+    let email_job: uuid::Uuid = email[0]["job_id"]
+        .as_str()
+        .expect("job id")
+        .parse()
+        .expect("uuid");
+    let run = app
+        .ctx
+        .app
+        .ledger
+        .get(email_job, None)
+        .await
+        .expect("ledger")
+        .expect("job");
+    let payload = Payload::decode(run.payload).expect("payload");
+    assert!(matches!(payload, Payload::EmailSendV1(_)));
+    let ctx = JobCtx {
+        app: app.ctx.app.clone(),
+        job_id: email_job,
+        owner: run.owner,
+        attempt: 2,
+    };
+    let out = payload.run(&ctx).await.expect("redelivery is a success");
+    assert_eq!(out["repeated"], true, "{out}");
+    assert_eq!(out["status"], "sent", "{out}");
+    // No wait needed: the handler has returned, so the redelivery is processed, and the sink
+    // records a message before it acknowledges it. The history row still holds the first send.
+    let after = settled_history(&app, &ada, 3).await;
+    let email_after: Vec<&Value> = after.iter().filter(|n| n["channel"] == "email").collect();
+    assert_eq!(email_after.len(), 1, "{after:?}");
+    assert_eq!(email_after[0]["status"], "sent", "{after:?}");
+    assert_eq!(
+        email_after[0]["provider_message_id"], message_id,
+        "{after:?}"
+    );
+    assert_eq!(smtp.received().len(), 1, "{backend:?}: sent once");
 
-        // A redelivered email job (a worker that died after the send, before
-        // the ack) sends nothing: its row already holds the Message-ID.
-        let email_job: uuid::Uuid = email[0]["job_id"]
-            .as_str()
-            .expect("job id")
-            .parse()
-            .expect("uuid");
-        let run = app
-            .ctx
-            .app
-            .ledger
-            .get(email_job, None)
-            .await
-            .expect("ledger")
-            .expect("job");
-        let payload: JobPayload = serde_json::from_value(run.payload).expect("payload");
-        assert!(matches!(payload, JobPayload::EmailSendV1(_)));
-        let ctx = JobCtx {
-            app: app.ctx.app.clone(),
-            job_id: email_job,
-            owner: run.owner,
-            attempt: 2,
-        };
-        let out = handler::run(&ctx, payload)
-            .await
-            .expect("redelivery is a success");
-        assert_eq!(out["repeated"], true, "{out}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(smtp.received().len(), 1, "{backend:?}: sent once");
-
-        let metrics = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics");
-        let metrics = metrics.text().await.expect("text");
-        for line in [
-            r#"kiln_notifications_total{channel="email",outcome="sent"} 1"#,
-            r#"kiln_notifications_total{channel="push",outcome="sent"} 1"#,
-            r#"kiln_notifications_total{channel="push",outcome="unregistered"} 1"#,
-        ] {
-            assert!(metrics.contains(line), "{line}");
-        }
-        app.stop().await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    for line in [
+        r#"kiln_notifications_total{channel="email",outcome="sent"} 1"#,
+        r#"kiln_notifications_total{channel="push",outcome="sent"} 1"#,
+        r#"kiln_notifications_total{channel="push",outcome="unregistered"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line}");
     }
+    app.stop().await;
 }
 
 #[tokio::test]

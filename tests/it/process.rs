@@ -8,7 +8,7 @@ use std::{
 };
 
 use kiln_jobs::{
-    AppContext, JobPayload, JobStatus, db::Db, ledger::NewJob, noop::NoopV1, testing::test_config,
+    AppContext, JobStatus, db::Db, ledger::NewJob, noop::NoopV1, testing::test_config,
 };
 
 /// A running `kiln`, killed when dropped so a failing test leaves no process behind.
@@ -127,7 +127,7 @@ async fn sigkill_while_jobs_run_loses_none_of_them() {
         };
         ids.push(
             app.ledger
-                .enqueue(NewJob::new("tester", JobPayload::NoopV1(job)))
+                .enqueue(NewJob::new("tester", job))
                 .await
                 .expect("enqueue")
                 .job()
@@ -187,7 +187,7 @@ async fn sigterm_lets_the_in_flight_job_finish_and_exits_cleanly() {
     };
     let id = app
         .ledger
-        .enqueue(NewJob::new("tester", JobPayload::NoopV1(job)))
+        .enqueue(NewJob::new("tester", job))
         .await
         .expect("enqueue")
         .job()
@@ -277,7 +277,7 @@ async fn a_sigkilled_redis_worker_s_jobs_run_again_on_another_within_the_lease()
         ids.push(
             t.app
                 .ledger
-                .enqueue(NewJob::new("tester", JobPayload::NoopV1(job)))
+                .enqueue(NewJob::new("tester", job))
                 .await
                 .expect("enqueue")
                 .job()

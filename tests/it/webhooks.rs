@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use kiln_api::Role;
 use kiln_jobs::{
-    JobPayload,
     db::DbKind,
     ledger::NewJob,
     noop::NoopV1,
-    testing::{ALL_BACKENDS, standard_webhook_signature_valid},
+    testing::{Backend, standard_webhook_signature_valid},
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -176,146 +175,147 @@ fn assert_signed(r: &Request, secret: &str) {
     );
 }
 
-#[tokio::test]
-async fn job_and_media_events_are_delivered_signed_and_logged() {
-    for backend in ALL_BACKENDS {
-        let receiver = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(204))
-            .mount(&receiver)
-            .await;
-        let app = spawn(backend, 20).await;
-        let (user_id, token) = app.account_token("hooks@example.com", Role::User).await;
-        // A job finished before any endpoint exists: the worker caches "no
-        // endpoints" for this user, and creating one must invalidate that.
-        let early = app
-            .ctx
-            .app
-            .ledger
-            .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(NoopV1::default())))
-            .await
-            .expect("enqueue");
-        app.wait_job_as(&token, &early.job().id.to_string()).await;
-        let (jobs_hook, jobs_secret) = create_hook(
-            &app,
+kiln_jobs::per_backend!(
+    job_and_media_events_are_delivered_signed_and_logged,
+    [sqlite, postgres, redis]
+);
+async fn job_and_media_events_are_delivered_signed_and_logged(backend: Backend) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let app = spawn(backend, 20).await;
+    let (user_id, token) = app.account_token("hooks@example.com", Role::User).await;
+    // A job finished before any endpoint exists: the worker caches "no
+    // endpoints" for this user, and creating one must invalidate that.
+    let early = app
+        .ctx
+        .app
+        .ledger
+        .enqueue(NewJob::new(&user_id, NoopV1::default()))
+        .await
+        .expect("enqueue");
+    app.wait_job_as(&token, &early.job().id.to_string()).await;
+    let (jobs_hook, jobs_secret) = create_hook(
+        &app,
+        &token,
+        &format!("{}/jobs", receiver.uri()),
+        json!(["job.succeeded", "job.failed"]),
+    )
+    .await;
+    let (_, media_secret) = create_hook(
+        &app,
+        &token,
+        &format!("{}/media", receiver.uri()),
+        json!(["media.ready"]),
+    )
+    .await;
+    let (_, listed) = app.call(Method::GET, "/v1/webhooks", &token, None).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
+    assert!(
+        !listed.to_string().contains("whsec_"),
+        "secrets are shown once: {listed}"
+    );
+
+    // A job of this user succeeds, another fails: one event each.
+    let ok = app
+        .ctx
+        .app
+        .ledger
+        .enqueue(NewJob::new(&user_id, NoopV1::default()))
+        .await
+        .expect("enqueue");
+    let failing = NoopV1 {
+        abort: true,
+        ..NoopV1::default()
+    };
+    let bad = app
+        .ctx
+        .app
+        .ledger
+        .enqueue(NewJob::new(&user_id, failing))
+        .await
+        .expect("enqueue");
+    // The ledger write and the deliveries commit together: once the job
+    // reads `succeeded`, its delivery is already in the log.
+    app.wait_job_as(&token, &ok.job().id.to_string()).await;
+    let (_, log) = app
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{jobs_hook}/deliveries"),
             &token,
-            &format!("{}/jobs", receiver.uri()),
-            json!(["job.succeeded", "job.failed"]),
+            None,
         )
         .await;
-        let (_, media_secret) = create_hook(
-            &app,
-            &token,
-            &format!("{}/media", receiver.uri()),
-            json!(["media.ready"]),
-        )
-        .await;
-        let (_, listed) = app.call(Method::GET, "/v1/webhooks", &token, None).await;
-        assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
-        assert!(
-            !listed.to_string().contains("whsec_"),
-            "secrets are shown once: {listed}"
-        );
-
-        // A job of this user succeeds, another fails: one event each.
-        let ok = app
-            .ctx
-            .app
-            .ledger
-            .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(NoopV1::default())))
-            .await
-            .expect("enqueue");
-        let failing = NoopV1 {
-            abort: true,
-            ..NoopV1::default()
-        };
-        let bad = app
-            .ctx
-            .app
-            .ledger
-            .enqueue(NewJob::new(&user_id, JobPayload::NoopV1(failing)))
-            .await
-            .expect("enqueue");
-        // The ledger write and the deliveries commit together: once the job
-        // reads `succeeded`, its delivery is already in the log.
-        app.wait_job_as(&token, &ok.job().id.to_string()).await;
-        let (_, log) = app
-            .call(
-                Method::GET,
-                &format!("/v1/webhooks/{jobs_hook}/deliveries"),
-                &token,
-                None,
-            )
-            .await;
-        assert!(
-            log["items"]
-                .as_array()
-                .expect("items")
-                .iter()
-                .any(|d| d["payload"]["data"]["job_id"] == ok.job().id.to_string()),
-            "{backend:?}: {log}"
-        );
-        let got = wait_requests(&receiver, "/jobs", 2).await;
-        let mut seen = Vec::new();
-        for r in &got {
-            assert_signed(r, &jobs_secret);
-            assert_eq!(header(r, "content-type"), "application/json");
-            assert!(header(r, "webhook-id").starts_with("msg_"));
-            let body: Value = serde_json::from_slice(&r.body).expect("json body");
-            seen.push((
-                body["type"].as_str().expect("type").to_owned(),
-                body["data"]["job_id"].as_str().expect("job id").to_owned(),
-            ));
-            assert!(body["timestamp"].is_string());
-        }
-        seen.sort();
-        let mut want = vec![
-            ("job.failed".to_owned(), bad.job().id.to_string()),
-            ("job.succeeded".to_owned(), ok.job().id.to_string()),
-        ];
-        want.sort();
-        assert_eq!(seen, want, "{backend:?}");
-
-        // The delivery log matches what the receiver saw.
-        let log = settled_log(&app, &token, &jobs_hook).await;
-        assert_eq!(log.len(), 2);
-        for d in &log {
-            assert_eq!(d["status"], "delivered", "{d}");
-            assert_eq!(
-                (d["attempts"].as_u64(), d["response_status"].as_u64()),
-                (Some(1), Some(204))
-            );
-            assert!(
-                got.iter()
-                    .any(|r| header(r, "webhook-id") == d["message_id"])
-            );
-        }
-
-        // An upload of this user: media.ready on the other endpoint only.
-        let resp = app
-            .http
-            .post(app.url("/v1/media"))
-            .bearer_auth(&token)
-            .multipart(reqwest::multipart::Form::new().part(
-                "file",
-                reqwest::multipart::Part::bytes(fixture("photo_1200x900.jpg")).file_name("p.jpg"),
-            ))
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(resp.status(), 202);
-        let upload: Value = resp.json().await.expect("json");
-        let media = wait_requests(&receiver, "/media", 1).await;
-        assert_signed(&media[0], &media_secret);
-        let event: Value = serde_json::from_slice(&media[0].body).expect("json");
-        assert_eq!(event["type"], "media.ready");
-        assert_eq!(event["data"]["media_id"], upload["media_id"]);
-        assert!(event["data"]["result"].is_object(), "{event}");
-        // The image job's own job.succeeded went to the jobs endpoint too.
-        let jobs = wait_requests(&receiver, "/jobs", 3).await;
-        assert_eq!(jobs.len(), 3);
-        app.stop().await;
+    assert!(
+        log["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|d| d["payload"]["data"]["job_id"] == ok.job().id.to_string()),
+        "{backend:?}: {log}"
+    );
+    let got = wait_requests(&receiver, "/jobs", 2).await;
+    let mut seen = Vec::new();
+    for r in &got {
+        assert_signed(r, &jobs_secret);
+        assert_eq!(header(r, "content-type"), "application/json");
+        assert!(header(r, "webhook-id").starts_with("msg_"));
+        let body: Value = serde_json::from_slice(&r.body).expect("json body");
+        seen.push((
+            body["type"].as_str().expect("type").to_owned(),
+            body["data"]["job_id"].as_str().expect("job id").to_owned(),
+        ));
+        assert!(body["timestamp"].is_string());
     }
+    seen.sort();
+    let mut want = vec![
+        ("job.failed".to_owned(), bad.job().id.to_string()),
+        ("job.succeeded".to_owned(), ok.job().id.to_string()),
+    ];
+    want.sort();
+    assert_eq!(seen, want, "{backend:?}");
+
+    // The delivery log matches what the receiver saw.
+    let log = settled_log(&app, &token, &jobs_hook).await;
+    assert_eq!(log.len(), 2);
+    for d in &log {
+        assert_eq!(d["status"], "delivered", "{d}");
+        assert_eq!(
+            (d["attempts"].as_u64(), d["response_status"].as_u64()),
+            (Some(1), Some(204))
+        );
+        assert!(
+            got.iter()
+                .any(|r| header(r, "webhook-id") == d["message_id"])
+        );
+    }
+
+    // An upload of this user: media.ready on the other endpoint only.
+    let resp = app
+        .http
+        .post(app.url("/v1/media"))
+        .bearer_auth(&token)
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(fixture("photo_1200x900.jpg")).file_name("p.jpg"),
+        ))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 202);
+    let upload: Value = resp.json().await.expect("json");
+    let media = wait_requests(&receiver, "/media", 1).await;
+    assert_signed(&media[0], &media_secret);
+    let event: Value = serde_json::from_slice(&media[0].body).expect("json");
+    assert_eq!(event["type"], "media.ready");
+    assert_eq!(event["data"]["media_id"], upload["media_id"]);
+    assert!(event["data"]["result"].is_object(), "{event}");
+    // The image job's own job.succeeded went to the jobs endpoint too.
+    let jobs = wait_requests(&receiver, "/jobs", 3).await;
+    assert_eq!(jobs.len(), 3);
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use kiln_jobs::{
-    AppContext, Config, JobPayload, QueueName,
+    AppContext, Config, QueueName,
     db::{Db, job_runs},
     ledger::NewJob,
     noop::NoopV1,
@@ -87,10 +87,10 @@ static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 fn noop_job() -> NewJob {
     NewJob::new(
         OWNER.get().map_or("bench", String::as_str),
-        JobPayload::NoopV1(NoopV1 {
+        NoopV1 {
             queue: QueueName::Notifications,
             ..Default::default()
-        }),
+        },
     )
 }
 
@@ -386,14 +386,17 @@ async fn redis_cpu(url: &str) -> anyhow::Result<f64> {
 /// handler that only acknowledges.
 async fn transport_only(args: &Args) -> anyhow::Result<()> {
     use apalis::prelude::*;
-    use kiln_jobs::queue::redis::{Delivery, Outgoing, RedisQueue};
-    use kiln_worker::stream::{StreamBackend, StreamShared};
+    use kiln_jobs::queue::redis::{Outgoing, RedisQueue};
+    use kiln_worker::{
+        consumer::{Consumer, Delivery},
+        stream::{StreamBackend, StreamShared},
+    };
 
     let url = args
         .redis_url
         .clone()
         .context("--transport-only needs --redis-url")?;
-    let mut cfg = kiln_jobs::config::RedisConfig {
+    let mut cfg = kiln_jobs::queue::config::RedisConfig {
         url: Some(secrecy::SecretString::from(url.clone())),
         prefix: format!("kiln-bench-{}", uuid::Uuid::now_v7().simple()),
         ..Default::default()
@@ -434,10 +437,11 @@ async fn transport_only(args: &Args) -> anyhow::Result<()> {
         shared.finish(&d.entry_id);
         Ok(())
     }
-    let (shared, acks) = StreamShared::new(redis.clone(), queue, "bench".into());
+    let consumer = Consumer::new(redis.clone());
+    let (shared, acks) = StreamShared::new(consumer.clone(), queue, "bench".into());
     let stop_acks = CancellationToken::new();
     let ack_task = tokio::spawn(kiln_worker::stream::ack_loop(
-        redis.clone(),
+        consumer,
         queue,
         acks,
         stop_acks.clone(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kiln_jobs::config::QueuePolicy;
+use kiln_jobs::queue::config::QueuePolicy;
 use rand::Rng;
 
 /// The longest `Retry-After` a provider may impose on a job; a longer ask is

@@ -1,23 +1,19 @@
-//! Runs one delivery: claim it in the ledger, run the handler under the
-//! queue's timeout with panics caught, and record the outcome. The ledger
-//! decides attempts, retries and `dead`; the transport only carries messages.
+//! Runs one delivery: claim it in the ledger, decode its payload, run the
+//! handler (through the [`registry`](crate::registry)) under the queue's
+//! timeout with panics caught, and record the outcome. The ledger decides
+//! attempts, retries and `dead`; the transport only carries messages.
 
 use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use chrono::Utc;
 use futures::FutureExt;
 use kiln_jobs::{
-    AppContext, JobPayload, JobRun, JobStatus, QueueName,
-    handler::{self, JobCtx, JobError},
-    ledger::LedgerError,
-    notify::events,
-    queue::QueueMessage,
+    AppContext, JobCtx, JobError, JobRun, JobStatus, QueueName, ledger::LedgerError,
+    metrics::Metrics, queue::QueueMessage,
 };
 use tracing::Instrument;
 
-use kiln_jobs::metrics::Metrics;
-
-use crate::backoff;
+use crate::{backoff, finish::finish, registry::Payload};
 
 /// Shared by every delivery of one queue.
 #[derive(Debug, Clone)]
@@ -90,15 +86,15 @@ impl Executor {
         if job.attempts > job.max_attempts {
             // Redelivered after its worker died on the last allowed attempt.
             let err = "attempts exhausted: the worker running the last attempt was lost";
-            events::finish_job(&self.app, &job, JobStatus::Dead, None, Some(err)).await?;
+            finish(&self.app, &job, JobStatus::Dead, None, Some(err)).await?;
             tracing::warn!("{err}");
             return Ok(Outcome::Dead);
         }
-        let payload: JobPayload = match serde_json::from_value(job.payload.clone()) {
+        let payload = match Payload::decode(job.payload.clone()) {
             Ok(p) => p,
             Err(e) => {
                 let err = format!("payload could not be decoded: {e}");
-                events::finish_job(&self.app, &job, JobStatus::Failed, None, Some(&err)).await?;
+                finish(&self.app, &job, JobStatus::Failed, None, Some(&err)).await?;
                 tracing::error!("{err}");
                 return Ok(Outcome::Failed);
             }
@@ -111,7 +107,7 @@ impl Executor {
         };
         let policy = *self.app.config.queues.policy(self.queue);
         let started = std::time::Instant::now();
-        let run = AssertUnwindSafe(handler::run(&ctx, payload)).catch_unwind();
+        let run = AssertUnwindSafe(payload.run(&ctx)).catch_unwind();
         let result = match tokio::time::timeout(policy.timeout(), run).await {
             Ok(Ok(r)) => r,
             Ok(Err(panic)) => Err(JobError::Retry(anyhow::anyhow!(
@@ -126,9 +122,7 @@ impl Executor {
         self.metrics.observe_duration(self.queue, started.elapsed());
         match result {
             Ok(value) => {
-                if !events::finish_job(&self.app, &job, JobStatus::Succeeded, Some(&value), None)
-                    .await?
-                {
+                if !finish(&self.app, &job, JobStatus::Succeeded, Some(&value), None).await? {
                     tracing::info!("job was cancelled while it ran; result discarded");
                     return Ok(Outcome::Skipped);
                 }
@@ -139,9 +133,7 @@ impl Executor {
                 Ok(Outcome::Succeeded)
             }
             Err(JobError::Abort(reason)) => {
-                if !events::finish_job(&self.app, &job, JobStatus::Failed, None, Some(&reason))
-                    .await?
-                {
+                if !finish(&self.app, &job, JobStatus::Failed, None, Some(&reason)).await? {
                     return Ok(Outcome::Skipped);
                 }
                 tracing::warn!(error = %reason, "job failed permanently");
@@ -151,9 +143,7 @@ impl Executor {
                 let reason = e.to_string();
                 if job.attempts >= job.max_attempts {
                     let msg = format!("attempts exhausted ({}): {reason}", job.max_attempts);
-                    if !events::finish_job(&self.app, &job, JobStatus::Dead, None, Some(&msg))
-                        .await?
-                    {
+                    if !finish(&self.app, &job, JobStatus::Dead, None, Some(&msg)).await? {
                         return Ok(Outcome::Skipped);
                     }
                     tracing::warn!(error = %reason, "job is dead");

@@ -2,28 +2,32 @@
 //!
 //! One apalis worker per queue, each with the queue's concurrency, timeout and
 //! retry policy; the [`execute::Executor`] records every transition in the
-//! ledger. Backends differ only in how a queue's apalis backend is built
+//! ledger and runs handlers through the [`registry`], the one list of job
+//! types. Backends differ only in how a queue's apalis backend is built
 //! ([`register_queue!`]); everything a delivery does is backend-agnostic.
+//! Beside the workers run the Redis [`sweeper`] and the queue [`sampler`].
 
 pub mod backoff;
+pub mod consumer;
 pub mod execute;
+mod finish;
 mod probe;
+pub mod registry;
+pub mod sampler;
 pub mod stream;
+pub mod sweeper;
 
 use std::{sync::Arc, time::Duration};
 
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::Strategy;
-use kiln_jobs::{
-    AppContext, QueueName,
-    db::Db,
-    queue::{Transport, redis::Delivery},
-    sweeper::Sweeper,
-};
+use kiln_jobs::{AppContext, QueueName, db::Db, queue::Transport};
 use tokio_util::sync::CancellationToken;
 
+use consumer::{Consumer, Delivery};
 pub use execute::{Executor, Outcome};
 use stream::{StreamBackend, StreamShared};
+use sweeper::Sweeper;
 
 /// The apalis handler: every queue message goes through the executor.
 async fn deliver(msg: serde_json::Value, exec: Data<Arc<Executor>>) -> Result<(), BoxDynError> {
@@ -128,6 +132,7 @@ pub async fn run(
         let missed = app.config.queues.missed_heartbeats.max(1);
         monitor = match (app.ledger.transport(), &app.db) {
             (Transport::Redis(redis), _) => {
+                let redis = Consumer::new(redis.clone());
                 let (shared, acks) = StreamShared::new(redis.clone(), queue, instance.clone());
                 ack_tasks.push(tokio::spawn(stream::ack_loop(
                     redis.clone(),
@@ -153,7 +158,7 @@ pub async fn run(
                 let instance = instance.clone();
                 let app = app.clone();
                 // One blocking-read connection per queue, reused across restarts.
-                let reader = redis.reader()?;
+                let reader = redis.redis().reader()?;
                 monitor.register(move |restart| {
                     let backend = StreamBackend::new(shared.clone(), batch, reader.clone());
                     WorkerBuilder::new(worker_name(queue, &instance, restart))
@@ -239,6 +244,7 @@ async fn sweep_loop(app: AppContext, instance: String, stop: CancellationToken) 
     let Transport::Redis(redis) = app.ledger.transport() else {
         return;
     };
+    let redis = Consumer::new(redis.clone());
     let every = Duration::from_secs(app.config.redis.sweep_interval_secs.max(1));
     let mut sweeper = Sweeper::new(app.config.clone());
     loop {

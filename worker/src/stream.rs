@@ -25,12 +25,11 @@ use apalis_core::{
 use futures::{FutureExt, future::BoxFuture};
 use kiln_jobs::{
     QueueName,
-    queue::{
-        QueueError,
-        redis::{Delivery, Finished, MAX_BATCH, RedisQueue},
-    },
+    queue::{QueueError, redis::MAX_BATCH},
 };
 use tokio::sync::mpsc;
+
+use crate::consumer::{Consumer, Delivery, Finished};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -38,7 +37,7 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct StreamShared {
     /// The transport.
-    pub redis: RedisQueue,
+    pub redis: Consumer,
     /// The queue.
     pub queue: QueueName,
     /// This process's consumer name in the group.
@@ -51,7 +50,7 @@ pub struct StreamShared {
 impl StreamShared {
     /// Shared state for `queue`, and the receiving end of its finished entries.
     pub fn new(
-        redis: RedisQueue,
+        redis: Consumer,
         queue: QueueName,
         consumer: String,
     ) -> (Arc<StreamShared>, mpsc::UnboundedReceiver<Finished>) {
@@ -141,7 +140,7 @@ impl std::fmt::Debug for StreamBackend {
 
 impl StreamBackend {
     /// A backend reading up to `batch` entries at a time on `reader`, a
-    /// connection used by nothing else (see [`RedisQueue::reader`]).
+    /// connection used by nothing else (see [`RedisQueue::reader`](kiln_jobs::queue::redis::RedisQueue::reader)).
     pub fn new(
         shared: Arc<StreamShared>,
         batch: usize,
@@ -326,7 +325,7 @@ impl BackendConfig for StreamBackend {
 /// Acknowledges finished entries in batches. Once `stop` is cancelled (the
 /// workers have stopped) it acknowledges what is left and returns.
 pub async fn ack_loop(
-    redis: RedisQueue,
+    redis: Consumer,
     queue: QueueName,
     mut rx: mpsc::UnboundedReceiver<Finished>,
     stop: CancellationToken,
@@ -401,7 +400,7 @@ pub async fn lease_loop(shared: Arc<StreamShared>, stop: CancellationToken) {
 
 /// Moves due delayed jobs and retries onto the stream, sleeping until the next
 /// one is due (at most `promote_interval_ms`).
-pub async fn promote_loop(redis: RedisQueue, queue: QueueName, stop: CancellationToken) {
+pub async fn promote_loop(redis: Consumer, queue: QueueName, stop: CancellationToken) {
     let most = Duration::from_millis(redis.config().promote_interval_ms);
     let mut failures = 0u32;
     loop {

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use kiln_jobs::{
     Config,
-    config::{Environment, JwtAlgorithm},
-    identity::Role,
+    config::Environment,
+    identity::{Role, config::JwtAlgorithm},
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
-use kiln_jobs::{AppContext, db::devices};
+use kiln_jobs::{AppContext, notifications::devices};
 
 use crate::{ApiTags, auth::BearerAuth, endpoints::auth::NoContent, error::ApiError};
 
@@ -24,20 +24,22 @@ pub enum Platform {
     Web,
 }
 
-impl Platform {
-    fn as_str(self) -> &'static str {
-        match self {
-            Platform::Android => "android",
-            Platform::Ios => "ios",
-            Platform::Web => "web",
+impl From<Platform> for devices::Platform {
+    fn from(p: Platform) -> Self {
+        match p {
+            Platform::Android => devices::Platform::Android,
+            Platform::Ios => devices::Platform::Ios,
+            Platform::Web => devices::Platform::Web,
         }
     }
+}
 
-    fn parse(s: &str) -> Platform {
-        match s {
-            "ios" => Platform::Ios,
-            "web" => Platform::Web,
-            _ => Platform::Android,
+impl From<devices::Platform> for Platform {
+    fn from(p: devices::Platform) -> Self {
+        match p {
+            devices::Platform::Android => Platform::Android,
+            devices::Platform::Ios => Platform::Ios,
+            devices::Platform::Web => Platform::Web,
         }
     }
 }
@@ -85,7 +87,7 @@ impl From<devices::DeviceRow> for DeviceOut {
         DeviceOut {
             id: d.id,
             token_hint: d.token.chars().skip(n.saturating_sub(8)).collect(),
-            platform: Platform::parse(&d.platform),
+            platform: d.platform.into(),
             app_version: d.app_version,
             active: d.active,
             last_error: d.last_error,
@@ -156,7 +158,7 @@ impl DevicesApi {
                 id: Uuid::now_v7(),
                 user_id: user,
                 token,
-                platform: body.platform.as_str(),
+                platform: body.platform.into(),
                 app_version: body.app_version.as_deref(),
                 now: Utc::now(),
             },

@@ -11,10 +11,11 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use kiln_jobs::{
-    AppContext, JobPayload, JobStatus,
-    db::media as repo,
-    ledger::{Enqueued, NewJob},
-    media::{self, ImageProcessV1, StoredVariant, sniff},
+    AppContext, JobStatus,
+    media::{
+        self, StoredVariant, repo, sniff,
+        upload::{self, Accepted, NewUpload, Original, UploadError},
+    },
     storage::StorageError,
 };
 
@@ -190,105 +191,47 @@ impl MediaApi {
             ));
         };
 
-        let owner = auth.principal().subject.clone();
-        let media_id = Uuid::now_v7();
-        let key = media::original_key(media_id);
-        // The original is stored before the job exists: a job never points at
-        // missing bytes. If enqueueing then fails, the object is removed again.
-        match file.into_body() {
-            UploadBody::Memory(bytes) => app.storage.put(&key, bytes).await,
-            UploadBody::File(f) => app.storage.put_stream(&key, f).await.map(|_| ()),
-        }
-        .map_err(storage_err)?;
-
-        let job = NewJob {
-            owner: owner.clone(),
-            payload: JobPayload::ImageProcessV1(ImageProcessV1 { media_id }),
-            idempotency_key: idempotency_key.0.map(|k| format!("media:{k}")),
-            max_attempts: None,
-            run_at: None,
+        let owner = &auth.principal().subject;
+        let original = match file.into_body() {
+            UploadBody::Memory(bytes) => Original::Bytes(bytes),
+            UploadBody::File(f) => Original::File(f),
         };
-        let result = async {
-            let mut tx = app.db.begin().await?;
-            let out = app.ledger.enqueue_in_tx(&mut tx, job).await?;
-            if let Enqueued::Created(j) = &out {
-                repo::insert(
-                    &mut tx,
-                    &repo::InsertMedia {
-                        id: media_id,
-                        owner: &owner,
-                        job_id: j.id,
-                        filename: filename.as_deref(),
-                        source_format: format.as_str(),
-                        source_bytes: i64::try_from(size).unwrap_or(i64::MAX),
-                        now: Utc::now(),
-                    },
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            Ok::<_, kiln_jobs::ledger::LedgerError>(out)
-        }
-        .await;
-        let out = match result {
-            Ok(out) => out,
-            Err(e) => {
-                let _ = app
-                    .storage
-                    .delete_prefix(&media::media_prefix(media_id))
-                    .await;
-                return Err(e.into());
-            }
+        let new = NewUpload {
+            owner,
+            filename: filename.as_deref(),
+            format,
+            size,
+            idempotency_key: idempotency_key.0.as_deref(),
         };
-        if let Err(e) = app.ledger.after_commit(&out).await {
-            // The queue did not take the job: undo the upload so nothing dangles.
-            let job_id = out.job().id;
-            if let Err(db) = repo::delete(&app.db, media_id, Some(&owner)).await {
-                tracing::warn!(%media_id, error = %db, "could not remove the media row of an undelivered job");
-            }
-            app.ledger.forget_undelivered(job_id).await;
-            let _ = app
-                .storage
-                .delete_prefix(&media::media_prefix(media_id))
-                .await;
-            return Err(e.into());
-        }
-        match out {
-            Enqueued::Created(job) => {
-                let location = format!("/v1/media/{media_id}");
-                Ok(MediaCreated::Accepted(
-                    Json(MediaAccepted {
-                        media_id,
-                        job_id: job.id,
-                        status: "processing".into(),
-                    }),
-                    location,
-                ))
-            }
-            Enqueued::Existing(job) => {
-                let _ = app
-                    .storage
-                    .delete_prefix(&media::media_prefix(media_id))
-                    .await;
-                let payload: Result<JobPayload, _> = serde_json::from_value(job.payload.clone());
-                let Ok(JobPayload::ImageProcessV1(p)) = payload else {
-                    return Err(ApiError::conflict(
-                        "this idempotency key was used for a different request",
-                    ));
-                };
-                let status = repo::get(&app.db, p.media_id, Some(&owner))
-                    .await?
-                    .map_or_else(|| "deleted".to_owned(), |m| m.status);
-                Ok(MediaCreated::Existing(
-                    Json(MediaAccepted {
-                        media_id: p.media_id,
-                        job_id: job.id,
-                        status,
-                    }),
-                    format!("/v1/media/{}", p.media_id),
-                ))
-            }
-        }
+        let accepted = upload::accept(&app, &new, original)
+            .await
+            .map_err(|e| match e {
+                UploadError::Storage(e) => storage_err(e),
+                UploadError::Ledger(e) => e.into(),
+                e @ UploadError::KeyReused => ApiError::conflict(e.to_string()),
+            })?;
+        Ok(match accepted {
+            Accepted::Created { media_id, job_id } => MediaCreated::Accepted(
+                Json(MediaAccepted {
+                    media_id,
+                    job_id,
+                    status: "processing".into(),
+                }),
+                format!("/v1/media/{media_id}"),
+            ),
+            Accepted::Existing {
+                media_id,
+                job_id,
+                status,
+            } => MediaCreated::Existing(
+                Json(MediaAccepted {
+                    media_id,
+                    job_id,
+                    status,
+                }),
+                format!("/v1/media/{media_id}"),
+            ),
+        })
     }
 
     /// Get an image

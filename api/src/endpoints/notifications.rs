@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use kiln_jobs::{
     AppContext,
-    db::notifications::{self, NotificationRow},
-    notify::jobs::{self as notify_jobs, NotificationRequest, NotifyChannel, NotifyError},
+    notifications::{
+        self as family, NotificationRequest, NotifyChannel, NotifyError,
+        repo::{self as notifications, NotificationRow},
+    },
 };
 
 use crate::{
@@ -102,17 +104,17 @@ pub enum NotificationStatus {
     Skipped,
 }
 
-impl NotificationStatus {
-    fn parse(s: &str) -> NotificationStatus {
+impl From<family::NotificationStatus> for NotificationStatus {
+    fn from(s: family::NotificationStatus) -> Self {
         match s {
-            "queued" => NotificationStatus::Queued,
-            "sending" => NotificationStatus::Sending,
-            "sent" => NotificationStatus::Sent,
-            "recorded" => NotificationStatus::Recorded,
-            "retrying" => NotificationStatus::Retrying,
-            "dead" => NotificationStatus::Dead,
-            "skipped" => NotificationStatus::Skipped,
-            _ => NotificationStatus::Failed,
+            family::NotificationStatus::Queued => NotificationStatus::Queued,
+            family::NotificationStatus::Sending => NotificationStatus::Sending,
+            family::NotificationStatus::Sent => NotificationStatus::Sent,
+            family::NotificationStatus::Recorded => NotificationStatus::Recorded,
+            family::NotificationStatus::Retrying => NotificationStatus::Retrying,
+            family::NotificationStatus::Failed => NotificationStatus::Failed,
+            family::NotificationStatus::Dead => NotificationStatus::Dead,
+            family::NotificationStatus::Skipped => NotificationStatus::Skipped,
         }
     }
 }
@@ -157,7 +159,7 @@ impl From<NotificationRow> for NotificationOut {
             template: n.template,
             device_id: n.device_id,
             job_id: n.job_id,
-            status: NotificationStatus::parse(&n.status),
+            status: n.status.into(),
             attempts: n.attempts,
             provider_message_id: n.provider_message_id,
             error: n.error,
@@ -256,7 +258,7 @@ impl NotificationsApi {
             requested_by: principal.subject.clone(),
             idempotency_key: idempotency_key.0,
         };
-        let queued = notify_jobs::enqueue(&app, &req).await?;
+        let queued = family::enqueue::enqueue(&app, &req).await?;
         let out = Json(NotificationsQueued {
             items: queued.deliveries.into_iter().map(Into::into).collect(),
         });

@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use kiln_jobs::{
     AppContext,
-    db::webhooks::{self, DeliveryRow, WebhookRow},
-    notify::{
-        events::{self, Event, EventType, TEST_EVENT},
-        webhook::{WebhookSecret, ssrf},
+    delivery::webhook::{WebhookSecret, ssrf},
+    webhooks::{
+        self as family, EventType, TEST_EVENT,
+        events::{self, Event},
+        repo::{self as webhooks, DeliveryRow, WebhookRow},
     },
 };
 
@@ -186,15 +187,15 @@ pub enum DeliveryStatus {
     Skipped,
 }
 
-impl DeliveryStatus {
-    fn parse(s: &str) -> DeliveryStatus {
+impl From<family::DeliveryStatus> for DeliveryStatus {
+    fn from(s: family::DeliveryStatus) -> Self {
         match s {
-            "pending" => DeliveryStatus::Pending,
-            "delivered" => DeliveryStatus::Delivered,
-            "retrying" => DeliveryStatus::Retrying,
-            "dead" => DeliveryStatus::Dead,
-            "skipped" => DeliveryStatus::Skipped,
-            _ => DeliveryStatus::Failed,
+            family::DeliveryStatus::Pending => DeliveryStatus::Pending,
+            family::DeliveryStatus::Delivered => DeliveryStatus::Delivered,
+            family::DeliveryStatus::Retrying => DeliveryStatus::Retrying,
+            family::DeliveryStatus::Failed => DeliveryStatus::Failed,
+            family::DeliveryStatus::Dead => DeliveryStatus::Dead,
+            family::DeliveryStatus::Skipped => DeliveryStatus::Skipped,
         }
     }
 }
@@ -238,7 +239,7 @@ impl From<DeliveryRow> for DeliveryOut {
             event_type: d.event_type,
             payload: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
             job_id: d.job_id,
-            status: DeliveryStatus::parse(&d.status),
+            status: d.status.into(),
             attempts: d.attempts,
             response_status: d.response_status,
             response_body: d.response_body,
@@ -336,7 +337,7 @@ impl WebhooksApi {
             },
         )
         .await?;
-        app.notifier.subscriptions.invalidate(user);
+        app.subscriptions.invalidate(user);
         Ok(WebhookCreated::Created(Json(WebhookCreatedOut {
             secret,
             info: row.into(),
@@ -409,7 +410,7 @@ impl WebhooksApi {
         let row = webhooks::update(&app.db, id.0, user, &change, Utc::now())
             .await?
             .ok_or_else(|| ApiError::not_found("webhook"))?;
-        app.notifier.subscriptions.invalidate(user);
+        app.subscriptions.invalidate(user);
         Ok(Json(row.into()))
     }
 
@@ -431,7 +432,7 @@ impl WebhooksApi {
         auth.principal().require_scope(Scope::WebhooksWrite)?;
         let user = auth.principal().user_id()?;
         if webhooks::delete(&app.db, id.0, user).await? {
-            app.notifier.subscriptions.invalidate(user);
+            app.subscriptions.invalidate(user);
             Ok(NoContent::Done)
         } else {
             Err(ApiError::not_found("webhook"))

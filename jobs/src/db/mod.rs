@@ -1,4 +1,6 @@
-//! The database: one pool of either kind, migrations, and the repositories.
+//! The database: one pool of either kind, migrations, and the repositories of
+//! the ledger and identity. Each job family keeps its own repository in its
+//! folder (`media/repo.rs`, …), written the same way.
 //!
 //! Repositories are written once for both dialects where the SQL is portable
 //! (`$1` placeholders work in both); [`on_db!`] runs the same body against
@@ -8,13 +10,10 @@
 
 pub mod api_keys;
 pub mod audit;
-pub mod devices;
+pub mod config;
 pub mod job_runs;
-pub mod media;
-pub mod notifications;
 pub mod refresh_tokens;
 pub mod users;
-pub mod webhooks;
 
 use std::{str::FromStr, time::Duration};
 

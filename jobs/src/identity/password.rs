@@ -9,7 +9,7 @@ use argon2::{
 };
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::config::AuthConfig;
+use super::config::AuthConfig;
 
 /// Hashes and verifies passwords with the configured argon2id parameters.
 #[derive(Clone)]

@@ -59,6 +59,35 @@ impl From<DbKind> for Backend {
     }
 }
 
+/// One `#[tokio::test]` per listed backend for the async test body `$behaviour`,
+/// a private `async fn $behaviour(backend: Backend)` defined beside it:
+///
+/// ```ignore
+/// kiln_jobs::per_backend!(upload_is_processed_into_variants, [sqlite, postgres, redis]);
+/// async fn upload_is_processed_into_variants(backend: Backend) { /* ... */ }
+/// ```
+///
+/// makes the tests `upload_is_processed_into_variants::sqlite`, `::postgres`
+/// and `::redis`, so a failure names its backend and does not hide the others.
+/// (Stable `macro_rules!` cannot glue identifiers into `…_sqlite`, so each
+/// backend is a function in a module named after the behaviour.)
+#[macro_export]
+macro_rules! per_backend {
+    ($behaviour:ident, [$($backend:ident),+ $(,)?]) => {
+        mod $behaviour {
+            $(
+                #[::tokio::test]
+                async fn $backend() {
+                    super::$behaviour($crate::per_backend!(@backend $backend)).await
+                }
+            )+
+        }
+    };
+    (@backend sqlite) => { $crate::testing::Backend::Sqlite };
+    (@backend postgres) => { $crate::testing::Backend::Postgres };
+    (@backend redis) => { $crate::testing::Backend::Redis };
+}
+
 /// Every backend, for tests that must pass on each.
 pub const ALL_BACKENDS: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Redis];
 
@@ -141,7 +170,7 @@ impl Drop for TestContext {
 }
 
 /// Deletes every key under `prefix` (a test's own namespace).
-fn delete_redis_prefix(cfg: &crate::config::RedisConfig, prefix: &str) {
+fn delete_redis_prefix(cfg: &crate::queue::config::RedisConfig, prefix: &str) {
     let Some(url) = cfg.url.as_ref() else { return };
     let Ok(client) = redis::Client::open(secrecy::ExposeSecret::expose_secret(url)) else {
         return;

@@ -7,7 +7,7 @@ mod runtime;
 use std::time::Duration;
 
 use kiln_jobs::{
-    JobPayload, JobRun, JobStatus, QueueName,
+    JobRun, JobStatus, QueueName,
     db::job_runs,
     ledger::{Enqueued, NewJob},
     noop::NoopV1,
@@ -29,7 +29,7 @@ pub async fn enqueue(t: &TestContext, noop: NoopV1) -> JobRun {
     match t
         .app
         .ledger
-        .enqueue(NewJob::new("tester", JobPayload::NoopV1(noop)))
+        .enqueue(NewJob::new("tester", noop))
         .await
         .expect("enqueue")
     {

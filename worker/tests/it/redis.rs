@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kiln_jobs::{
-    JobPayload, JobStatus, QueueName,
+    JobStatus, QueueName,
     db::job_runs,
     ledger::NewJob,
     noop::NoopV1,
@@ -12,9 +12,9 @@ use kiln_jobs::{
         QueueMessage, Transport,
         redis::{GROUP, Outgoing, RedisQueue},
     },
-    sweeper::Sweeper,
     testing::{Backend, TestContext},
 };
+use kiln_worker::sweeper::Sweeper;
 use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
@@ -122,7 +122,7 @@ async fn push_is_idempotent_per_delivery() {
 async fn a_50000_job_backlog_drains_completely() {
     let t = ctx(Backend::Redis).await;
     let jobs: Vec<NewJob> = (0..50_000)
-        .map(|_| NewJob::new("tester", JobPayload::NoopV1(NoopV1::default())))
+        .map(|_| NewJob::new("tester", NoopV1::default()))
         .collect();
     let created = t.app.ledger.enqueue_many(jobs).await.expect("enqueue");
     assert_eq!(created.len(), 50_000);
@@ -236,8 +236,9 @@ async fn unstarted_jobs_are_handed_back_at_once_when_a_worker_stops() {
         enqueue(&t, NoopV1::default()).await,
     ];
     // A stopping worker fetched both and started neither.
+    let consumer = kiln_worker::consumer::Consumer::new(r.clone());
     let (shared, _acks) = kiln_worker::stream::StreamShared::new(
-        r.clone(),
+        consumer.clone(),
         QueueName::Notifications,
         "stopping-worker".into(),
     );
@@ -245,7 +246,7 @@ async fn unstarted_jobs_are_handed_back_at_once_when_a_worker_stops() {
         .await
         .expect("group");
     let mut reader = r.reader().expect("reader");
-    let fetched = r
+    let fetched = consumer
         .read(&mut reader, QueueName::Notifications, "stopping-worker", 10)
         .await
         .expect("read");
@@ -303,7 +304,7 @@ async fn enqueue_fails_and_leaves_no_job_when_redis_is_unreachable() {
     let err = t
         .app
         .ledger
-        .enqueue(NewJob::new("tester", JobPayload::NoopV1(NoopV1::default())))
+        .enqueue(NewJob::new("tester", NoopV1::default()))
         .await
         .expect_err("Redis is down");
     assert!(
@@ -321,7 +322,7 @@ async fn delayed_jobs_run_once_across_two_replicas_and_not_early() {
     let run_at = chrono::Utc::now() + chrono::Duration::milliseconds(1_000);
     let mut jobs = Vec::new();
     for _ in 0..40 {
-        let mut new = NewJob::new("tester", JobPayload::NoopV1(NoopV1::default()));
+        let mut new = NewJob::new("tester", NoopV1::default());
         new.run_at = Some(run_at);
         jobs.push(new);
     }
@@ -361,7 +362,7 @@ async fn queue_stats_count_ready_delayed_in_flight_and_dead() {
     let t = ctx(Backend::Redis).await;
     enqueue(&t, NoopV1::default()).await;
     enqueue(&t, NoopV1::default()).await;
-    let mut later = NewJob::new("tester", JobPayload::NoopV1(NoopV1::default()));
+    let mut later = NewJob::new("tester", NoopV1::default());
     later.run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
     t.app.ledger.enqueue(later).await.expect("enqueue");
     let s = notification_stats(&t).await;
@@ -447,11 +448,20 @@ async fn the_sweeper_redelivers_a_running_job_whose_worker_and_message_are_gone(
         0,
         "not while it could still be running (timeout + lease)"
     );
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
-    assert_eq!(
-        sweeper.sweep(&t.app.ledger).await.expect("sweep").repushed,
-        1
-    );
+    // Wall clock: the sweeper may repush a running job only once timeout + lease (2 s) have passed.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let repushed = loop {
+        let repushed = sweeper.sweep(&t.app.ledger).await.expect("sweep").repushed;
+        if repushed > 0 {
+            break repushed;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the sweeper never redelivered the lost running job"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(repushed, 1);
     drain(&t).await;
     let j = job(&t, j.id).await;
     assert_eq!((j.status, j.attempts), (JobStatus::Succeeded, 2));

@@ -8,7 +8,7 @@ use std::{
 };
 
 use kiln_jobs::{
-    JobPayload, JobStatus, QueueName,
+    JobStatus, QueueName,
     ledger::NewJob,
     noop::NoopV1,
     testing::{Backend, TestContext},
@@ -86,10 +86,10 @@ impl Drop for PrivateRedis {
 fn noop(sleep_ms: u64) -> NewJob {
     NewJob::new(
         "tester",
-        JobPayload::NoopV1(NoopV1 {
+        NoopV1 {
             sleep_ms,
             ..Default::default()
-        }),
+        },
     )
 }
 
@@ -151,6 +151,7 @@ async fn workers_and_producers_recover_when_redis_is_down_for_ten_seconds() {
     );
     assert!(t.app.ledger.queue_ping().await.is_err());
 
+    // The outage itself is the wall-clock duration under test: ten seconds down in all.
     let outage = Duration::from_secs(10).saturating_sub(down_at.elapsed());
     tokio::time::sleep(outage).await;
     redis.restart();

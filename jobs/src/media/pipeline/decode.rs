@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use image::{ImageDecoder, ImageReader};
 
-use super::MediaError;
+use super::error::MediaError;
 use super::ops::{self, Channels, Pixels};
 use crate::media::config::MediaConfig;
 use crate::media::sniff::SourceFormat;

@@ -1,7 +1,7 @@
 //! Variant encoders: baseline JPEG (`jpeg-encoder`, SIMD) and lossy WebP (libwebp via `webp`).
 //! Neither writes EXIF, XMP or ICC: outputs are plain sRGB.
 
-use super::MediaError;
+use super::error::MediaError;
 use super::ops::{self, Channels, Pixels};
 
 fn u16_dims(px: &Pixels) -> Result<(u16, u16), MediaError> {

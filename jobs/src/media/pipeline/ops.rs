@@ -3,7 +3,7 @@
 
 use fast_image_resize as fir;
 
-use super::MediaError;
+use super::error::MediaError;
 
 /// Channel layout of an 8-bit interleaved pixel buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

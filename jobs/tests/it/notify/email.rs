@@ -3,12 +3,12 @@
 use std::{sync::Arc, time::Duration};
 
 use kiln_jobs::{
-    metrics::Metrics,
-    notify::{
+    delivery::{
         DeliveryError,
         config::MailConfig,
         email::{EmailMessage, Mailer, Templates, Via},
     },
+    metrics::Metrics,
 };
 use mail_parser::MessageParser;
 use serde_json::json;

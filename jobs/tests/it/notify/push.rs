@@ -12,12 +12,12 @@ use std::{
 
 use gcp_auth::{Token, TokenProvider};
 use kiln_jobs::{
-    metrics::Metrics,
-    notify::{
+    delivery::{
         DeliveryError,
         config::PushConfig,
         push::{FcmAuth, PushMessage, PushOutcome, Pusher},
     },
+    metrics::Metrics,
 };
 use serde_json::json;
 use wiremock::{

@@ -4,12 +4,12 @@
 use std::{sync::Arc, time::Duration};
 
 use kiln_jobs::{
-    metrics::Metrics,
-    notify::{
+    delivery::{
         DeliveryError,
-        config::WebhooksConfig,
         webhook::{WebhookClient, WebhookRequest, WebhookSecret, new_message_id},
     },
+    metrics::Metrics,
+    webhooks::config::WebhooksConfig,
 };
 use wiremock::{
     Match, Mock, MockServer, Request, ResponseTemplate,

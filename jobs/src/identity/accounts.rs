@@ -1,0 +1,294 @@
+//! Accounts: creation and registration, login with lockout, the password
+//! policy, and user administration.
+
+use chrono::{Duration, Utc};
+use uuid::Uuid;
+
+use super::{
+    audit::AuditEntry,
+    roles::{Role, parse_role},
+    service::{Identity, IdentityError},
+    sessions::LoginOutcome,
+};
+use crate::db::{
+    is_unique_violation, refresh_tokens,
+    users::{self, UserRow},
+};
+
+/// Changes an admin may make to an account.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable (true) or re-enable (false).
+    pub disabled: Option<bool>,
+}
+
+/// The canonical form of an email address: trimmed and lower-cased, so
+/// uniqueness and lookups ignore case.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A minimal syntactic check: one `@` with something on both sides, a dot in
+/// the domain, no whitespace, at most 254 characters.
+pub fn valid_email(email: &str) -> bool {
+    if email.len() > 254 || email.chars().any(char::is_whitespace) {
+        return false;
+    }
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
+/// Longest password accepted, in bytes (hashing cost grows with length).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Checks a new password against the policy; the error says what is wrong.
+pub fn check_password_policy(password: &str, email: &str, min_chars: usize) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < min_chars {
+        return Err(format!(
+            "the password must have at least {min_chars} characters"
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password must be at most {MAX_PASSWORD_BYTES} bytes"
+        ));
+    }
+    let lowered = password.trim().to_lowercase();
+    let email = normalize_email(email);
+    let local = email.split('@').next().unwrap_or_default();
+    if lowered == email || (!local.is_empty() && lowered == local) {
+        return Err("the password must not be the email address".into());
+    }
+    if password
+        .chars()
+        .all(|c| c == password.chars().next().unwrap_or(c))
+    {
+        return Err("the password must not repeat a single character".into());
+    }
+    Ok(())
+}
+
+impl Identity {
+    /// Creates an account (`kiln user create`, or registration with `role = User`).
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<UserRow, IdentityError> {
+        let email = normalize_email(email);
+        if !valid_email(&email) {
+            return Err(IdentityError::Invalid(
+                "email is not a valid address".into(),
+            ));
+        }
+        check_password_policy(password, &email, self.config.password_min_length)
+            .map_err(IdentityError::Invalid)?;
+        let hash = self.passwords.hash(password).await?;
+        let id = Uuid::now_v7();
+        match users::insert(&self.db, id, &email, &hash, role.as_str(), Utc::now()).await {
+            Ok(()) => {}
+            Err(e) if is_unique_violation(&e) => return Err(IdentityError::EmailTaken),
+            Err(e) => return Err(e.into()),
+        }
+        users::get(&self.db, id)
+            .await?
+            .ok_or(IdentityError::NotFound)
+    }
+
+    /// Self-service registration, when open: always the `user` role.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        from: &AuditEntry,
+    ) -> Result<UserRow, IdentityError> {
+        if !self.config.allow_registration {
+            return Err(IdentityError::RegistrationClosed);
+        }
+        let user = self.create_user(email, password, Role::User).await?;
+        self.audit(
+            "user_registered",
+            Some(user.id.to_string()),
+            Some(user.id.to_string()),
+            from,
+            None,
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Checks email and password and opens a session. Every failure costs one
+    /// argon2 verification and answers [`IdentityError::InvalidCredentials`].
+    pub async fn login(&self, email: &str, password: &str, from: &AuditEntry) -> LoginOutcome {
+        let email = normalize_email(email);
+        let now = Utc::now();
+        let Some(user) = users::by_email(&self.db, &email).await? else {
+            self.passwords.verify_dummy(password).await?;
+            self.audit(
+                "login_failed",
+                None,
+                None,
+                from,
+                Some(serde_json::json!({"reason": "unknown_account"})),
+            )
+            .await;
+            return Err(IdentityError::InvalidCredentials);
+        };
+        let subject = Some(user.id.to_string());
+        let ok = self.passwords.verify(password, &user.password_hash).await?;
+        let locked = user.locked_until.is_some_and(|t| t > now);
+        if ok && !locked && !user.disabled {
+            users::record_success(&self.db, user.id, now).await?;
+            if self.passwords.needs_rehash(&user.password_hash) {
+                let hash = self.passwords.hash(password).await?;
+                users::set_password_hash(&self.db, user.id, &hash, now).await?;
+            }
+            self.audit("login_succeeded", subject.clone(), subject, from, None)
+                .await;
+            return self.open_session(user, Uuid::now_v7(), now).await;
+        }
+        let reason = if user.disabled {
+            "disabled"
+        } else if locked {
+            "locked"
+        } else {
+            "wrong_password"
+        };
+        if !ok && !user.disabled {
+            let until = now + Duration::seconds(self.config.lockout_secs as i64);
+            let (count, locked_now) =
+                users::record_failure(&self.db, user.id, self.config.lockout_threshold, until, now)
+                    .await?;
+            if locked_now {
+                self.audit(
+                    "account_locked",
+                    None,
+                    subject.clone(),
+                    from,
+                    Some(serde_json::json!({"failed_logins": count, "locked_until": until})),
+                )
+                .await;
+            }
+        }
+        self.audit(
+            "login_failed",
+            None,
+            subject,
+            from,
+            Some(serde_json::json!({"reason": reason})),
+        )
+        .await;
+        Err(IdentityError::InvalidCredentials)
+    }
+
+    /// One account.
+    pub async fn user(&self, id: Uuid) -> Result<UserRow, IdentityError> {
+        users::get(&self.db, id)
+            .await?
+            .ok_or(IdentityError::NotFound)
+    }
+
+    /// A page of accounts in id order.
+    pub async fn users(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<UserRow>, IdentityError> {
+        Ok(users::list(&self.db, after, limit).await?)
+    }
+
+    /// An admin changes a role or the disabled flag. The last enabled admin
+    /// cannot be demoted or disabled; a demoted or disabled user's sessions end.
+    pub async fn update_user(
+        &self,
+        admin: Uuid,
+        id: Uuid,
+        patch: &UserPatch,
+        from: &AuditEntry,
+    ) -> Result<UserRow, IdentityError> {
+        let before = self.user(id).await?;
+        let old_role = parse_role(&before);
+        let loses_admin = old_role == Role::Admin
+            && !before.disabled
+            && (patch.role.is_some_and(|r| r != Role::Admin) || patch.disabled == Some(true));
+        if loses_admin && users::count_active_admins(&self.db).await? <= 1 {
+            return Err(IdentityError::Conflict(
+                "this is the last enabled admin; promote another admin first".into(),
+            ));
+        }
+        let now = Utc::now();
+        let after = users::update(
+            &self.db,
+            id,
+            patch.role.map(Role::as_str),
+            patch.disabled,
+            now,
+        )
+        .await?
+        .ok_or(IdentityError::NotFound)?;
+        let (actor, subject) = (Some(admin.to_string()), Some(id.to_string()));
+        let demoted = patch.role.is_some_and(|r| r < old_role);
+        if patch.disabled == Some(true) || demoted {
+            refresh_tokens::revoke_user(&self.db, id, now).await?;
+        }
+        if let Some(role) = patch.role.filter(|r| *r != old_role) {
+            self.audit(
+                "role_changed",
+                actor.clone(),
+                subject.clone(),
+                from,
+                Some(serde_json::json!({"from": old_role.as_str(), "to": role.as_str()})),
+            )
+            .await;
+        }
+        if let Some(d) = patch.disabled.filter(|d| *d != before.disabled) {
+            let action = if d { "user_disabled" } else { "user_enabled" };
+            self.audit(action, actor, subject, from, None).await;
+        }
+        Ok(after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy_rejects_short_passwords_and_the_email() {
+        let email = "Alice@Example.com";
+        assert!(check_password_policy("short", email, 12).is_err());
+        assert!(check_password_policy("alice@example.com", email, 12).is_err());
+        assert!(check_password_policy("ALICE@EXAMPLE.COM", email, 12).is_err());
+        assert!(check_password_policy("aaaaaaaaaaaaaaaa", email, 12).is_err());
+        assert!(check_password_policy(&"x".repeat(2000), email, 12).is_err());
+        assert!(check_password_policy("correct horse battery", email, 12).is_ok());
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalize_email("  Bob@Example.COM "), "bob@example.com");
+        assert!(valid_email("bob@example.com"));
+        for bad in [
+            "bob",
+            "@example.com",
+            "bob@",
+            "bob@example",
+            "b ob@example.com",
+            "a@b@c.d",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+}

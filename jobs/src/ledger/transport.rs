@@ -1,0 +1,145 @@
+//! What the ledger asks of its transport. The database transport writes a
+//! message in the ledger's own transaction ([`Transport::stage`]) and only
+//! wakes in-process workers after the commit; Redis gets each message after
+//! the commit ([`Transport::announce`]), and the sweeper re-pushes what it loses.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{JobRun, LedgerError};
+use crate::{
+    db::{Db, DbTx, job_runs},
+    queue::{
+        self, QueueError, QueueMessage, QueueName, QueueStats, Transport, Wakeups,
+        redis::{Outgoing, RedisQueue},
+    },
+};
+
+impl Transport {
+    /// Checks that the queue backend answers.
+    pub(crate) async fn ping(&self, db: &Db) -> Result<(), LedgerError> {
+        match self {
+            Transport::Database => Ok(queue::ping(db).await?),
+            Transport::Redis(r) => r.ping().await.map(|_| ()).map_err(LedgerError::from),
+        }
+    }
+
+    /// Writes a delivery's message inside the ledger's transaction, due at
+    /// `run_at`. Only the database transport does; Redis is told after the
+    /// commit.
+    pub(crate) async fn stage(
+        &self,
+        tx: &mut DbTx,
+        queue: QueueName,
+        msg: &QueueMessage,
+        run_at: Option<DateTime<Utc>>,
+    ) -> Result<(), QueueError> {
+        match self {
+            Transport::Database => queue::push_in_tx(tx, queue, msg, run_at).await,
+            Transport::Redis(_) => Ok(()),
+        }
+    }
+
+    /// Hands just-committed deliveries to the workers: wakes the in-process
+    /// workers of their queues (the database already holds the messages), or
+    /// pushes them to Redis.
+    pub(crate) async fn announce(
+        &self,
+        wakeups: &Wakeups,
+        rows: &[JobRun],
+    ) -> Result<(), LedgerError> {
+        match self {
+            Transport::Database => {
+                for q in QueueName::ALL {
+                    if rows.iter().any(|j| j.queue == q.as_str()) {
+                        wakeups.wake(q);
+                    }
+                }
+                Ok(())
+            }
+            Transport::Redis(r) => push_rows(r, rows).await,
+        }
+    }
+
+    /// Pushes the current delivery of rows again (the sweeper's repair):
+    /// idempotent per delivery. Nothing to do for the database transport,
+    /// whose messages commit with their rows.
+    pub(crate) async fn redeliver(&self, rows: &[JobRun]) -> Result<(), LedgerError> {
+        match self {
+            Transport::Database => Ok(()),
+            Transport::Redis(r) => push_rows(r, rows).await,
+        }
+    }
+
+    /// The numbers of `queue`: from Redis when it carries the queue (O(1)
+    /// commands), from the ledger otherwise. `dead` comes from the ledger.
+    pub(crate) async fn stats(
+        &self,
+        db: &Db,
+        queue: QueueName,
+        dead: u64,
+    ) -> Result<QueueStats, LedgerError> {
+        match self {
+            Transport::Redis(r) => {
+                let s = r.stats(queue).await?;
+                Ok(QueueStats {
+                    ready: s.ready,
+                    delayed: s.delayed,
+                    in_flight: s.in_flight,
+                    dead,
+                    oldest_ready_ms: s.oldest_ready_ms,
+                })
+            }
+            Transport::Database => {
+                let now = Utc::now();
+                let c = job_runs::queue_counts(db, queue.as_str(), now).await?;
+                let oldest_ready_ms = c.oldest_ready.map_or(0, |t| {
+                    u64::try_from((now - t).num_milliseconds()).unwrap_or(0)
+                });
+                Ok(QueueStats {
+                    ready: c.ready,
+                    delayed: c.delayed,
+                    in_flight: c.running,
+                    dead,
+                    oldest_ready_ms,
+                })
+            }
+        }
+    }
+}
+
+/// Pushes the current delivery of `rows` to Redis, grouped by queue.
+async fn push_rows(r: &RedisQueue, rows: &[JobRun]) -> Result<(), LedgerError> {
+    let now = Utc::now();
+    let mut by_queue: HashMap<QueueName, Vec<(QueueMessage, std::time::Duration)>> = HashMap::new();
+    for job in rows {
+        let Some(delivery_id) = job.delivery_id else {
+            continue;
+        };
+        let queue: QueueName = job.queue.parse().map_err(LedgerError::Corrupt)?;
+        let delay = job
+            .next_run_at
+            .and_then(|at| (at - now).to_std().ok())
+            .unwrap_or_default();
+        by_queue.entry(queue).or_default().push((
+            QueueMessage {
+                job_id: job.id,
+                delivery_id,
+                payload: job.payload.clone(),
+            },
+            delay,
+        ));
+    }
+    for (queue, msgs) in by_queue {
+        let out: Vec<Outgoing<'_>> = msgs
+            .iter()
+            .map(|(message, delay)| Outgoing {
+                message,
+                delay: *delay,
+            })
+            .collect();
+        r.push(queue, &out).await?;
+    }
+    Ok(())
+}

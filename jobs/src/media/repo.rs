@@ -1,0 +1,135 @@
+//! Repository for uploaded media (`media`).
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::StoredVariant;
+use crate::{
+    db::{Db, DbTx},
+    on_db, on_tx,
+};
+
+/// A `media` row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MediaRow {
+    pub id: Uuid,
+    pub owner: String,
+    pub job_id: Uuid,
+    pub status: String,
+    pub filename: Option<String>,
+    pub source_format: String,
+    pub source_bytes: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub blurhash: Option<String>,
+    pub dominant_color: Option<String>,
+    pub variants: Json<Vec<StoredVariant>>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, owner, job_id, status, filename, source_format, source_bytes, width, \
+                       height, blurhash, dominant_color, variants, error, created_at, updated_at";
+
+/// Values of a new upload.
+#[derive(Debug, Clone)]
+pub struct InsertMedia<'a> {
+    pub id: Uuid,
+    pub owner: &'a str,
+    pub job_id: Uuid,
+    pub filename: Option<&'a str>,
+    pub source_format: &'a str,
+    pub source_bytes: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// Inserts a `processing` row.
+pub async fn insert(tx: &mut DbTx, m: &InsertMedia<'_>) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO media (id, owner, job_id, status, filename, source_format, \
+               source_bytes, variants, created_at, updated_at) \
+               VALUES ($1, $2, $3, 'processing', $4, $5, $6, $7, $8, $8)";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(m.id)
+        .bind(m.owner)
+        .bind(m.job_id)
+        .bind(m.filename)
+        .bind(m.source_format)
+        .bind(m.source_bytes)
+        .bind(Json(Vec::<StoredVariant>::new()))
+        .bind(m.now)
+        .execute(&mut **t)
+        .await
+        .map(|_| ()))
+}
+
+/// One row, optionally restricted to an owner.
+pub async fn get(db: &Db, id: Uuid, owner: Option<&str>) -> Result<Option<MediaRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM media WHERE id = $1 AND ($2 IS NULL OR owner = $2)");
+    on_db!(db, p => sqlx::query_as::<_, MediaRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(p)
+        .await)
+}
+
+/// What processing produced.
+#[derive(Debug, Clone)]
+pub struct Ready<'a> {
+    pub width: i32,
+    pub height: i32,
+    pub blurhash: &'a str,
+    pub dominant_color: &'a str,
+    pub variants: &'a [StoredVariant],
+}
+
+/// Marks a row ready with its variants. False when the row is gone.
+pub async fn mark_ready(
+    db: &Db,
+    id: Uuid,
+    r: &Ready<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE media SET status = 'ready', width = $2, height = $3, blurhash = $4, \
+               dominant_color = $5, variants = $6, error = NULL, updated_at = $7 WHERE id = $1";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .bind(r.width)
+        .bind(r.height)
+        .bind(r.blurhash)
+        .bind(r.dominant_color)
+        .bind(Json(r.variants))
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|res| res.rows_affected() == 1))
+}
+
+/// Marks a row failed with a reason.
+pub async fn mark_failed(
+    db: &Db,
+    id: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE media SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ()))
+}
+
+/// Deletes a row; false when it did not exist (for that owner).
+pub async fn delete(db: &Db, id: Uuid, owner: Option<&str>) -> Result<bool, sqlx::Error> {
+    let sql = "DELETE FROM media WHERE id = $1 AND ($2 IS NULL OR owner = $2)";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .bind(owner)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}

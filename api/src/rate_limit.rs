@@ -108,6 +108,18 @@ impl RateLimits {
         })
     }
 
+    /// Counts one request whose credentials are missing or do not verify,
+    /// against its client IP, on the principal quota: failed and anonymous
+    /// calls are limited everywhere, not only under `/v1/auth/`.
+    pub fn check_client(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let Some(limits) = &self.0 else { return Ok(()) };
+        let key = format!("ip:{}", ip_key(ip));
+        limits.principal.check(&key).map_err(|wait| {
+            tracing::info!(client_ip = %ip, retry_after = ?wait, "unauthenticated rate limit exceeded");
+            ApiError::too_many_requests(wait)
+        })
+    }
+
     /// Counts one request by an authenticated principal. `key` names it
     /// stably, e.g. `user:{id}` or `api_key:{id}`; call this after the token
     /// or key is verified, never with unverified input

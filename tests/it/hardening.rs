@@ -4,6 +4,7 @@
 use std::{io::Read as _, net::IpAddr};
 
 use base64::Engine as _;
+use kiln_api::Role;
 use kiln_jobs::{Config, db::DbKind, testing::Backend};
 use sha2::Digest as _;
 
@@ -537,4 +538,67 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// Ten calls of `GET /v1/jobs` with `headers`; returns their statuses.
+async fn ten_calls(client: &reqwest::Client, app: &TestApp, headers: &[(&str, &str)]) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let mut req = client.get(app.url("/v1/jobs"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        statuses.push(req.send().await.expect("send").status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn the_principal_limit_holds_whatever_the_scheme_case_or_a_failed_bearer_beside_a_key() {
+    let app = api_only(|c| {
+        c.rate_limit.principal_burst = 2;
+        c.rate_limit.principal_per_minute = 1;
+    })
+    .await;
+    let (_, upper) = app.account_token("upper@example.com", Role::User).await;
+    let (_, mixed) = app.account_token("mixed@example.com", Role::User).await;
+    let (keyed, _) = app.account_token("keyed@example.com", Role::User).await;
+    let key = app
+        .ctx
+        .app
+        .identity
+        .create_key(
+            keyed.parse().expect("user id"),
+            Role::User,
+            "limit test",
+            &[kiln_api::Scope::JobsRead],
+            None,
+            &Default::default(),
+        )
+        .await
+        .expect("key")
+        .key;
+    let limited = |ok: u16| {
+        let mut want = vec![ok, ok];
+        want.extend([429; 8]);
+        want
+    };
+    let upper_auth = format!("BEARER {upper}");
+    let statuses = ten_calls(&app.http, &app, &[("authorization", &upper_auth)]).await;
+    assert_eq!(statuses, limited(200), "BEARER");
+    let mixed_auth = format!("bEaReR {mixed}");
+    let statuses = ten_calls(&app.http, &app, &[("authorization", &mixed_auth)]).await;
+    assert_eq!(statuses, limited(200), "bEaReR");
+    let statuses = ten_calls(
+        &app.http,
+        &app,
+        &[("authorization", "Bearer x"), ("x-api-key", &key)],
+    )
+    .await;
+    assert_eq!(statuses, limited(200), "a bad bearer beside a good key");
+    // Credentials that do not verify count against the client's address.
+    let stranger = client_from("127.0.0.5");
+    let statuses = ten_calls(&stranger, &app, &[("authorization", "Bearer forged")]).await;
+    assert_eq!(statuses, limited(401), "a forged bearer");
+    app.stop().await;
 }

@@ -114,9 +114,42 @@ impl Auth {
     }
 }
 
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+/// The credentials a request carries: the one parser the rate limit and the
+/// security-scheme checkers share, so what one of them authenticates the
+/// other counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Credentials<'a> {
+    /// The token of an `Authorization: Bearer …` header (the scheme is
+    /// case-insensitive, RFC 9110 §11.1).
+    pub bearer: Option<&'a str>,
+    /// The `X-API-Key` header.
+    pub api_key: Option<&'a str>,
+}
+
+impl<'a> Credentials<'a> {
+    /// Reads both headers of `req`.
+    pub(crate) fn of(req: &'a Request) -> Self {
+        Credentials {
+            bearer: req.header("authorization").and_then(bearer_token),
+            api_key: req.header("x-api-key").filter(|k| !k.is_empty()),
+        }
+    }
+}
+
+/// The token of a bearer `Authorization` value, whatever the scheme's case.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+async fn check_bearer(req: &Request, _bearer: Bearer) -> poem::Result<Principal> {
     already_verified(req, false)
-        .or_else(|| bearer_principal(req, &bearer.token))
+        .or_else(|| {
+            Credentials::of(req)
+                .bearer
+                .and_then(|t| bearer_principal(req, t))
+        })
         .ok_or_else(|| reject(ApiError::unauthorized("invalid or expired access token")))
 }
 
@@ -129,7 +162,9 @@ fn reject(e: ApiError) -> poem::Error {
 /// client input, and answers 429 before the operation runs. It cannot live in
 /// the security-scheme checkers: with either-scheme operations poem-openapi
 /// reports the last scheme's error, which would turn a 429 into a 401.
-/// Requests without valid credentials pass through to get their 401.
+/// Requests without valid credentials are counted against their client IP on
+/// the same quota, then pass through to get their 401 (`/v1/auth/` has its
+/// own per-IP limit).
 pub struct PrincipalRateLimit;
 
 impl<E: Endpoint> Middleware<E> for PrincipalRateLimit {
@@ -146,18 +181,26 @@ impl<E: Endpoint> Endpoint for PrincipalRateLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if !req.uri().path().starts_with("/v1/auth/")
-            && let Some(principal) = verified_principal(&req).await
-        {
-            let key = match &principal.key {
-                Some((id, _)) => format!("api_key:{id}"),
-                None => format!("user:{}", principal.subject),
+        if req.uri().path().starts_with("/v1/auth/") {
+            return self.0.call(req).await.map(IntoResponse::into_response);
+        }
+        let principal = verified_principal(&req).await;
+        if let Some(limits) = req.data::<RateLimits>() {
+            let counted = match &principal {
+                Some(p) => limits.check_principal(&match &p.key {
+                    Some((id, _)) => format!("api_key:{id}"),
+                    None => format!("user:{}", p.subject),
+                }),
+                None => match client_ip(&req) {
+                    Some(ip) => limits.check_client(ip),
+                    None => Ok(()),
+                },
             };
-            if let Some(limits) = req.data::<RateLimits>()
-                && let Err(e) = limits.check_principal(&key)
-            {
+            if let Err(e) = counted {
                 return Ok(e.into_response());
             }
+        }
+        if let Some(principal) = principal {
             // The checkers reuse it instead of verifying the credential again.
             req.extensions_mut().insert(principal);
         }
@@ -165,16 +208,15 @@ impl<E: Endpoint> Endpoint for PrincipalRateLimitEndpoint<E> {
     }
 }
 
-/// The caller named by the bearer token or, without one, the API key; None
-/// when neither verifies.
+/// The caller named by the bearer token or, when there is none or it does not
+/// verify, the API key (as an either-credential operation would accept it);
+/// None when neither verifies.
 async fn verified_principal(req: &Request) -> Option<Principal> {
-    if let Some(token) = req.header("authorization").and_then(|v| {
-        v.strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-    }) {
-        return bearer_principal(req, token.trim());
+    let creds = Credentials::of(req);
+    if let Some(p) = creds.bearer.and_then(|t| bearer_principal(req, t)) {
+        return Some(p);
     }
-    let key = req.header("x-api-key")?;
+    let key = creds.api_key?;
     let app = req.data::<AppContext>()?;
     match app.identity.authenticate_key(key).await {
         Ok(Some(k)) => Some(Principal {
@@ -222,16 +264,33 @@ async fn check_api_key(req: &Request, key: ApiKey) -> poem::Result<Principal> {
     }
 }
 
+/// The client address resolved through trusted proxies, else the peer.
+fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    req.data::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| req.remote_addr().as_socket_addr().map(|a| a.ip()))
+}
+
 /// Where a request came from, for the audit log.
 pub fn audit_entry(req: &Request) -> AuditEntry {
-    // The client address resolved through trusted proxies, else the peer.
-    let ip = req.data::<ClientIp>().map(|c| c.0.to_string()).or_else(|| {
-        req.remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
-    });
+    let ip = client_ip(req).map(|ip| ip.to_string());
     AuditEntry {
         ip,
         request_id: Some(current_request_id()).filter(|s| !s.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc "] {
+            assert_eq!(bearer_token(v), Some("abc"), "{v:?}");
+        }
+        for v in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
+        }
     }
 }

@@ -602,3 +602,41 @@ async fn the_principal_limit_holds_whatever_the_scheme_case_or_a_failed_bearer_b
     assert_eq!(statuses, limited(401), "a forged bearer");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn random_methods_and_paths_do_not_grow_the_metrics() {
+    let app = api_only(|_| {}).await;
+    let metrics = |app: &TestApp| {
+        let url = app.url("/metrics");
+        let http = app.http.clone();
+        async move {
+            let body = http
+                .get(url)
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text");
+            body.lines().filter(|l| l.starts_with("kiln_http_")).count()
+        }
+    };
+    let send = |i: usize| {
+        let method = reqwest::Method::from_bytes(format!("M{i}").as_bytes()).expect("method");
+        app.http
+            .request(method, app.url(&format!("/v1/no-such-path-{i}")))
+            .send()
+    };
+    for i in 0..5 {
+        send(i).await.expect("send");
+    }
+    // The first scrape records its own series; count from the second.
+    metrics(&app).await;
+    let before = metrics(&app).await;
+    for i in 5..200 {
+        send(i).await.expect("send");
+    }
+    let after = metrics(&app).await;
+    assert_eq!(before, after, "series grew with random methods and paths");
+    app.stop().await;
+}

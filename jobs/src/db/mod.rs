@@ -47,6 +47,48 @@ macro_rules! on_tx {
     };
 }
 
+/// Implements what a value stored in a TEXT column by its name needs, for a
+/// type with `ALL` (every value) and `as_str` (its stored name): `Display`,
+/// `FromStr` and `TryFrom<String>` (so rows decode it with
+/// `#[sqlx(try_from = "String")]`; an unknown name is an error, a corrupt row,
+/// never a guess), and with `serialize` also `Serialize` as that name.
+#[macro_export]
+macro_rules! stored_name {
+    ($ty:ty, $what:literal $(, $serialize:ident)?) => {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == s)
+                    .ok_or_else(|| format!(concat!("unknown ", $what, " {:?}"), s))
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        $($crate::stored_name!(@$serialize $ty);)?
+    };
+    (@serialize $ty:ty) => {
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// Kiln's application database.
 #[derive(Debug, Clone)]
 pub enum Db {

@@ -1,7 +1,5 @@
 //! Repository for push devices (`devices`), and their platform.
 
-use std::{fmt, str::FromStr};
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -32,30 +30,7 @@ impl Platform {
     }
 }
 
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Platform::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown device platform {s:?}"))
-    }
-}
-
-/// Decodes the stored column (`#[sqlx(try_from = "String")]`): an unknown
-/// value is a corrupt row, never a guess.
-impl TryFrom<String> for Platform {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
+crate::stored_name!(Platform, "device platform");
 
 /// A `devices` row.
 #[derive(Debug, Clone, sqlx::FromRow)]

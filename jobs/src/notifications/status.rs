@@ -2,10 +2,6 @@
 //! `notifications`, defined once here for the repository, the handlers and
 //! the API.
 
-use std::{fmt, str::FromStr};
-
-use serde::{Serialize, Serializer};
-
 use crate::JobStatus;
 
 /// Status of a delivery in the notification history.
@@ -87,37 +83,7 @@ impl NotificationStatus {
     }
 }
 
-impl fmt::Display for NotificationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Serializes as the stored string (job results name the status they ended in).
-impl Serialize for NotificationStatus {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl FromStr for NotificationStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        NotificationStatus::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown notification status {s:?}"))
-    }
-}
-
-/// Decodes the stored column (`#[sqlx(try_from = "String")]`): an unknown
-/// value is a corrupt row, never a guess.
-impl TryFrom<String> for NotificationStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
+crate::stored_name!(NotificationStatus, "notification status", serialize);
 
 #[cfg(test)]
 mod tests {

@@ -2,10 +2,6 @@
 //! `webhook_deliveries`, defined once here for the repository, the handler
 //! and the API.
 
-use std::{fmt, str::FromStr};
-
-use serde::{Serialize, Serializer};
-
 use crate::JobStatus;
 
 /// Status of a delivery in the webhook delivery log.
@@ -68,37 +64,7 @@ impl DeliveryStatus {
     }
 }
 
-impl fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Serializes as the stored string (job results name the status they ended in).
-impl Serialize for DeliveryStatus {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DeliveryStatus::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown webhook delivery status {s:?}"))
-    }
-}
-
-/// Decodes the stored column (`#[sqlx(try_from = "String")]`): an unknown
-/// value is a corrupt row, never a guess.
-impl TryFrom<String> for DeliveryStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
+crate::stored_name!(DeliveryStatus, "webhook delivery status", serialize);
 
 #[cfg(test)]
 mod tests {

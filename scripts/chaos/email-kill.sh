@@ -231,10 +231,12 @@ victim_smtp_ports() {
 kill_worker() {
   local slot=$1 pending inflight running sending ms ports
   pending=$(victim_pending "$slot")
-  ports=$(victim_smtp_ports "${worker_pids[$slot]}")
   inflight=$(sql "SELECT (SELECT count(*) FROM job_runs WHERE status = 'running') || ' ' ||
                          (SELECT count(*) FROM notifications WHERE status = 'sending')" || echo "-1 -1")
   read -r running sending <<<"$inflight"
+  # Last, so the kill follows within milliseconds: the mailer opens
+  # connections all the time.
+  ports=$(victim_smtp_ports "${worker_pids[$slot]}")
   ms=$(now_ms)
   kill -KILL "${worker_pids[$slot]}" 2>/dev/null || warn "worker $slot was not running"
   wait "${worker_pids[$slot]}" 2>/dev/null || true

@@ -120,7 +120,10 @@ trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
 sql() { psql "$db_url" -XAtqc "$1"; }
-tail_log() { tail -n 15 "$1" 2>/dev/null | sed 's/^/    /'; }
+# The first error lines of a log, else its last lines (a backtrace would hide the cause).
+tail_log() {
+  { grep -m 5 -E '^Error|ERROR' "$1" || tail -n 15 "$1"; } 2>/dev/null | sed 's/^/    /'
+}
 
 # --- services -------------------------------------------------------------
 

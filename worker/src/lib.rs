@@ -39,7 +39,8 @@ async fn deliver(msg: serde_json::Value, exec: Data<Arc<Executor>>) -> Result<()
 
 /// The apalis handler on Redis: runs the message, then acknowledges it (after
 /// the ledger recorded the outcome) or, when that failed, leaves it for
-/// redelivery once its lease runs out.
+/// redelivery once its lease runs out. A handler whose lease is lost is
+/// stopped, and the entry left to the consumer that took it over.
 async fn deliver_stream(
     d: Delivery,
     exec: Data<Arc<Executor>>,
@@ -57,7 +58,13 @@ async fn deliver_stream(
             return Ok(());
         }
     };
-    match exec.execute_message(msg).await {
+    let fence = shared.fence(&d.entry_id);
+    match exec.execute_fenced(msg, &fence).await {
+        Ok(Outcome::Fenced) => {
+            // Another consumer holds the entry now: it acknowledges it.
+            shared.release(&d.entry_id);
+            Ok(())
+        }
         Ok(_) => {
             shared.finish(&d.entry_id);
             Ok(())

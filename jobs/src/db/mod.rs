@@ -225,12 +225,24 @@ impl Db {
     /// small pool of its own whose sessions set `synchronous_commit = off`, so
     /// their commits do not wait for the WAL flush; on SQLite it is the same pool.
     pub fn relaxed(&self, max_connections: u32) -> Db {
+        self.sibling(max_connections, &[("synchronous_commit", "off")])
+    }
+
+    /// A second handle on the same database for writes that must not wait
+    /// behind other queries for a connection (what a provider just accepted).
+    /// On PostgreSQL it is a small pool of its own, fully durable; on SQLite,
+    /// whose writes take turns anyway, it is the same pool.
+    pub fn dedicated(&self, max_connections: u32) -> Db {
+        self.sibling(max_connections, &[])
+    }
+
+    fn sibling(&self, max_connections: u32, options: &[(&str, &str)]) -> Db {
         match self {
             Db::Sqlite(_) => self.clone(),
             Db::Postgres(p) => {
                 let opts = (*p.connect_options())
                     .clone()
-                    .options([("synchronous_commit", "off")]);
+                    .options(options.iter().copied());
                 Db::Postgres(
                     PgPoolOptions::new()
                         .max_connections(max_connections.max(1))

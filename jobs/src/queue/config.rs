@@ -134,6 +134,8 @@ pub struct WorkerConfig {
     pub queues: Vec<QueueName>,
     /// Address of the worker's own /health and /metrics listener (`kiln worker` only; default 127.0.0.1:9090).
     pub listen: SocketAddr,
+    /// Seconds a worker keeps retrying, with backoff, to record a job's outcome when the ledger write fails, before it gives the message back for redelivery (default 60). It holds the message meanwhile, so a database blip does not run a finished job again.
+    pub record_retry_secs: u64,
 }
 
 impl Default for WorkerConfig {
@@ -142,6 +144,7 @@ impl Default for WorkerConfig {
             shutdown_timeout_secs: 30,
             queues: QueueName::ALL.to_vec(),
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            record_retry_secs: 60,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Queue runtime tests, against SQLite and PostgreSQL.
 
+mod outcomes;
 mod redis;
 mod redis_faults;
 mod runtime;

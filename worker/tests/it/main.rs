@@ -3,6 +3,7 @@
 mod redis;
 mod redis_faults;
 mod runtime;
+mod sql_recovery;
 
 use std::time::Duration;
 

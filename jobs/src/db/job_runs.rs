@@ -479,3 +479,29 @@ pub async fn succeed_many(
         }
     }
 }
+
+/// Gives a `queued` or `running` row a new current delivery, unless the row
+/// moved on since the caller read it (another delivery, a claim, an end):
+/// the sweeper's re-delivery on the SQL queues, so that of several sweepers
+/// that found the same lost message only one re-delivers it.
+pub async fn replace_delivery(
+    tx: &mut DbTx,
+    id: Uuid,
+    old_delivery: Uuid,
+    attempts: i32,
+    new_delivery: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE job_runs SET delivery_id = $4, updated_at = $5 \
+               WHERE id = $1 AND delivery_id = $2 AND attempts = $3 \
+               AND status IN ('queued', 'running')";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(old_delivery)
+        .bind(attempts)
+        .bind(new_delivery)
+        .bind(now)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}

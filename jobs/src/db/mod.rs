@@ -281,7 +281,8 @@ const JOBS_PLANNER_STATS: &[(&str, &str)] = &[
     ("idx_jobs_pending", "20000 20000 20000 20000 1"),
     ("idx_jobs_running", "2 2"),
     ("idx_jobs_claimable", "20000 20000 20000"),
-    ("idx_jobs_idempotency_key", "20000 20000 20000"),
+    // Each message's key is its delivery id: unique.
+    ("idx_jobs_idempotency_key", "20000 20000 1"),
 ];
 
 async fn pin_sqlite_queue_plans(pool: &SqlitePool) -> Result<(), sqlx::Error> {

@@ -4,6 +4,7 @@ mod outcomes;
 mod redis;
 mod redis_faults;
 mod runtime;
+mod sql_recovery;
 
 use std::time::Duration;
 

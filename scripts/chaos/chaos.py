@@ -180,6 +180,11 @@ def run_report(args):
     # when no victim held it, to the nearest kill in time.
     per_kill = collections.Counter()
     by_time_only = 0
+    # When each duplicate's first copy was accepted, against its kill: a copy
+    # accepted after the kill came from bytes the victim had written before
+    # it died; one accepted shortly before fell between the acceptance and
+    # its record. Anything much earlier would be a record that was lost.
+    offsets = []
     for mid, extra in duplicates.items():
         if not kills:
             by_time_only += extra
@@ -189,7 +194,9 @@ def run_report(args):
         candidates = held or range(len(kills))
         if not held:
             by_time_only += extra
-        per_kill[min(candidates, key=lambda i: abs(kills[i]["ms"] - ms))] += extra
+        charged = min(candidates, key=lambda i: abs(kills[i]["ms"] - ms))
+        per_kill[charged] += extra
+        offsets.append(ms - kills[charged]["ms"])
 
     unfinished = sum(statuses[s] for s in ("queued", "sending", "retrying"))
     total_dups = sum(duplicates.values())
@@ -219,6 +226,13 @@ def run_report(args):
                f"({100 * total_dups / max(n, 1):.2f}%, over {len(duplicates)} notifications)")
     out.append(f"{'kills':<34}{len(kills)} ({in_flight} jobs in flight on the victims)")
     out.append(f"{'duplicates charged by time only':<34}{by_time_only} (no victim held their SMTP connection)")
+    if offsets:
+        after = sum(1 for o in offsets if o >= 0)
+        just_before = sum(1 for o in offsets if -100 <= o < 0)
+        earlier = len(offsets) - after - just_before
+        out.append(f"{'  first copy after the kill':<34}{after} (bytes the victim wrote before it died)")
+        out.append(f"{'  first copy 0-100 ms before it':<34}{just_before} (between acceptance and record)")
+        out.append(f"{'  first copy earlier than that':<34}{earlier} (earliest {min(offsets)} ms from its kill)")
     if args.mode == "at_most_once" or statuses["unknown"]:
         out.append(f"{'unknown':<34}{statuses['unknown']} "
                    f"({unknown_sent} reached the sink, {unknown_unsent} did not)")
@@ -233,6 +247,7 @@ def run_report(args):
         "mode": args.mode, "notifications": n, "sent": sent, "lost": len(lost),
         "unfinished": unfinished, "duplicates": total_dups, "kills": len(kills),
         "in_flight_at_kills": in_flight, "duplicates_per_kill": [per_kill[i] for i in range(len(kills))],
+        "duplicate_first_copy_offsets_ms": sorted(offsets),
         "unknown": statuses["unknown"], "unknown_unsent": unknown_unsent,
         "statuses": dict(statuses), "redis_restarts": len(redis_restarts),
     }

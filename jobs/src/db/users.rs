@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{db::Db, on_db};
+use crate::{
+    db::{Db, DbTx},
+    on_db, on_tx,
+};
 
 /// A `users` row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -50,6 +53,15 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(p)
+        .await)
+}
+
+/// One user by id inside a transaction.
+pub async fn get_in_tx(tx: &mut DbTx, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    on_tx!(tx, t => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **t)
         .await)
 }
 

@@ -85,44 +85,70 @@ pub async fn list(db: &Db, after: Option<Uuid>, limit: u32) -> Result<Vec<UserRo
         .await)
 }
 
-/// Counts a failed login and locks the account for `lock_until` once the
-/// count reaches `threshold`; returns the new count and whether this failure
-/// locked it. A lock that has run out starts a fresh count.
-pub async fn record_failure(
+/// A login attempt [`reserve_attempt`] let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Attempts counted since the last success, this one included.
+    pub count: i32,
+    /// Set when this attempt reached the threshold and locked the account.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Reserves one login attempt before its password is checked, counting it as
+/// a failure until [`record_success`] says otherwise. Refuses (None) while
+/// the account is locked; the attempt that reaches `threshold` locks it until
+/// `lock_until`. A lock that has run out starts a fresh count.
+///
+/// One statement, so of concurrent attempts at most `threshold` get through
+/// per lock window however many are in flight.
+pub async fn reserve_attempt(
     db: &Db,
     id: Uuid,
     threshold: u32,
     lock_until: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<(i32, bool), sqlx::Error> {
-    // One statement, so concurrent failures cannot lose a count.
+) -> Result<Option<Attempt>, sqlx::Error> {
     let sql = "UPDATE users SET \
-                 failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= $4 \
-                                      THEN 1 ELSE failed_logins + 1 END, \
+                 failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END, \
                  locked_until = CASE \
-                   WHEN locked_until IS NOT NULL AND locked_until > $4 THEN locked_until \
-                   WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $4 \
-                              THEN 1 ELSE failed_logins + 1 END) >= $2 THEN $3 \
-                   ELSE NULL END, \
+                   WHEN (CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END) >= $2 \
+                   THEN $3 ELSE NULL END, \
                  updated_at = $4 \
-               WHERE id = $1 RETURNING failed_logins, locked_until";
-    let (count, _until): (i32, Option<DateTime<Utc>>) = on_db!(db, p => sqlx::query_as(sql)
+               WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $4) \
+               RETURNING failed_logins, locked_until";
+    let row: Option<(i32, Option<DateTime<Utc>>)> = on_db!(db, p => sqlx::query_as(sql)
         .bind(id)
         .bind(i64::from(threshold))
         .bind(lock_until)
         .bind(now)
-        .fetch_one(p)
+        .fetch_optional(p)
         .await)?;
-    // While locked the count keeps growing past the threshold, so only the
-    // failure that reaches it exactly is the one that locked the account.
-    Ok((count, i64::from(count) == i64::from(threshold)))
+    Ok(row.map(|(count, locked_until)| Attempt {
+        count,
+        locked_until,
+    }))
 }
 
-/// Clears the failure count after a successful login.
-pub async fn record_success(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+/// Clears the count after a correct password, unless the account is locked by
+/// another attempt (one reserved while this one was being checked) or was
+/// disabled meanwhile. A lock this attempt set itself is cleared. Returns
+/// whether the login may proceed.
+pub async fn record_success(
+    db: &Db,
+    id: Uuid,
+    attempt: &Attempt,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 \
-               WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)";
-    on_db!(db, p => sqlx::query(sql).bind(id).bind(now).execute(p).await.map(|_| ()))
+               WHERE id = $1 AND disabled = FALSE \
+                 AND (locked_until IS NULL OR locked_until <= $2 OR locked_until = $3)";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .bind(attempt.locked_until)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1))
 }
 
 /// Replaces the password hash (re-hash with new parameters, or a reset).

@@ -131,57 +131,78 @@ impl Identity {
 
     /// Checks email and password and opens a session. Every failure costs one
     /// argon2 verification and answers [`IdentityError::InvalidCredentials`].
+    ///
+    /// The attempt is counted before its password is checked
+    /// ([`users::reserve_attempt`]), so however many guesses are in flight at
+    /// most `lockout_threshold` are checked per lock window. A locked,
+    /// disabled or unknown account is answered after a dummy verification,
+    /// never a real one. The permit is taken first: a login refused as busy
+    /// has counted nothing.
     pub async fn login(&self, email: &str, password: &str, from: &AuditEntry) -> LoginOutcome {
         let email = normalize_email(email);
+        let slot = self.passwords.slot().await?;
         let now = Utc::now();
-        let Some(user) = users::by_email(&self.db, &email).await? else {
-            self.passwords.verify_dummy(password).await?;
-            self.audit(
-                "login_failed",
-                None,
-                None,
-                from,
-                Some(serde_json::json!({"reason": "unknown_account"})),
-            )
-            .await;
-            return Err(IdentityError::InvalidCredentials);
+        let user = users::by_email(&self.db, &email).await?;
+        let attempt = match &user {
+            Some(u) if !u.disabled => {
+                let until = now + Duration::seconds(self.config.lockout_secs as i64);
+                let threshold = self.config.lockout_threshold;
+                users::reserve_attempt(&self.db, u.id, threshold, until, now).await?
+            }
+            _ => None,
+        };
+        let (user, attempt) = match (user, attempt) {
+            (Some(user), Some(attempt)) => (user, attempt),
+            (user, _) => {
+                slot.verify_dummy(password).await?;
+                drop(slot);
+                let reason = match &user {
+                    None => "unknown_account",
+                    Some(u) if u.disabled => "disabled",
+                    Some(_) => "locked",
+                };
+                let subject = user.map(|u| u.id.to_string());
+                return self.login_failed(subject, reason, from).await;
+            }
         };
         let subject = Some(user.id.to_string());
-        let ok = self.passwords.verify(password, &user.password_hash).await?;
-        let locked = user.locked_until.is_some_and(|t| t > now);
-        if ok && !locked && !user.disabled {
-            users::record_success(&self.db, user.id, now).await?;
-            if self.passwords.needs_rehash(&user.password_hash) {
-                let hash = self.passwords.hash(password).await?;
-                users::set_password_hash(&self.db, user.id, &hash, now).await?;
-            }
-            self.audit("login_succeeded", subject.clone(), subject, from, None)
-                .await;
-            return self.open_session(user, Uuid::now_v7(), now).await;
-        }
-        let reason = if user.disabled {
-            "disabled"
-        } else if locked {
-            "locked"
-        } else {
-            "wrong_password"
-        };
-        if !ok && !user.disabled {
-            let until = now + Duration::seconds(self.config.lockout_secs as i64);
-            let (count, locked_now) =
-                users::record_failure(&self.db, user.id, self.config.lockout_threshold, until, now)
-                    .await?;
-            if locked_now {
+        if !slot.verify(password, &user.password_hash).await? {
+            drop(slot);
+            if let Some(until) = attempt.locked_until {
                 self.audit(
                     "account_locked",
                     None,
                     subject.clone(),
                     from,
-                    Some(serde_json::json!({"failed_logins": count, "locked_until": until})),
+                    Some(
+                        serde_json::json!({"failed_logins": attempt.count, "locked_until": until}),
+                    ),
                 )
                 .await;
             }
+            return self.login_failed(subject, "wrong_password", from).await;
         }
+        if !users::record_success(&self.db, user.id, &attempt, now).await? {
+            drop(slot);
+            return self.login_failed(subject, "locked", from).await;
+        }
+        if self.passwords.needs_rehash(&user.password_hash) {
+            let hash = slot.hash(password).await?;
+            users::set_password_hash(&self.db, user.id, &hash, now).await?;
+        }
+        drop(slot);
+        self.audit("login_succeeded", subject.clone(), subject, from, None)
+            .await;
+        self.open_session(user, Uuid::now_v7(), now).await
+    }
+
+    /// Audits a failed login and answers it.
+    async fn login_failed(
+        &self,
+        subject: Option<String>,
+        reason: &str,
+        from: &AuditEntry,
+    ) -> LoginOutcome {
         self.audit(
             "login_failed",
             None,

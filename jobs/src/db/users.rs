@@ -162,29 +162,64 @@ pub async fn set_password_hash(
     on_db!(db, p => sqlx::query(sql).bind(id).bind(hash).bind(now).execute(p).await.map(|_| ()))
 }
 
-/// Sets role and/or disabled; returns the updated row, None when absent.
-pub async fn update(
-    db: &Db,
+/// What [`update_guarded`] did.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// The row after the change.
+    Done(UserRow),
+    /// Refused: the change would leave no enabled admin.
+    LastAdmin,
+    /// No such user.
+    NotFound,
+}
+
+/// Sets role and/or disabled, unless that would take the last enabled admin
+/// away. The check is part of the UPDATE, so on SQLite (one writer at a time)
+/// it is atomic with the write; on PostgreSQL the enabled admins' rows are
+/// locked first, so two admins demoting each other at once cannot both see
+/// the other still enabled.
+pub async fn update_guarded(
+    tx: &mut DbTx,
     id: Uuid,
     role: Option<&str>,
     disabled: Option<bool>,
     now: DateTime<Utc>,
-) -> Result<Option<UserRow>, sqlx::Error> {
+) -> Result<Update, sqlx::Error> {
+    let may_remove_admin = role.is_some_and(|r| r != "admin") || disabled == Some(true);
+    if let (DbTx::Postgres(t), true) = (&mut *tx, may_remove_admin) {
+        sqlx::query(
+            "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE ORDER BY id FOR UPDATE",
+        )
+        .execute(&mut **t)
+        .await?;
+    }
     let sql = format!(
         "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
-         updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+         updated_at = $4 WHERE id = $1 \
+         AND (NOT (role = 'admin' AND disabled = FALSE) \
+              OR (COALESCE($2, role) = 'admin' AND COALESCE($3, disabled) = FALSE) \
+              OR EXISTS (SELECT 1 FROM users o \
+                         WHERE o.id <> $1 AND o.role = 'admin' AND o.disabled = FALSE)) \
+         RETURNING {COLUMNS}"
     );
-    on_db!(db, p => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+    let row = on_tx!(tx, t => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(role)
         .bind(disabled)
         .bind(now)
-        .fetch_optional(p)
-        .await)
-}
-
-/// How many enabled admins exist (the last one cannot be demoted or disabled).
-pub async fn count_active_admins(db: &Db) -> Result<i64, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = FALSE";
-    on_db!(db, p => sqlx::query_scalar(sql).fetch_one(p).await)
+        .fetch_optional(&mut **t)
+        .await)?;
+    if let Some(row) = row {
+        return Ok(Update::Done(row));
+    }
+    let sql = "SELECT COUNT(*) FROM users WHERE id = $1";
+    let exists: i64 = on_tx!(tx, t => sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&mut **t)
+        .await)?;
+    Ok(if exists > 0 {
+        Update::LastAdmin
+    } else {
+        Update::NotFound
+    })
 }

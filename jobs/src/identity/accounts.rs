@@ -12,7 +12,7 @@ use super::{
 };
 use crate::db::{
     is_unique_violation, refresh_tokens,
-    users::{self, UserRow},
+    users::{self, Update, UserRow},
 };
 
 /// Changes an admin may make to an account.
@@ -231,7 +231,9 @@ impl Identity {
     }
 
     /// An admin changes a role or the disabled flag. The last enabled admin
-    /// cannot be demoted or disabled; a demoted or disabled user's sessions end.
+    /// cannot be demoted or disabled, checked atomically with the change
+    /// ([`users::update_guarded`]); a demoted or disabled user's sessions end
+    /// in the same transaction.
     pub async fn update_user(
         &self,
         admin: Uuid,
@@ -239,31 +241,28 @@ impl Identity {
         patch: &UserPatch,
         from: &AuditEntry,
     ) -> Result<UserRow, IdentityError> {
+        // Read for the audit trail and to see a demotion; the guard itself
+        // looks at the row as it is when the UPDATE runs.
         let before = self.user(id).await?;
         let old_role = parse_role(&before);
-        let loses_admin = old_role == Role::Admin
-            && !before.disabled
-            && (patch.role.is_some_and(|r| r != Role::Admin) || patch.disabled == Some(true));
-        if loses_admin && users::count_active_admins(&self.db).await? <= 1 {
-            return Err(IdentityError::Conflict(
-                "this is the last enabled admin; promote another admin first".into(),
-            ));
-        }
         let now = Utc::now();
-        let after = users::update(
-            &self.db,
-            id,
-            patch.role.map(Role::as_str),
-            patch.disabled,
-            now,
-        )
-        .await?
-        .ok_or(IdentityError::NotFound)?;
-        let (actor, subject) = (Some(admin.to_string()), Some(id.to_string()));
+        let mut tx = self.db.begin().await?;
+        let role = patch.role.map(Role::as_str);
+        let after = match users::update_guarded(&mut tx, id, role, patch.disabled, now).await? {
+            Update::Done(row) => row,
+            Update::LastAdmin => {
+                return Err(IdentityError::Conflict(
+                    "this is the last enabled admin; promote another admin first".into(),
+                ));
+            }
+            Update::NotFound => return Err(IdentityError::NotFound),
+        };
         let demoted = patch.role.is_some_and(|r| r < old_role);
         if patch.disabled == Some(true) || demoted {
-            refresh_tokens::revoke_user(&self.db, id, now).await?;
+            refresh_tokens::revoke_user_in_tx(&mut tx, id, now).await?;
         }
+        tx.commit().await?;
+        let (actor, subject) = (Some(admin.to_string()), Some(id.to_string()));
         if let Some(role) = patch.role.filter(|r| *r != old_role) {
             self.audit(
                 "role_changed",

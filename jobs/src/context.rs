@@ -84,6 +84,7 @@ impl AppContext {
         let identity = Identity::new(db.clone(), &config.auth)?;
         let cpu = config.queues.media.concurrency.max(1);
         let metrics = Arc::new(Metrics::new());
+        metrics.register(identity.collectors());
         let notifier = Notifier::from_config(&config, metrics.clone())?;
         Ok(AppContext {
             config,

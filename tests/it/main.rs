@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod hardening;
 mod helpers;
+mod lockout;
 mod media;
 mod notify;
 mod process;

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod hardening;
 mod helpers;
+mod input_hardening;
 mod media;
 mod notify;
 mod process;

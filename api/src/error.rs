@@ -173,8 +173,24 @@ fn whole_secs(d: std::time::Duration) -> u64 {
         .max(1)
 }
 
+/// PostgreSQL's SQLSTATEs for text it cannot store: `22021`
+/// (character_not_in_repertoire: "invalid byte sequence", a NUL in TEXT) and
+/// `22P05` (untranslatable_character: `\u0000` in JSONB).
+const UNSTORABLE_TEXT: [&str; 2] = ["22021", "22P05"];
+
 impl From<kiln_jobs::ledger::SqlxError> for ApiError {
+    /// A dependency failure (503), except text the database cannot store: that
+    /// came from the client, so 422. [`crate::nul_input`] refuses NULs before
+    /// they get this far; this is the backstop.
     fn from(e: kiln_jobs::ledger::SqlxError) -> Self {
+        let code = e.as_database_error().and_then(|d| d.code());
+        if code.is_some_and(|c| UNSTORABLE_TEXT.contains(&c.as_ref())) {
+            tracing::warn!(request_id = %current_request_id(), error = %e, "unstorable text in input");
+            return ApiError::unprocessable(
+                "invalid_input",
+                "the input contains text that cannot be stored (such as a NUL character)",
+            );
+        }
         ApiError::unavailable("database", &e)
     }
 }

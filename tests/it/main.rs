@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod hardening;
 mod helpers;
+mod input_hardening;
 mod lockout;
 mod media;
 mod notify;

@@ -322,3 +322,20 @@ impl DbTx {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
 }
+
+/// Locks a user's row until the transaction ends (PostgreSQL), so a per-user
+/// cap is counted one creation at a time: a creation takes this lock, then
+/// counts and inserts in one statement. (On SQLite that statement alone is
+/// enough: a write statement holds the write lock from its start.)
+/// `NO KEY UPDATE` does not block the foreign-key checks of other inserts
+/// that refer to the user.
+pub async fn lock_owner(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}

@@ -64,6 +64,45 @@ pub async fn insert(db: &Db, w: &NewWebhook<'_>) -> Result<WebhookRow, sqlx::Err
         .await)
 }
 
+/// Inserts an endpoint unless its owner already has `max`: then `None`. The
+/// count and the insert are one atomic step (see [`crate::db::lock_owner`]),
+/// so parallel creations cannot pass the cap together.
+pub async fn insert_capped(
+    db: &Db,
+    w: &NewWebhook<'_>,
+    max: i64,
+) -> Result<Option<WebhookRow>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO webhooks (id, user_id, url, description, events, secret, enabled, \
+         consecutive_failures, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $5, $6, TRUE, 0, $7, $7 \
+         WHERE (SELECT COUNT(*) FROM webhooks WHERE user_id = $2) < $8 RETURNING {COLUMNS}"
+    );
+    macro_rules! insert {
+        () => {
+            sqlx::query_as::<_, WebhookRow>(sqlx::AssertSqlSafe(sql))
+                .bind(w.id)
+                .bind(w.user_id)
+                .bind(w.url)
+                .bind(w.description)
+                .bind(w.events)
+                .bind(w.secret)
+                .bind(w.now)
+                .bind(max)
+        };
+    }
+    match db {
+        Db::Sqlite(p) => insert!().fetch_optional(p).await,
+        Db::Postgres(p) => {
+            let mut tx = p.begin().await?;
+            crate::db::lock_owner(&mut tx, w.user_id).await?;
+            let row = insert!().fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(row)
+        }
+    }
+}
+
 /// One endpoint; `user_id` restricts it to its owner.
 pub async fn get(
     db: &Db,

@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::NotifyChannel;
-
 /// What a send promises when an attempt is cut off (a worker killed or its
 /// lease lost) after it may have reached the provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,13 +30,14 @@ pub struct NotificationsConfig {
 }
 
 impl NotificationsConfig {
-    /// The guarantee of `channel`.
-    pub fn guarantee(&self, channel: NotifyChannel) -> Guarantee {
-        let own = match channel {
-            NotifyChannel::Email => self.email_delivery,
-            NotifyChannel::Push => self.push_delivery,
-        };
-        own.unwrap_or(self.delivery)
+    /// The guarantee of email.
+    pub fn email(&self) -> Guarantee {
+        self.email_delivery.unwrap_or(self.delivery)
+    }
+
+    /// The guarantee of push.
+    pub fn push(&self) -> Guarantee {
+        self.push_delivery.unwrap_or(self.delivery)
     }
 }
 
@@ -53,10 +52,10 @@ mod tests {
             email_delivery: Some(Guarantee::AtLeastOnce),
             push_delivery: None,
         };
-        assert_eq!(c.guarantee(NotifyChannel::Email), Guarantee::AtLeastOnce);
-        assert_eq!(c.guarantee(NotifyChannel::Push), Guarantee::AtMostOnce);
+        assert_eq!(c.email(), Guarantee::AtLeastOnce);
+        assert_eq!(c.push(), Guarantee::AtMostOnce);
         assert_eq!(
-            NotificationsConfig::default().guarantee(NotifyChannel::Push),
+            NotificationsConfig::default().push(),
             Guarantee::AtLeastOnce
         );
     }

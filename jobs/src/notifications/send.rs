@@ -95,7 +95,12 @@ async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
 /// holds is retried once that hold runs out; one that ends `unknown` now
 /// fails the job.
 async fn begin(ctx: &JobCtx, id: Uuid, channel: NotifyChannel) -> Result<Option<Value>, JobError> {
-    let at_most_once = ctx.app.config.notifications.guarantee(channel) == Guarantee::AtMostOnce;
+    let guarantees = &ctx.app.config.notifications;
+    let guarantee = match channel {
+        NotifyChannel::Email => guarantees.email(),
+        NotifyChannel::Push => guarantees.push(),
+    };
+    let at_most_once = guarantee == Guarantee::AtMostOnce;
     let begun = notifications::begin_attempt(
         &ctx.app.db,
         id,

@@ -21,7 +21,7 @@ pub enum Guarantee {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotificationsConfig {
-    /// `at_least_once` (default) or `at_most_once`: what happens to a delivery found `sending` after the attempt that started it was cut off (see docs/notifications.md).
+    /// What a notification found `sending` after the attempt that started it was cut off becomes: `at_least_once` sends it again, `at_most_once` ends it `unknown` (see docs/notifications.md) (default `at_least_once`).
     pub delivery: Guarantee,
     /// Overrides `delivery` for email (default: unset, `delivery`).
     pub email_delivery: Option<Guarantee>,

@@ -75,9 +75,10 @@ pub enum ApiError {
     /// A server fault; details are in the logs under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// A dependency (database, queue, storage) is unavailable; retry later.
+    /// A dependency (database, queue, storage) is unavailable, or the server
+    /// is too busy (`busy`); retry later, after `Retry-After` seconds when given.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] Option<u64>),
 }
 
 impl ApiError {
@@ -130,10 +131,7 @@ impl ApiError {
     }
     /// 429; `retry_after` is rounded up to whole seconds, at least 1.
     pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
-        let secs = retry_after
-            .as_secs()
-            .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
-            .max(1);
+        let secs = whole_secs(retry_after);
         ApiError::TooManyRequests(
             ErrorBody::new(
                 "too_many_requests",
@@ -145,10 +143,21 @@ impl ApiError {
     /// 503 for a failed dependency; the cause is logged, not sent.
     pub fn unavailable(what: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(request_id = %current_request_id(), error = %cause, "{what} unavailable");
-        ApiError::Unavailable(ErrorBody::new(
-            "service_unavailable",
-            format!("{what} is unavailable; retry later"),
-        ))
+        ApiError::Unavailable(
+            ErrorBody::new(
+                "service_unavailable",
+                format!("{what} is unavailable; retry later"),
+            ),
+            None,
+        )
+    }
+    /// 503 `busy`: the server sheds load (e.g. the password-hashing queue is
+    /// full); `retry_after` is rounded up to whole seconds, at least 1.
+    pub fn busy(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        ApiError::Unavailable(
+            ErrorBody::new("busy", message),
+            Some(whole_secs(retry_after)),
+        )
     }
     /// 500; the cause is logged, not sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
@@ -157,8 +166,31 @@ impl ApiError {
     }
 }
 
+/// A wait in whole seconds for `Retry-After`, rounded up, at least 1.
+fn whole_secs(d: std::time::Duration) -> u64 {
+    d.as_secs()
+        .saturating_add(u64::from(d.subsec_nanos() > 0))
+        .max(1)
+}
+
+/// PostgreSQL's SQLSTATEs for text it cannot store: `22021`
+/// (character_not_in_repertoire: "invalid byte sequence", a NUL in TEXT) and
+/// `22P05` (untranslatable_character: `\u0000` in JSONB).
+const UNSTORABLE_TEXT: [&str; 2] = ["22021", "22P05"];
+
 impl From<kiln_jobs::ledger::SqlxError> for ApiError {
+    /// A dependency failure (503), except text the database cannot store: that
+    /// came from the client, so 422. [`crate::nul_input`] refuses NULs before
+    /// they get this far; this is the backstop.
     fn from(e: kiln_jobs::ledger::SqlxError) -> Self {
+        let code = e.as_database_error().and_then(|d| d.code());
+        if code.is_some_and(|c| UNSTORABLE_TEXT.contains(&c.as_ref())) {
+            tracing::warn!(request_id = %current_request_id(), error = %e, "unstorable text in input");
+            return ApiError::unprocessable(
+                "invalid_input",
+                "the input contains text that cannot be stored (such as a NUL character)",
+            );
+        }
         ApiError::unavailable("database", &e)
     }
 }
@@ -191,6 +223,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::Invalid(m) => ApiError::unprocessable("validation_failed", m),
             IdentityError::Conflict(m) => ApiError::conflict(m),
             IdentityError::NotFound => ApiError::not_found("resource"),
+            IdentityError::Busy { retry_after } => ApiError::busy(e.to_string(), retry_after),
             IdentityError::Db(e) => e.into(),
             e @ IdentityError::Hash(_) => ApiError::internal(&e),
         }

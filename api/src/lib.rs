@@ -11,6 +11,7 @@ mod cors;
 pub mod endpoints;
 pub mod error;
 mod http_metrics;
+mod nul_input;
 pub mod rate_limit;
 mod request_id;
 mod security_headers;
@@ -99,7 +100,7 @@ fn metrics(app: Data<&AppContext>) -> String {
 /// The whole HTTP application. Middleware, outermost first: security
 /// headers, client IP, request id, request log, CORS, metrics, the error
 /// shape, compression, the per-IP limit on `/v1/auth/`, the per-principal
-/// limit elsewhere, the body limit.
+/// limit elsewhere, the body limit, the refusal of NUL characters in input.
 pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
     let api = openapi_service();
     let ui = api.swagger_ui();
@@ -119,6 +120,7 @@ pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
         .nest("/docs", ui.with(security_headers::DocsCsp))
         .at("/openapi.json", spec)
         .at("/metrics", get(metrics))
+        .with(nul_input::RejectNul)
         .with(body_limit::DefaultBodyLimit {
             max: http.max_body_bytes,
         })

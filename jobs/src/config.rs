@@ -25,6 +25,7 @@ use crate::{
     delivery::config::{MailConfig, PushConfig},
     identity::config::AuthConfig,
     media::config::MediaConfig,
+    notifications::config::NotificationsConfig,
     queue::config::{QueuesConfig, RedisConfig, WorkerConfig},
     storage::config::StorageConfig,
     webhooks::config::WebhooksConfig,
@@ -69,6 +70,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// Push notifications: FCM HTTP v1, or logged when no FCM project is set.
     pub push: PushConfig,
+    /// Notification delivery: what a send cut off midway promises.
+    pub notifications: NotificationsConfig,
     /// Outgoing webhook deliveries.
     pub webhooks: WebhooksConfig,
     /// Request rate limits, per instance (see docs/security.md).

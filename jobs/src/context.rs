@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -11,12 +12,16 @@ use crate::{
     db::Db,
     delivery::Notifier,
     identity::Identity,
+    job::JobError,
     ledger::Ledger,
     metrics::Metrics,
     queue::{Transport, Wakeups, redis::RedisQueue},
     storage::Storage,
     webhooks::subscriptions::SubscriptionCache,
 };
+
+/// Connections of [`AppContext::records`].
+const RECORD_CONNECTIONS: u32 = 2;
 
 /// Everything a request or a job needs. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -25,6 +30,10 @@ pub struct AppContext {
     pub config: Arc<Config>,
     /// The application database.
     pub db: Db,
+    /// A small pool of its own on the same database for the records written
+    /// right after a provider accepted a send, so that they do not wait behind
+    /// other queries: until one is written, a cut-off would send again.
+    pub records: Db,
     /// Uploads and variants.
     pub storage: Storage,
     /// The job ledger and enqueue API.
@@ -75,9 +84,11 @@ impl AppContext {
         let identity = Identity::new(db.clone(), &config.auth)?;
         let cpu = config.queues.media.concurrency.max(1);
         let metrics = Arc::new(Metrics::new());
+        metrics.register(identity.collectors());
         let notifier = Notifier::from_config(&config, metrics.clone())?;
         Ok(AppContext {
             config,
+            records: db.dedicated(RECORD_CONNECTIONS),
             db,
             storage,
             ledger,
@@ -115,11 +126,45 @@ pub struct JobCtx {
     pub job_id: Uuid,
     /// The owner recorded in the ledger.
     pub owner: String,
-    /// This attempt, 1-based.
+    /// This attempt, 1-based; every claim of the job counts one, so it also
+    /// tells this attempt from any other (a fencing token).
     pub attempt: u32,
+    /// When the worker stops this attempt (its start plus the queue's
+    /// timeout). A history row an attempt holds stays its own until a little
+    /// after this, so no other attempt sends while it may still be sending.
+    pub deadline: DateTime<Utc>,
 }
 
+/// How long after an attempt's deadline the history row it holds stays its
+/// own. The worker drops a handler at its deadline, so this is only room for
+/// the clocks of two workers to disagree.
+pub const HOLD_GRACE: chrono::Duration = chrono::Duration::seconds(5);
+
 impl JobCtx {
+    /// Until when a history row this attempt starts stays its own (see
+    /// [`JobCtx::deadline`]).
+    pub fn hold_until(&self) -> DateTime<Utc> {
+        self.deadline + HOLD_GRACE
+    }
+
+    /// This attempt's number as the history tables store it.
+    pub fn attempt_token(&self) -> i32 {
+        i32::try_from(self.attempt).unwrap_or(i32::MAX)
+    }
+
+    /// The error of an attempt that found its row held by another attempt
+    /// until `until`: retried once that hold has run out.
+    pub fn held_elsewhere(&self, until: DateTime<Utc>) -> JobError {
+        let after =
+            (until - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
+        JobError::RetryAfter {
+            error: anyhow::anyhow!(
+                "another attempt holds this delivery until {until} and may be sending it; trying again after that"
+            ),
+            after,
+        }
+    }
+
     /// Records progress (0–100) in the ledger; failures are only logged.
     pub async fn progress(&self, percent: u8) {
         if let Err(e) = self.app.ledger.set_progress(self.job_id, percent).await {

@@ -113,6 +113,14 @@ impl Metrics {
         }
     }
 
+    /// Adds collectors a service keeps itself (e.g. the identity service's
+    /// password metrics) to the registry.
+    pub fn register(&self, collectors: Vec<Box<dyn prometheus::core::Collector>>) {
+        for c in collectors {
+            let _ = self.registry.register(c);
+        }
+    }
+
     /// Counts one notification delivery outcome (`kiln_notifications_total`).
     pub fn record_notification(&self, channel: &str, outcome: &str) {
         self.notifications_total

@@ -691,3 +691,118 @@ async fn a_principal_over_its_limit_gets_429_and_others_do_not() {
     assert_eq!(resp.status(), 200, "another user has their own budget");
     app.stop().await;
 }
+
+kiln_jobs::per_backend!(
+    concurrent_refreshes_of_one_token_leave_no_live_token,
+    [sqlite, postgres]
+);
+/// Eight clients refresh the same token at once, over several rounds: one
+/// wins, the others are reuse and revoke the family, and the token the winner
+/// got (issued while the revocation ran) is revoked with it.
+async fn concurrent_refreshes_of_one_token_leave_no_live_token(kind: Backend) {
+    let app = app(kind).await;
+    let email = "frank@example.com";
+    app.ctx
+        .app
+        .identity
+        .create_user(email, PASSWORD, Role::User)
+        .await
+        .expect("user");
+    for round in 0..10 {
+        let login: Value = app
+            .login(email, PASSWORD)
+            .await
+            .json()
+            .await
+            .expect("tokens");
+        let token = s(&login["refresh_token"]).to_owned();
+        let refreshes: Vec<_> = (0..8)
+            .map(|_| {
+                let (http, url) = (app.http.clone(), app.url("/v1/auth/refresh"));
+                let body = json!({"refresh_token": token});
+                tokio::spawn(async move {
+                    let resp = http.post(url).json(&body).send().await.expect("refresh");
+                    let status = resp.status().as_u16();
+                    (status, resp.json::<Value>().await.expect("JSON body"))
+                })
+            })
+            .collect();
+        let mut issued = Vec::new();
+        for r in refreshes {
+            match r.await.expect("join") {
+                (200, body) => issued.push(s(&body["refresh_token"]).to_owned()),
+                (401, body) => assert_eq!(body["code"], "invalid_refresh_token"),
+                (status, body) => panic!("{kind:?} round {round}: {status} {body}"),
+            }
+        }
+        assert_eq!(issued.len(), 1, "{kind:?} round {round}: one refresh wins");
+        let resp = app
+            .post_json(
+                "/v1/auth/refresh",
+                None,
+                &json!({"refresh_token": issued[0]}),
+            )
+            .await;
+        assert_eq!(
+            error_code(resp, 401).await,
+            "invalid_refresh_token",
+            "{kind:?} round {round}: the winner's new token died with its family"
+        );
+    }
+    app.stop().await;
+}
+
+kiln_jobs::per_backend!(
+    admins_demoting_each_other_at_once_leave_one_admin,
+    [sqlite, postgres]
+);
+/// Six admins each demote or disable the next one, all at once: every change
+/// but the one that would leave no admin goes through, and that one gets 409.
+async fn admins_demoting_each_other_at_once_leave_one_admin(kind: Backend) {
+    let app = app(kind).await;
+    let mut admins = Vec::new();
+    for i in 0..6 {
+        let user = app
+            .ctx
+            .app
+            .identity
+            .create_user(&format!("admin{i}@example.com"), PASSWORD, Role::Admin)
+            .await
+            .expect("admin");
+        admins.push(user.id.to_string());
+    }
+    let changes: Vec<_> = (0..admins.len())
+        .map(|i| {
+            let target = &admins[(i + 1) % admins.len()];
+            let patch = if i % 2 == 0 {
+                json!({"role": "user"})
+            } else {
+                json!({"disabled": true})
+            };
+            let req = app
+                .http
+                .patch(app.url(&format!("/v1/users/{target}")))
+                .bearer_auth(app.token_as(&admins[i], Role::Admin))
+                .json(&patch);
+            tokio::spawn(async move { req.send().await.expect("patch") })
+        })
+        .collect();
+    let (mut done, mut refused) = (0, 0);
+    for c in changes {
+        let resp = c.await.expect("join");
+        if resp.status() == 200 {
+            done += 1;
+        } else {
+            assert_eq!(error_code(resp, 409).await, "conflict", "{kind:?}");
+            refused += 1;
+        }
+    }
+    let users = app.ctx.app.identity.users(None, 100).await.expect("users");
+    let enabled_admins = users
+        .iter()
+        .filter(|u| u.role == "admin" && !u.disabled)
+        .count();
+    assert_eq!(enabled_admins, 1, "{kind:?}: one enabled admin remains");
+    assert_eq!((done, refused), (5, 1), "{kind:?}");
+    app.stop().await;
+}

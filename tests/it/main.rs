@@ -5,6 +5,8 @@ mod api;
 mod auth;
 mod hardening;
 mod helpers;
+mod input_hardening;
+mod lockout;
 mod media;
 mod notify;
 mod process;

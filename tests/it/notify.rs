@@ -357,6 +357,7 @@ async fn a_notification_is_emailed_and_pushed_once_and_recorded(backend: Backend
         job_id: email_job,
         owner: run.owner,
         attempt: 2,
+        deadline: chrono::Utc::now() + chrono::Duration::seconds(30),
     };
     let out = payload.run(&ctx).await.expect("redelivery is a success");
     assert_eq!(out["repeated"], true, "{out}");

@@ -23,6 +23,14 @@ pub fn delay(policy: &QueuePolicy, failed_attempts: u32) -> Duration {
     Duration::from_millis(rand::rng().random_range(floor..=ceiling))
 }
 
+/// Delay before try number `failures + 1` of a ledger write that failed
+/// `failures` times: 100 ms doubling to at most 5 s, with full jitter in the
+/// upper half, so workers that lost the database together do not retry in step.
+pub fn record_delay(failures: u32) -> Duration {
+    let ceiling = 100u64.saturating_mul(1u64 << failures.min(6)).min(5_000);
+    Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +51,15 @@ mod tests {
             assert!((50..=100).contains(&d1), "first retry {d1}ms");
             let d3 = delay(&p, 3).as_millis();
             assert!((200..=400).contains(&d3), "third retry {d3}ms");
+        }
+    }
+
+    #[test]
+    fn record_delay_grows_and_is_capped() {
+        for _ in 0..200 {
+            assert!((50..=100).contains(&record_delay(0).as_millis()));
+            assert!((200..=400).contains(&record_delay(2).as_millis()));
+            assert!((2_500..=5_000).contains(&record_delay(40).as_millis()));
         }
     }
 

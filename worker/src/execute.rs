@@ -2,8 +2,15 @@
 //! handler (through the [`registry`](crate::registry)) under the queue's
 //! timeout with panics caught, and record the outcome. The ledger decides
 //! attempts, retries and `dead`; the transport only carries messages.
+//!
+//! Each claim is an attempt with its own number, which fences the ledger
+//! writes: once a later claim took the job over (this worker lost its lease),
+//! this attempt's outcome is not recorded. A handler whose lease is lost is
+//! stopped. An outcome whose write fails is retried, holding the message, for
+//! up to `worker.record_retry_secs` before the message is given back, so a
+//! database blip does not run a finished job again.
 
-use std::{panic::AssertUnwindSafe, sync::Arc};
+use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures::FutureExt;
@@ -11,6 +18,7 @@ use kiln_jobs::{
     AppContext, JobCtx, JobError, JobRun, JobStatus, QueueName, ledger::LedgerError,
     metrics::Metrics, queue::QueueMessage,
 };
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{backoff, finish::finish, registry::Payload};
@@ -36,6 +44,10 @@ pub enum Outcome {
     Dead,
     /// Not run: terminal, cancelled or unknown in the ledger.
     Skipped,
+    /// This worker lost its claim: its lease ran out (the handler was
+    /// stopped) or a later claim took the job over. Nothing was recorded; the
+    /// message is not acknowledged here, its new holder does that.
+    Fenced,
 }
 
 impl Outcome {
@@ -47,8 +59,19 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Dead => "dead",
             Outcome::Skipped => "skipped",
+            Outcome::Fenced => "fenced",
         }
     }
+}
+
+/// How a write of an attempt's outcome went, before it is an [`Outcome`].
+enum Recorded {
+    /// Written.
+    Done,
+    /// The ledger refused it: the job is not running under this attempt.
+    Refused,
+    /// This worker lost its lease while it retried.
+    Fenced,
 }
 
 impl Executor {
@@ -68,6 +91,22 @@ impl Executor {
 
     /// Handles one decoded queue message (see [`Executor::execute`]).
     pub async fn execute_message(&self, msg: QueueMessage) -> Result<Outcome, LedgerError> {
+        self.execute_fenced(msg, &CancellationToken::new()).await
+    }
+
+    /// [`Executor::execute_message`] for a message whose lease `fence` is
+    /// cancelled when it is lost: the handler is stopped and nothing more is
+    /// recorded ([`Outcome::Fenced`]).
+    pub async fn execute_fenced(
+        &self,
+        msg: QueueMessage,
+        fence: &CancellationToken,
+    ) -> Result<Outcome, LedgerError> {
+        if fence.is_cancelled() {
+            // Lost while it waited in this worker's buffer: not started here.
+            self.metrics.record(self.queue, Outcome::Fenced.as_str());
+            return Ok(Outcome::Fenced);
+        }
         let ledger = &self.app.ledger;
         let Some(job) = ledger.claim(msg.job_id, msg.delivery_id).await? else {
             tracing::debug!(job_id = %msg.job_id, "job is finished, cancelled, unknown or this message is stale; skipping");
@@ -76,78 +115,119 @@ impl Executor {
         };
         let span =
             tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
-        let outcome = self.run_claimed(job).instrument(span).await?;
+        let outcome = self.run_claimed(job, fence).instrument(span).await?;
         self.metrics.record(self.queue, outcome.as_str());
         Ok(outcome)
     }
 
-    async fn run_claimed(&self, job: JobRun) -> Result<Outcome, LedgerError> {
-        let ledger = &self.app.ledger;
+    async fn run_claimed(
+        &self,
+        job: JobRun,
+        fence: &CancellationToken,
+    ) -> Result<Outcome, LedgerError> {
         if job.attempts > job.max_attempts {
             // Redelivered after its worker died on the last allowed attempt.
             let err = "attempts exhausted: the worker running the last attempt was lost";
-            finish(&self.app, &job, JobStatus::Dead, None, Some(err)).await?;
             tracing::warn!("{err}");
-            return Ok(Outcome::Dead);
+            return self
+                .end(&job, fence, JobStatus::Dead, None, Some(err), Outcome::Dead)
+                .await;
         }
         let payload = match Payload::decode(job.payload.clone()) {
             Ok(p) => p,
             Err(e) => {
                 let err = format!("payload could not be decoded: {e}");
-                finish(&self.app, &job, JobStatus::Failed, None, Some(&err)).await?;
                 tracing::error!("{err}");
-                return Ok(Outcome::Failed);
+                return self
+                    .end(
+                        &job,
+                        fence,
+                        JobStatus::Failed,
+                        None,
+                        Some(&err),
+                        Outcome::Failed,
+                    )
+                    .await;
             }
         };
+        let policy = *self.app.config.queues.policy(self.queue);
         let ctx = JobCtx {
             app: self.app.clone(),
             job_id: job.id,
             owner: job.owner.clone(),
             attempt: job.attempts,
+            deadline: Utc::now()
+                + chrono::Duration::from_std(policy.timeout()).unwrap_or(chrono::Duration::MAX),
         };
-        let policy = *self.app.config.queues.policy(self.queue);
         let started = std::time::Instant::now();
         let run = AssertUnwindSafe(payload.run(&ctx)).catch_unwind();
-        let result = match tokio::time::timeout(policy.timeout(), run).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(panic)) => Err(JobError::Retry(anyhow::anyhow!(
-                "handler panicked: {}",
-                panic_message(&panic)
-            ))),
-            Err(_) => Err(JobError::Retry(anyhow::anyhow!(
-                "timed out after {}s",
-                policy.timeout_secs
-            ))),
+        let result = tokio::select! {
+            biased;
+            () = fence.cancelled() => {
+                tracing::warn!("lease lost while the job ran; stopped it, another worker takes it over");
+                return Ok(Outcome::Fenced);
+            }
+            r = tokio::time::timeout(policy.timeout(), run) => match r {
+                Ok(Ok(r)) => r,
+                Ok(Err(panic)) => Err(JobError::Retry(anyhow::anyhow!(
+                    "handler panicked: {}",
+                    panic_message(&panic)
+                ))),
+                Err(_) => Err(JobError::Retry(anyhow::anyhow!(
+                    "timed out after {}s",
+                    policy.timeout_secs
+                ))),
+            },
         };
         self.metrics.observe_duration(self.queue, started.elapsed());
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(value) => {
-                if !finish(&self.app, &job, JobStatus::Succeeded, Some(&value), None).await? {
-                    tracing::info!("job was cancelled while it ran; result discarded");
-                    return Ok(Outcome::Skipped);
+                let outcome = self
+                    .end(
+                        &job,
+                        fence,
+                        JobStatus::Succeeded,
+                        Some(&value),
+                        None,
+                        Outcome::Succeeded,
+                    )
+                    .await?;
+                match outcome {
+                    Outcome::Succeeded => tracing::info!(elapsed_ms, "job succeeded"),
+                    _ => tracing::info!(
+                        "job was cancelled or taken over while it ran; result discarded"
+                    ),
                 }
-                tracing::info!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "job succeeded"
-                );
-                Ok(Outcome::Succeeded)
+                Ok(outcome)
             }
             Err(JobError::Abort(reason)) => {
-                if !finish(&self.app, &job, JobStatus::Failed, None, Some(&reason)).await? {
-                    return Ok(Outcome::Skipped);
-                }
                 tracing::warn!(error = %reason, "job failed permanently");
-                Ok(Outcome::Failed)
+                self.end(
+                    &job,
+                    fence,
+                    JobStatus::Failed,
+                    None,
+                    Some(&reason),
+                    Outcome::Failed,
+                )
+                .await
             }
             Err(e @ (JobError::Retry(_) | JobError::RetryAfter { .. })) => {
                 let reason = e.to_string();
                 if job.attempts >= job.max_attempts {
                     let msg = format!("attempts exhausted ({}): {reason}", job.max_attempts);
-                    if !finish(&self.app, &job, JobStatus::Dead, None, Some(&msg)).await? {
-                        return Ok(Outcome::Skipped);
-                    }
                     tracing::warn!(error = %reason, "job is dead");
-                    return Ok(Outcome::Dead);
+                    return self
+                        .end(
+                            &job,
+                            fence,
+                            JobStatus::Dead,
+                            None,
+                            Some(&msg),
+                            Outcome::Dead,
+                        )
+                        .await;
                 }
                 let delay = backoff::delay(&policy, job.attempts).max(
                     e.retry_after()
@@ -155,13 +235,94 @@ impl Executor {
                         .min(backoff::MAX_REQUESTED_DELAY),
                 );
                 let run_at = Utc::now() + delay;
-                if !ledger.schedule_retry(&job, &reason, run_at).await? {
-                    tracing::info!(error = %reason, "job was cancelled while it ran; not retried");
-                    return Ok(Outcome::Skipped);
+                let ledger = &self.app.ledger;
+                let written = self
+                    .record(fence, || ledger.schedule_retry(&job, &reason, run_at))
+                    .await?;
+                let outcome = self.outcome_of(&job, written, Outcome::Retrying).await;
+                if outcome == Outcome::Retrying {
+                    tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "job failed; retry scheduled");
                 }
-                tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "job failed; retry scheduled");
-                Ok(Outcome::Retrying)
+                Ok(outcome)
             }
+        }
+    }
+
+    /// Records the job's end (see [`finish`]); `outcome` when it was written.
+    async fn end(
+        &self,
+        job: &JobRun,
+        fence: &CancellationToken,
+        status: JobStatus,
+        result: Option<&serde_json::Value>,
+        error: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<Outcome, LedgerError> {
+        let written = self
+            .record(fence, || finish(&self.app, job, status, result, error))
+            .await?;
+        Ok(self.outcome_of(job, written, outcome).await)
+    }
+
+    /// Runs a ledger write (true: applied), retrying failures with backoff
+    /// for up to `worker.record_retry_secs` while this worker keeps its lease.
+    /// Only a failure that outlasts that is returned: the message then goes
+    /// back to the transport and is delivered again.
+    async fn record<F, Fut>(
+        &self,
+        fence: &CancellationToken,
+        write: F,
+    ) -> Result<Recorded, LedgerError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<bool, LedgerError>>,
+    {
+        let budget = Duration::from_secs(self.app.config.worker.record_retry_secs);
+        let started = std::time::Instant::now();
+        let mut failures = 0u32;
+        loop {
+            let err = match write().await {
+                Ok(true) => return Ok(Recorded::Done),
+                Ok(false) => return Ok(Recorded::Refused),
+                Err(
+                    e
+                    @ (LedgerError::Corrupt(_) | LedgerError::Conflict(_) | LedgerError::NotFound),
+                ) => {
+                    return Err(e);
+                }
+                Err(e) => e,
+            };
+            let wait = backoff::record_delay(failures);
+            failures += 1;
+            if started.elapsed() + wait > budget {
+                tracing::error!(error = %err, failures, "could not record the job's outcome; giving the message back");
+                return Err(err);
+            }
+            if failures == 1 || failures.is_power_of_two() {
+                tracing::warn!(error = %err, failures, "could not record the job's outcome; retrying");
+            }
+            tokio::select! {
+                () = fence.cancelled() => {
+                    tracing::warn!("lease lost while recording the outcome; another worker takes the job over");
+                    return Ok(Recorded::Fenced);
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// What a write that was `written` means for the delivery: `done` when
+    /// it applied; when the ledger refused it, [`Outcome::Skipped`] for a job
+    /// cancelled meanwhile and [`Outcome::Fenced`] for one another claim took
+    /// over (or whose state cannot be read now: redelivery settles it).
+    async fn outcome_of(&self, job: &JobRun, written: Recorded, done: Outcome) -> Outcome {
+        match written {
+            Recorded::Done => done,
+            Recorded::Fenced => Outcome::Fenced,
+            Recorded::Refused => match self.app.ledger.get(job.id, None).await {
+                Ok(Some(now)) if now.status == JobStatus::Cancelled => Outcome::Skipped,
+                _ => Outcome::Fenced,
+            },
         }
     }
 }

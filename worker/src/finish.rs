@@ -8,8 +8,9 @@ use crate::registry;
 
 /// Records that `job` ended with `status` (`succeeded` with `result`, or
 /// `failed` / `dead` with `error`) and queues the owner's webhook deliveries
-/// for it. False when the ledger did not finish the job (it was cancelled
-/// meanwhile).
+/// for it. False when the ledger did not finish the job: it was cancelled
+/// meanwhile, or a later claim took it over (see
+/// [`Ledger::finish`](kiln_jobs::Ledger::finish)).
 ///
 /// When the owner has endpoints subscribed to the job's events, the ledger
 /// write and the deliveries commit in one transaction, so a worker that dies
@@ -25,12 +26,12 @@ pub async fn finish(
 ) -> Result<bool, LedgerError> {
     let fanout = events::for_finished_job(app, job, status, result, error).await?;
     let done = if fanout.is_empty() {
-        app.ledger.finish(job.id, status, result, error).await?
+        app.ledger.finish(job, status, result, error).await?
     } else {
         let mut tx = app.db.begin().await?;
         if !app
             .ledger
-            .finish_in_tx(&mut tx, job.id, status, result, error)
+            .finish_in_tx(&mut tx, job, status, result, error)
             .await?
         {
             return Ok(false);

@@ -5,13 +5,15 @@
 //! ledger and runs handlers through the [`registry`], the one list of job
 //! types. Backends differ only in how a queue's apalis backend is built
 //! ([`register_queue!`]); everything a delivery does is backend-agnostic.
-//! Beside the workers run the Redis [`sweeper`] and the queue [`sampler`].
+//! Beside the workers run the [`sweeper`] (on every transport: Redis'
+//! `sweep_loop` here, the SQL queues' in `recovery`) and the queue [`sampler`].
 
 pub mod backoff;
 pub mod consumer;
 pub mod execute;
 mod finish;
 mod probe;
+mod recovery;
 pub mod registry;
 pub mod sampler;
 pub mod stream;
@@ -29,17 +31,34 @@ pub use execute::{Executor, Outcome};
 use stream::{StreamBackend, StreamShared};
 use sweeper::Sweeper;
 
-/// The apalis handler: every queue message goes through the executor.
-async fn deliver(msg: serde_json::Value, exec: Data<Arc<Executor>>) -> Result<(), BoxDynError> {
-    exec.execute(msg).await.map(|_| ()).map_err(|e| {
-        tracing::error!(error = %e, "could not record job outcome; the message will be redelivered");
-        e.into()
-    })
+/// The apalis handler on the SQL queues: every message goes through the
+/// executor. When its outcome could not be recorded, the message is handed
+/// back to be fetched again after the queue's backoff.
+async fn deliver(
+    msg: serde_json::Value,
+    exec: Data<Arc<Executor>>,
+    task: TaskId,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    match exec.execute(msg).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let delay = recovery::hand_back(&exec, &task, attempt.current()).await;
+            tracing::error!(
+                error = %e,
+                transport_attempt = attempt.current(),
+                redeliver_in_ms = delay.map(|d| d.as_millis() as u64),
+                "could not record job outcome; the message will be redelivered"
+            );
+            Err(e.into())
+        }
+    }
 }
 
 /// The apalis handler on Redis: runs the message, then acknowledges it (after
 /// the ledger recorded the outcome) or, when that failed, leaves it for
-/// redelivery once its lease runs out.
+/// redelivery once its lease runs out. A handler whose lease is lost is
+/// stopped, and the entry left to the consumer that took it over.
 async fn deliver_stream(
     d: Delivery,
     exec: Data<Arc<Executor>>,
@@ -57,7 +76,13 @@ async fn deliver_stream(
             return Ok(());
         }
     };
-    match exec.execute_message(msg).await {
+    let fence = shared.fence(&d.entry_id);
+    match exec.execute_fenced(msg, &fence).await {
+        Ok(Outcome::Fenced) => {
+            // Another consumer holds the entry now: it acknowledges it.
+            shared.release(&d.entry_id);
+            Ok(())
+        }
         Ok(_) => {
             shared.finish(&d.entry_id);
             Ok(())
@@ -211,6 +236,10 @@ pub async fn run(
     }
     if let Transport::Database = app.ledger.transport() {
         tasks.push(tokio::spawn(purge_acknowledged(
+            app.clone(),
+            background.clone(),
+        )));
+        tasks.push(tokio::spawn(recovery::sweep_loop(
             app.clone(),
             background.clone(),
         )));

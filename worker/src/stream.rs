@@ -33,6 +33,15 @@ use crate::consumer::{Consumer, Delivery, Finished};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// An entry this process holds: the job it carries, the fence its handler
+/// stops on, and when its lease was last known to be this process's.
+#[derive(Debug)]
+struct Held {
+    job: Option<(Uuid, Uuid)>,
+    fence: CancellationToken,
+    confirmed: Instant,
+}
+
 /// What one process holds of one queue.
 #[derive(Debug)]
 pub struct StreamShared {
@@ -43,7 +52,7 @@ pub struct StreamShared {
     /// This process's consumer name in the group.
     pub consumer: String,
     /// Entries fetched and not yet finished (buffered or running), by entry id.
-    held: Mutex<HashMap<String, Option<(Uuid, Uuid)>>>,
+    held: Mutex<HashMap<String, Held>>,
     acks: mpsc::UnboundedSender<Finished>,
 }
 
@@ -65,7 +74,7 @@ impl StreamShared {
         (Arc::new(shared), rx)
     }
 
-    fn with_held<R>(&self, f: impl FnOnce(&mut HashMap<String, Option<(Uuid, Uuid)>>) -> R) -> R {
+    fn with_held<R>(&self, f: impl FnOnce(&mut HashMap<String, Held>) -> R) -> R {
         // A poisoned lock only means another thread panicked mid-update of a
         // plain map; the map itself is still usable.
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
@@ -79,12 +88,34 @@ impl StreamShared {
 
     fn hold(&self, d: &Delivery) -> bool {
         let job = d.message.as_ref().ok().map(|m| (m.job_id, m.delivery_id));
-        self.with_held(|h| h.insert(d.entry_id.clone(), job).is_none())
+        self.with_held(|h| match h.entry(d.entry_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Held {
+                    job,
+                    fence: CancellationToken::new(),
+                    confirmed: Instant::now(),
+                });
+                true
+            }
+        })
+    }
+
+    /// The fence of a held entry: cancelled once its lease is lost. An entry
+    /// no longer held (its lease was lost before it started) gets one that is
+    /// cancelled already.
+    pub fn fence(&self, entry_id: &str) -> CancellationToken {
+        self.with_held(|h| h.get(entry_id).map(|e| e.fence.clone()))
+            .unwrap_or_else(|| {
+                let lost = CancellationToken::new();
+                lost.cancel();
+                lost
+            })
     }
 
     /// The entry's outcome is in the ledger: acknowledge it (batched).
     pub fn finish(&self, entry_id: &str) {
-        let job = self.with_held(|h| h.remove(entry_id)).flatten();
+        let job = self.with_held(|h| h.remove(entry_id)).and_then(|e| e.job);
         // The receiver only goes away after every worker stopped.
         let _ = self.acks.send(Finished {
             entry_id: entry_id.to_owned(),
@@ -92,10 +123,50 @@ impl StreamShared {
         });
     }
 
-    /// The outcome could not be recorded: stop renewing the lease, so the
-    /// entry is delivered again once the lease runs out.
+    /// The outcome could not be recorded, or the entry is another
+    /// consumer's now: stop renewing the lease, so the entry is delivered
+    /// again once the lease runs out (or stays with its new holder).
     pub fn release(&self, entry_id: &str) {
         self.with_held(|h| h.remove(entry_id));
+    }
+
+    /// After a renewal of `renewed`: the leases of those not in `lost` are
+    /// this process's again from now; the `lost` ones another consumer took
+    /// over, so their handlers are stopped and they are let go.
+    fn renewed(&self, renewed: &[String], lost: &[String]) {
+        let now = Instant::now();
+        self.with_held(|h| {
+            for id in renewed {
+                if let Some(e) = h.get_mut(id) {
+                    e.confirmed = now;
+                }
+            }
+            for id in lost {
+                if let Some(e) = h.remove(id) {
+                    e.fence.cancel();
+                }
+            }
+        });
+    }
+
+    /// Stops the handlers of entries whose lease was last confirmed longer
+    /// than `max_age` ago (renewals keep failing): another consumer may take
+    /// them over once the lease runs out, and two must not run one job.
+    /// Returns how many were stopped.
+    fn fence_unconfirmed(&self, max_age: Duration) -> usize {
+        self.with_held(|h| {
+            let stale: Vec<String> = h
+                .iter()
+                .filter(|(_, e)| e.confirmed.elapsed() > max_age)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &stale {
+                if let Some(e) = h.remove(id) {
+                    e.fence.cancel();
+                }
+            }
+            stale.len()
+        })
     }
 
     fn forget(&self, entries: &[Delivery]) {
@@ -376,24 +447,38 @@ pub async fn ack_loop(
     }
 }
 
-/// Renews the lease of everything this process holds, every third of the lease.
+/// Renews the lease of everything this process holds, every third of the
+/// lease. Entries another consumer took over, and entries whose lease could
+/// not be confirmed for half the lease (Redis unreachable), have their
+/// handlers stopped: by the time the lease runs out, only one worker runs a
+/// job. The ledger fences what a stopped handler might still write.
 pub async fn lease_loop(shared: Arc<StreamShared>, stop: CancellationToken) {
-    let every = (shared.redis.config().lease() / 3).max(Duration::from_millis(200));
+    let lease = shared.redis.config().lease();
+    let every = (lease / 3).max(Duration::from_millis(200));
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
         let ids = shared.held_ids();
-        if ids.is_empty() {
-            continue;
+        if !ids.is_empty() {
+            let renewal = shared.redis.renew(shared.queue, &shared.consumer, &ids);
+            match tokio::time::timeout(every, renewal).await {
+                Ok(Ok(lost)) => {
+                    if !lost.is_empty() {
+                        tracing::warn!(queue = %shared.queue, count = lost.len(), "another worker took over jobs whose lease ran out here; stopping them");
+                    }
+                    shared.renewed(&ids, &lost);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(queue = %shared.queue, error = %e, "could not renew job leases");
+                }
+                Err(_) => tracing::warn!(queue = %shared.queue, "renewing job leases timed out"),
+            }
         }
-        if let Err(e) = shared
-            .redis
-            .renew(shared.queue, &shared.consumer, &ids)
-            .await
-        {
-            tracing::warn!(queue = %shared.queue, error = %e, "could not renew job leases");
+        let stopped = shared.fence_unconfirmed(lease / 2);
+        if stopped > 0 {
+            tracing::warn!(queue = %shared.queue, count = stopped, "could not renew job leases for half the lease; stopped those jobs, they are delivered again");
         }
     }
 }

@@ -1,9 +1,18 @@
-//! The sweeper: with Redis as the transport, the ledger is the truth and Redis
-//! may lose messages (a restart without persistence, a push that failed after
-//! the ledger commit). A sweep pages through ledger rows that should have a
-//! message in Redis and re-pushes the current delivery of those that have none.
-//! Pushes are idempotent per delivery, so replicas sweeping at once are safe;
-//! a Redis lock only keeps them from doing the same work twice.
+//! The sweeper (reconciler): the ledger is the truth, the transport only
+//! carries messages, and a transport can drop one while its ledger row still
+//! waits for it. Redis loses messages in a restart without persistence or a
+//! push that failed after the ledger commit; the SQL queues give a message up
+//! after [`TRANSPORT_MAX_ATTEMPTS`](kiln_jobs::queue::TRANSPORT_MAX_ATTEMPTS)
+//! failed runs (each a ledger write that failed), and an acknowledgement lost
+//! with its worker can leave one locked for good.
+//!
+//! A sweep pages through `queued` and `running` ledger rows unchanged for a
+//! grace period, asks the transport which of their deliveries it holds no live
+//! message for, and delivers those again: the job then runs, or, when its
+//! attempts are spent, ends `dead` through the executor, whose end closes the
+//! family's history rows. Redis pushes are idempotent per delivery; on the SQL
+//! queues a re-delivery replaces the row's delivery with a guarded update, so
+//! replicas sweeping at once re-deliver each row once.
 
 use std::time::Duration;
 
@@ -27,8 +36,15 @@ pub struct Sweeper {
     pub grace: Duration,
     /// Per queue: `running` rows unchanged for longer than this without a
     /// Redis message lost their delivery (the worker and the message are both
-    /// gone). The queue's timeout plus the lease plus `grace`.
+    /// gone). The queue's timeout plus the lease plus `grace`. (On the SQL
+    /// queues, where a running job's message stays visible, `running` rows
+    /// take `grace` too.)
     pub running_grace: fn(&Config, QueueName) -> Duration,
+    /// Per queue, on the SQL queues: a message a worker has kept locked for
+    /// longer than this is lost (its worker went away with its
+    /// acknowledgement). `queues.stuck_after` by default
+    /// ([`kiln_jobs::queue::config::QueuesConfig::stuck_after`]).
+    pub stuck_after: fn(&Config, QueueName) -> Duration,
     config: std::sync::Arc<Config>,
     /// Pages per status and sweep; the next sweep continues where this one stopped.
     pub max_pages: usize,
@@ -41,28 +57,40 @@ pub struct Sweeper {
 pub struct SweepReport {
     /// Ledger rows compared with Redis.
     pub checked: u64,
-    /// Deliveries pushed again.
+    /// Jobs delivered again (pushed again to Redis; given a new delivery on
+    /// the SQL queues).
     pub repushed: u64,
 }
 
 impl Sweeper {
     /// A sweeper starting at the beginning of the ledger, with the grace
-    /// periods of `config` (`redis.sweep_grace_secs`, each queue's timeout and
-    /// `redis.lease_secs`).
+    /// periods of `config`: on Redis `redis.sweep_grace_secs`, each queue's
+    /// timeout and `redis.lease_secs`; on the SQL queues
+    /// `queues.reconcile_grace_secs`.
     pub fn new(config: std::sync::Arc<Config>) -> Self {
-        Self::with_grace(Duration::from_secs(config.redis.sweep_grace_secs), config)
+        let grace = if config.redis.url.is_some() {
+            config.redis.sweep_grace_secs
+        } else {
+            config.queues.reconcile_grace_secs
+        };
+        Self::with_grace(Duration::from_secs(grace), config)
     }
 
-    /// As [`Sweeper::new`] with another grace for `queued` rows.
+    /// As [`Sweeper::new`] with another grace for `queued` rows (and, on the
+    /// SQL queues, `running` ones).
     pub fn with_grace(grace: Duration, config: std::sync::Arc<Config>) -> Self {
         fn running_grace(c: &Config, q: QueueName) -> Duration {
             c.queues.policy(q).timeout()
                 + c.redis.lease()
                 + Duration::from_secs(c.redis.sweep_grace_secs)
         }
+        fn stuck_after(c: &Config, q: QueueName) -> Duration {
+            c.queues.stuck_after(q)
+        }
         Self {
             grace,
             running_grace,
+            stuck_after,
             config,
             max_pages: 20,
             queued_cursor: None,
@@ -70,26 +98,41 @@ impl Sweeper {
         }
     }
 
-    /// One bounded sweep. A no-op unless the transport is Redis.
+    /// One bounded sweep: at most `max_pages` pages of each status.
     pub async fn sweep(&mut self, ledger: &Ledger) -> Result<SweepReport, LedgerError> {
-        let Transport::Redis(_) = ledger.transport() else {
-            return Ok(SweepReport::default());
-        };
         let mut report = SweepReport::default();
-        let grace = self.grace;
+        let (config, grace) = (self.config.clone(), self.grace);
+        let (running_grace, stuck_after) = (self.running_grace, self.stuck_after);
+        let on_redis = matches!(ledger.transport(), Transport::Redis(_));
+        // Redis holds a message or not; on the SQL queues one locked for
+        // longer than its queue allows is lost too.
+        let locked = |q| {
+            if on_redis {
+                Duration::ZERO
+            } else {
+                stuck_after(&config, q)
+            }
+        };
         let queued = sweep_status(
             ledger,
             JobStatus::Queued,
             &|_| grace,
+            &locked,
             &mut self.queued_cursor,
             self.max_pages,
         )
         .await?;
-        let (config, running_grace) = (self.config.clone(), self.running_grace);
         let running = sweep_status(
             ledger,
             JobStatus::Running,
-            &|q| running_grace(&config, q),
+            &|q| {
+                if on_redis {
+                    running_grace(&config, q)
+                } else {
+                    grace
+                }
+            },
+            &locked,
             &mut self.running_cursor,
             self.max_pages,
         )
@@ -100,16 +143,16 @@ impl Sweeper {
     }
 }
 
+/// Sweeps rows in `status` unchanged for their queue's `grace`; on the SQL
+/// queues a message locked for longer than its queue's `locked` is lost.
 async fn sweep_status(
     ledger: &Ledger,
     status: JobStatus,
     grace: &(dyn Fn(QueueName) -> Duration + Sync),
+    locked: &(dyn Fn(QueueName) -> Duration + Sync),
     cursor: &mut Option<Uuid>,
     max_pages: usize,
 ) -> Result<SweepReport, LedgerError> {
-    let Transport::Redis(redis) = ledger.transport() else {
-        return Ok(SweepReport::default());
-    };
     let now = Utc::now();
     let shortest = QueueName::ALL
         .into_iter()
@@ -147,11 +190,9 @@ async fn sweep_status(
             if of_queue.is_empty() {
                 continue;
             }
-            let pairs: Vec<(Uuid, Uuid)> = of_queue
-                .iter()
-                .map(|j| (j.id, j.delivery_id.unwrap_or_default()))
-                .collect();
-            let missing = redis.missing(queue, &pairs).await?;
+            let missing = ledger
+                .missing(queue, &of_queue, now - locked(queue))
+                .await?;
             lost.extend(
                 of_queue
                     .into_iter()
@@ -164,10 +205,10 @@ async fn sweep_status(
             tracing::warn!(
                 status = status.as_str(),
                 count = lost.len(),
-                "re-pushing ledger jobs that Redis does not hold"
+                transport = ledger.transport().name(),
+                "re-delivering ledger jobs whose message the transport does not hold"
             );
-            ledger.redeliver(&lost).await?;
-            report.repushed += lost.len() as u64;
+            report.repushed += ledger.redeliver(&lost).await?;
         }
         if !full_page {
             *cursor = None;

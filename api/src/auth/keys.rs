@@ -253,22 +253,21 @@ impl AuthKeys {
 
 /// The development secret: read from `{data_dir}/jwt-secret`, or generated
 /// there once (two processes starting together agree through `create_new`).
+/// The file is created readable by its owner only; an existing file that
+/// others may read is tightened to 0600, with a warning.
 fn dev_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     let path = config.data_dir.join("jwt-secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
         let s = s.trim();
         if s.len() >= 32 {
+            keep_private(&path);
             return Ok(s.as_bytes().to_vec());
         }
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create {}", config.data_dir.display()))?;
     let secret = kiln_jobs::secrets::random_token(48);
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
+    match private_options().open(&path) {
         Ok(mut f) => {
             use std::io::Write;
             f.write_all(secret.as_bytes())
@@ -285,8 +284,83 @@ fn dev_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
                 "{} holds a secret shorter than 32 bytes",
                 path.display()
             );
+            keep_private(&path);
             Ok(s.trim().as_bytes().to_vec())
         }
         Err(e) => Err(e).with_context(|| format!("create {}", path.display())),
+    }
+}
+
+/// Options that create a new file, mode 0600 from the start on Unix (no
+/// window in which it is readable by others).
+fn private_options() -> std::fs::OpenOptions {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o
+}
+
+/// Tightens a secret file that its group or others may read to 0600, and
+/// says so; a file it cannot change is left with a warning.
+fn keep_private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "the JWT secret was readable by others; its mode is now 600"
+            ),
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                error = %e,
+                "the JWT secret is readable by others and its mode could not be changed"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_dev_secret_file_is_private_and_tightened_when_it_is_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let path = config.data_dir.join("jwt-secret");
+        let first = AuthKeys::from_config(&config).expect("keys");
+        assert_eq!(mode(&path), 0o600);
+
+        // A file others could read (made by an older Kiln, or by hand) is
+        // tightened, and the secret in it is kept.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let again = AuthKeys::from_config(&config).expect("keys");
+        assert_eq!(mode(&path), 0o600);
+        let token = first.mint("alice", Role::User, 60).expect("mint");
+        assert_eq!(again.verify(&token).map(|c| c.sub), Some("alice".into()));
     }
 }

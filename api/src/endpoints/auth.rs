@@ -170,7 +170,8 @@ impl AuthApi {
     ///
     /// Public, unless `auth.allow_registration` is false (then 403
     /// `registration_closed`). New accounts get the `user` role; a taken email
-    /// is 409 `email_taken`, a weak password 422.
+    /// is 409 `email_taken`, a weak password 422. When too many password
+    /// hashes are queued already: 503 `busy` with `Retry-After`.
     #[oai(
         path = "/auth/register",
         method = "post",
@@ -194,7 +195,9 @@ impl AuthApi {
     /// Public. Answers an access token and a refresh token. Any failure
     /// (unknown email, wrong password, locked or disabled account) is the same
     /// 401 `invalid_credentials`; after `auth.lockout_threshold` failures in a
-    /// row the account is locked for `auth.lockout_secs`.
+    /// row the account is locked for `auth.lockout_secs`. When too many
+    /// logins are waiting for password hashing: 503 `busy` with `Retry-After`
+    /// (the attempt is not counted).
     #[oai(path = "/auth/login", method = "post", operation_id = "auth_login")]
     async fn login(
         &self,

@@ -141,18 +141,7 @@ impl DevicesApi {
                 "the device token must not contain whitespace",
             ));
         }
-        if devices::count(&app.db, user).await? >= MAX_DEVICES_PER_USER
-            && !devices::list(&app.db, user, true)
-                .await?
-                .iter()
-                .any(|d| d.token == token)
-        {
-            return Err(ApiError::conflict_code(
-                "too_many_devices",
-                format!("at most {MAX_DEVICES_PER_USER} devices; delete old ones first"),
-            ));
-        }
-        let (row, created) = devices::upsert(
+        let Some((row, created)) = devices::upsert_capped(
             &app.db,
             &devices::Register {
                 id: Uuid::now_v7(),
@@ -162,8 +151,15 @@ impl DevicesApi {
                 app_version: body.app_version.as_deref(),
                 now: Utc::now(),
             },
+            MAX_DEVICES_PER_USER,
         )
-        .await?;
+        .await?
+        else {
+            return Err(ApiError::conflict_code(
+                "too_many_devices",
+                format!("at most {MAX_DEVICES_PER_USER} devices; delete old ones first"),
+            ));
+        };
         Ok(if created {
             DeviceRegistered::Created(Json(row.into()))
         } else {

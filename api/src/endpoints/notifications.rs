@@ -102,6 +102,10 @@ pub enum NotificationStatus {
     Dead,
     /// Nothing to send (no active device, the device or recipient is gone).
     Skipped,
+    /// An attempt was cut off while it may have been sending, and delivery is
+    /// at-most-once (`notifications.delivery`): it may or may not have arrived,
+    /// and is not sent again.
+    Unknown,
 }
 
 impl From<family::NotificationStatus> for NotificationStatus {
@@ -115,6 +119,7 @@ impl From<family::NotificationStatus> for NotificationStatus {
             family::NotificationStatus::Failed => NotificationStatus::Failed,
             family::NotificationStatus::Dead => NotificationStatus::Dead,
             family::NotificationStatus::Skipped => NotificationStatus::Skipped,
+            family::NotificationStatus::Unknown => NotificationStatus::Unknown,
         }
     }
 }

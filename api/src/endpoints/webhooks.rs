@@ -317,14 +317,8 @@ impl WebhooksApi {
         let user = auth.principal().user_id()?;
         let url = check_target(&app, &body.url)?;
         let max = app.config.webhooks.max_per_user;
-        if webhooks::count(&app.db, user).await? >= i64::from(max) {
-            return Err(ApiError::conflict_code(
-                "too_many_webhooks",
-                format!("at most {max} webhook endpoints; delete one first"),
-            ));
-        }
         let secret = WebhookSecret::generate().expose();
-        let row = webhooks::insert(
+        let row = webhooks::insert_capped(
             &app.db,
             &webhooks::NewWebhook {
                 id: Uuid::now_v7(),
@@ -335,8 +329,15 @@ impl WebhooksApi {
                 secret: &secret,
                 now: Utc::now(),
             },
+            i64::from(max),
         )
-        .await?;
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict_code(
+                "too_many_webhooks",
+                format!("at most {max} webhook endpoints; delete one first"),
+            )
+        })?;
         app.subscriptions.invalidate(user);
         Ok(WebhookCreated::Created(Json(WebhookCreatedOut {
             secret,

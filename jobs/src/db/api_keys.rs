@@ -45,22 +45,41 @@ pub struct NewKey<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Inserts a key.
-pub async fn insert(db: &Db, k: &NewKey<'_>) -> Result<(), sqlx::Error> {
+/// Inserts a key unless its owner already has `max` live ones; false when
+/// refused. The count and the insert are one atomic step, so parallel
+/// creations cannot pass the cap together: one guarded statement on SQLite
+/// (a write statement holds the database's write lock from its start), and
+/// on PostgreSQL the same statement after locking the owner's `users` row,
+/// which queues concurrent creations for the same owner.
+pub async fn insert_capped(db: &Db, k: &NewKey<'_>, max: i64) -> Result<bool, sqlx::Error> {
     let sql = "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at, \
-               expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-    on_db!(db, p => sqlx::query(sql)
-        .bind(k.id)
-        .bind(k.user_id)
-        .bind(k.name)
-        .bind(k.prefix)
-        .bind(k.key_hash)
-        .bind(k.scopes)
-        .bind(k.now)
-        .bind(k.expires_at)
-        .execute(p)
-        .await
-        .map(|_| ()))
+               expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+               WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = $2 AND revoked_at IS NULL) < $9";
+    macro_rules! insert {
+        () => {
+            sqlx::query(sql)
+                .bind(k.id)
+                .bind(k.user_id)
+                .bind(k.name)
+                .bind(k.prefix)
+                .bind(k.key_hash)
+                .bind(k.scopes)
+                .bind(k.now)
+                .bind(k.expires_at)
+                .bind(max)
+        };
+    }
+    let inserted = match db {
+        Db::Sqlite(p) => insert!().execute(p).await?.rows_affected(),
+        Db::Postgres(p) => {
+            let mut tx = p.begin().await?;
+            super::lock_owner(&mut tx, k.user_id).await?;
+            let inserted = insert!().execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            inserted
+        }
+    };
+    Ok(inserted == 1)
 }
 
 /// A user's keys, newest first, revoked ones included.

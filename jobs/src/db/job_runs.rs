@@ -185,11 +185,13 @@ pub async fn claim(
         .await)
 }
 
-/// Moves a `running` row to a terminal status. No-op (false) when the row is no
-/// longer running (e.g. it was cancelled meanwhile).
+/// Moves a `running` row to a terminal status, for the attempt that claimed
+/// it last (`attempt`, its fencing token). No-op (false) when the row is no
+/// longer running (cancelled meanwhile) or a later claim took it over.
 pub async fn finish(
     tx: &mut DbTx,
     id: Uuid,
+    attempt: i32,
     status: &str,
     result: Option<&serde_json::Value>,
     error: Option<&str>,
@@ -197,35 +199,40 @@ pub async fn finish(
 ) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE job_runs SET status = $2, result = $3, last_error = COALESCE($4, last_error), finished_at = $5, \
                updated_at = $5, progress = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress END \
-               WHERE id = $1 AND status = 'running'";
+               WHERE id = $1 AND status = 'running' AND attempts = $6";
     on_tx!(tx, t => sqlx::query(sql)
         .bind(id)
         .bind(status)
         .bind(result.map(Json))
         .bind(error)
         .bind(now)
+        .bind(attempt)
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected() == 1))
 }
 
-/// Puts a `running` row back to `queued` for a retry at `next_run_at`.
+/// Puts a `running` row back to `queued` for a retry at `next_run_at`, for
+/// the attempt that claimed it last (see [`finish`]).
 pub async fn requeue_for_retry(
     tx: &mut DbTx,
     id: Uuid,
+    attempt: i32,
     error: &str,
     next_run_at: DateTime<Utc>,
     delivery_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE job_runs SET status = 'queued', last_error = $2, next_run_at = $3, \
-               updated_at = $4, delivery_id = $5 WHERE id = $1 AND status = 'running'";
+               updated_at = $4, delivery_id = $5 WHERE id = $1 AND status = 'running' \
+               AND attempts = $6";
     on_tx!(tx, t => sqlx::query(sql)
         .bind(id)
         .bind(error)
         .bind(next_run_at)
         .bind(now)
         .bind(delivery_id)
+        .bind(attempt)
         .execute(&mut **t)
         .await
         .map(|r| r.rows_affected() == 1))
@@ -428,25 +435,33 @@ pub async fn claim_many(
     }
 }
 
+/// One success for [`succeed_many`]: the job, the attempt that ran it (its
+/// fencing token, see [`finish`]) and the result.
+pub type Success = (Uuid, i32, serde_json::Value);
+
 /// Records many successes at once (one statement on PostgreSQL, one
-/// transaction on SQLite); returns the ids that were still `running`.
+/// transaction on SQLite); returns the ids that were still `running` for the
+/// attempt that ran them.
 pub async fn succeed_many(
     db: &Db,
-    results: &[(Uuid, serde_json::Value)],
+    results: &[Success],
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     match db {
         Db::Postgres(p) => {
             let sql = "UPDATE job_runs SET status = 'succeeded', result = v.vresult, progress = 100, \
                        finished_at = $1, updated_at = $1 \
-                       FROM unnest($2::uuid[], $3::jsonb[]) AS v(vid, vresult) \
-                       WHERE id = v.vid AND status = 'running' RETURNING id";
-            let ids: Vec<Uuid> = results.iter().map(|(id, _)| *id).collect();
+                       FROM unnest($2::uuid[], $3::int4[], $4::jsonb[]) AS v(vid, vattempt, vresult) \
+                       WHERE id = v.vid AND status = 'running' AND attempts = v.vattempt \
+                       RETURNING id";
+            let ids: Vec<Uuid> = results.iter().map(|(id, _, _)| *id).collect();
+            let attempts: Vec<i32> = results.iter().map(|(_, a, _)| *a).collect();
             let values: Vec<Json<&serde_json::Value>> =
-                results.iter().map(|(_, v)| Json(v)).collect();
+                results.iter().map(|(_, _, v)| Json(v)).collect();
             sqlx::query_scalar::<_, Uuid>(sql)
                 .bind(now)
                 .bind(ids)
+                .bind(attempts)
                 .bind(values)
                 .fetch_all(p)
                 .await
@@ -454,8 +469,8 @@ pub async fn succeed_many(
         Db::Sqlite(_) => {
             let mut tx = db.begin().await?;
             let mut out = Vec::with_capacity(results.len());
-            for (id, value) in results {
-                if finish(&mut tx, *id, "succeeded", Some(value), None, now).await? {
+            for (id, attempt, value) in results {
+                if finish(&mut tx, *id, *attempt, "succeeded", Some(value), None, now).await? {
                     out.push(*id);
                 }
             }
@@ -463,4 +478,30 @@ pub async fn succeed_many(
             Ok(out)
         }
     }
+}
+
+/// Gives a `queued` or `running` row a new current delivery, unless the row
+/// moved on since the caller read it (another delivery, a claim, an end):
+/// the sweeper's re-delivery on the SQL queues, so that of several sweepers
+/// that found the same lost message only one re-delivers it.
+pub async fn replace_delivery(
+    tx: &mut DbTx,
+    id: Uuid,
+    old_delivery: Uuid,
+    attempts: i32,
+    new_delivery: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE job_runs SET delivery_id = $4, updated_at = $5 \
+               WHERE id = $1 AND delivery_id = $2 AND attempts = $3 \
+               AND status IN ('queued', 'running')";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(old_delivery)
+        .bind(attempts)
+        .bind(new_delivery)
+        .bind(now)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected() == 1))
 }

@@ -225,12 +225,24 @@ impl Db {
     /// small pool of its own whose sessions set `synchronous_commit = off`, so
     /// their commits do not wait for the WAL flush; on SQLite it is the same pool.
     pub fn relaxed(&self, max_connections: u32) -> Db {
+        self.sibling(max_connections, &[("synchronous_commit", "off")])
+    }
+
+    /// A second handle on the same database for writes that must not wait
+    /// behind other queries for a connection (what a provider just accepted).
+    /// On PostgreSQL it is a small pool of its own, fully durable; on SQLite,
+    /// whose writes take turns anyway, it is the same pool.
+    pub fn dedicated(&self, max_connections: u32) -> Db {
+        self.sibling(max_connections, &[])
+    }
+
+    fn sibling(&self, max_connections: u32, options: &[(&str, &str)]) -> Db {
         match self {
             Db::Sqlite(_) => self.clone(),
             Db::Postgres(p) => {
                 let opts = (*p.connect_options())
                     .clone()
-                    .options([("synchronous_commit", "off")]);
+                    .options(options.iter().copied());
                 Db::Postgres(
                     PgPoolOptions::new()
                         .max_connections(max_connections.max(1))
@@ -269,7 +281,8 @@ const JOBS_PLANNER_STATS: &[(&str, &str)] = &[
     ("idx_jobs_pending", "20000 20000 20000 20000 1"),
     ("idx_jobs_running", "2 2"),
     ("idx_jobs_claimable", "20000 20000 20000"),
-    ("idx_jobs_idempotency_key", "20000 20000 20000"),
+    // Each message's key is its delivery id: unique.
+    ("idx_jobs_idempotency_key", "20000 20000 1"),
 ];
 
 async fn pin_sqlite_queue_plans(pool: &SqlitePool) -> Result<(), sqlx::Error> {
@@ -308,4 +321,21 @@ impl DbTx {
 /// True when `err` is a unique-constraint violation.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// Locks a user's row until the transaction ends (PostgreSQL), so a per-user
+/// cap is counted one creation at a time: a creation takes this lock, then
+/// counts and inserts in one statement. (On SQLite that statement alone is
+/// enough: a write statement holds the write lock from its start.)
+/// `NO KEY UPDATE` does not block the foreign-key checks of other inserts
+/// that refer to the user.
+pub async fn lock_owner(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
 }

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{db::Db, on_db};
+use crate::{
+    db::{Db, DbTx},
+    on_db, on_tx,
+};
 
 /// A `users` row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,6 +56,15 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
         .await)
 }
 
+/// One user by id inside a transaction.
+pub async fn get_in_tx(tx: &mut DbTx, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    on_tx!(tx, t => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **t)
+        .await)
+}
+
 /// One user by normalised email.
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE email = $1");
@@ -73,44 +85,70 @@ pub async fn list(db: &Db, after: Option<Uuid>, limit: u32) -> Result<Vec<UserRo
         .await)
 }
 
-/// Counts a failed login and locks the account for `lock_until` once the
-/// count reaches `threshold`; returns the new count and whether this failure
-/// locked it. A lock that has run out starts a fresh count.
-pub async fn record_failure(
+/// A login attempt [`reserve_attempt`] let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Attempts counted since the last success, this one included.
+    pub count: i32,
+    /// Set when this attempt reached the threshold and locked the account.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Reserves one login attempt before its password is checked, counting it as
+/// a failure until [`record_success`] says otherwise. Refuses (None) while
+/// the account is locked; the attempt that reaches `threshold` locks it until
+/// `lock_until`. A lock that has run out starts a fresh count.
+///
+/// One statement, so of concurrent attempts at most `threshold` get through
+/// per lock window however many are in flight.
+pub async fn reserve_attempt(
     db: &Db,
     id: Uuid,
     threshold: u32,
     lock_until: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<(i32, bool), sqlx::Error> {
-    // One statement, so concurrent failures cannot lose a count.
+) -> Result<Option<Attempt>, sqlx::Error> {
     let sql = "UPDATE users SET \
-                 failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= $4 \
-                                      THEN 1 ELSE failed_logins + 1 END, \
+                 failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END, \
                  locked_until = CASE \
-                   WHEN locked_until IS NOT NULL AND locked_until > $4 THEN locked_until \
-                   WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $4 \
-                              THEN 1 ELSE failed_logins + 1 END) >= $2 THEN $3 \
-                   ELSE NULL END, \
+                   WHEN (CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END) >= $2 \
+                   THEN $3 ELSE NULL END, \
                  updated_at = $4 \
-               WHERE id = $1 RETURNING failed_logins, locked_until";
-    let (count, _until): (i32, Option<DateTime<Utc>>) = on_db!(db, p => sqlx::query_as(sql)
+               WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $4) \
+               RETURNING failed_logins, locked_until";
+    let row: Option<(i32, Option<DateTime<Utc>>)> = on_db!(db, p => sqlx::query_as(sql)
         .bind(id)
         .bind(i64::from(threshold))
         .bind(lock_until)
         .bind(now)
-        .fetch_one(p)
+        .fetch_optional(p)
         .await)?;
-    // While locked the count keeps growing past the threshold, so only the
-    // failure that reaches it exactly is the one that locked the account.
-    Ok((count, i64::from(count) == i64::from(threshold)))
+    Ok(row.map(|(count, locked_until)| Attempt {
+        count,
+        locked_until,
+    }))
 }
 
-/// Clears the failure count after a successful login.
-pub async fn record_success(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+/// Clears the count after a correct password, unless the account is locked by
+/// another attempt (one reserved while this one was being checked) or was
+/// disabled meanwhile. A lock this attempt set itself is cleared. Returns
+/// whether the login may proceed.
+pub async fn record_success(
+    db: &Db,
+    id: Uuid,
+    attempt: &Attempt,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 \
-               WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)";
-    on_db!(db, p => sqlx::query(sql).bind(id).bind(now).execute(p).await.map(|_| ()))
+               WHERE id = $1 AND disabled = FALSE \
+                 AND (locked_until IS NULL OR locked_until <= $2 OR locked_until = $3)";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .bind(attempt.locked_until)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1))
 }
 
 /// Replaces the password hash (re-hash with new parameters, or a reset).
@@ -124,29 +162,64 @@ pub async fn set_password_hash(
     on_db!(db, p => sqlx::query(sql).bind(id).bind(hash).bind(now).execute(p).await.map(|_| ()))
 }
 
-/// Sets role and/or disabled; returns the updated row, None when absent.
-pub async fn update(
-    db: &Db,
+/// What [`update_guarded`] did.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// The row after the change.
+    Done(UserRow),
+    /// Refused: the change would leave no enabled admin.
+    LastAdmin,
+    /// No such user.
+    NotFound,
+}
+
+/// Sets role and/or disabled, unless that would take the last enabled admin
+/// away. The check is part of the UPDATE, so on SQLite (one writer at a time)
+/// it is atomic with the write; on PostgreSQL the enabled admins' rows are
+/// locked first, so two admins demoting each other at once cannot both see
+/// the other still enabled.
+pub async fn update_guarded(
+    tx: &mut DbTx,
     id: Uuid,
     role: Option<&str>,
     disabled: Option<bool>,
     now: DateTime<Utc>,
-) -> Result<Option<UserRow>, sqlx::Error> {
+) -> Result<Update, sqlx::Error> {
+    let may_remove_admin = role.is_some_and(|r| r != "admin") || disabled == Some(true);
+    if let (DbTx::Postgres(t), true) = (&mut *tx, may_remove_admin) {
+        sqlx::query(
+            "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE ORDER BY id FOR UPDATE",
+        )
+        .execute(&mut **t)
+        .await?;
+    }
     let sql = format!(
         "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
-         updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+         updated_at = $4 WHERE id = $1 \
+         AND (NOT (role = 'admin' AND disabled = FALSE) \
+              OR (COALESCE($2, role) = 'admin' AND COALESCE($3, disabled) = FALSE) \
+              OR EXISTS (SELECT 1 FROM users o \
+                         WHERE o.id <> $1 AND o.role = 'admin' AND o.disabled = FALSE)) \
+         RETURNING {COLUMNS}"
     );
-    on_db!(db, p => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+    let row = on_tx!(tx, t => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(role)
         .bind(disabled)
         .bind(now)
-        .fetch_optional(p)
-        .await)
-}
-
-/// How many enabled admins exist (the last one cannot be demoted or disabled).
-pub async fn count_active_admins(db: &Db) -> Result<i64, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = FALSE";
-    on_db!(db, p => sqlx::query_scalar(sql).fetch_one(p).await)
+        .fetch_optional(&mut **t)
+        .await)?;
+    if let Some(row) = row {
+        return Ok(Update::Done(row));
+    }
+    let sql = "SELECT COUNT(*) FROM users WHERE id = $1";
+    let exists: i64 = on_tx!(tx, t => sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(&mut **t)
+        .await)?;
+    Ok(if exists > 0 {
+        Update::LastAdmin
+    } else {
+        Update::NotFound
+    })
 }

@@ -29,16 +29,22 @@ pub enum DeliveryError {
 impl DeliveryError {
     /// A retryable failure without a provider-requested delay.
     pub fn retry(reason: impl Into<String>) -> Self {
+        Self::retry_in(None, reason)
+    }
+
+    /// A retryable failure, no earlier than `after` when the provider said so.
+    /// The reason is made [`storable`]: it often quotes the provider.
+    pub fn retry_in(after: Option<Duration>, reason: impl Into<String>) -> Self {
         DeliveryError::Retry {
-            after: None,
-            reason: reason.into(),
+            after,
+            reason: storable(reason.into()),
         }
     }
 
-    /// A permanent failure.
+    /// A permanent failure; the reason is made [`storable`].
     pub fn abort(reason: impl Into<String>) -> Self {
         DeliveryError::Abort {
-            reason: reason.into(),
+            reason: storable(reason.into()),
         }
     }
 
@@ -121,6 +127,35 @@ pub(super) fn count<T>(
     }
 }
 
+/// Text from a third party (a receiver's body, a provider's error, an SMTP
+/// reply) made safe to record: NUL, which PostgreSQL's TEXT cannot hold,
+/// becomes U+FFFD, the same mark lossy UTF-8 decoding leaves for bytes it
+/// cannot represent. Every recorded provider text passes through here (the
+/// [`DeliveryError`] constructors, the webhook client's response body).
+pub(crate) fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// Decodes at most `max` bytes of a third party's answer into [`storable`]
+/// text of at most `max` bytes (lossy UTF-8 can grow it: each undecodable
+/// byte becomes a three-byte U+FFFD), cut on a character boundary.
+pub(crate) fn storable_excerpt(bytes: &[u8], max: usize) -> String {
+    let bytes = &bytes[..bytes.len().min(max)];
+    let mut text = storable(String::from_utf8_lossy(bytes).into_owned());
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 /// Shortens a provider's answer for an error message.
 pub(super) fn snippet(text: &str) -> String {
     const MAX: usize = 300;
@@ -155,6 +190,35 @@ mod tests {
         assert!(!a.is_retryable());
         assert_eq!(a.retry_after(), None);
         assert!(matches!(JobError::from(a), JobError::Abort(m) if m == "bad address"));
+    }
+
+    #[test]
+    fn provider_text_with_nul_is_made_storable() {
+        assert_eq!(storable("a\0b\0".into()), "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(storable("plain".into()), "plain");
+        let retry = DeliveryError::retry_in(Some(Duration::from_secs(1)), "FCM 503: x\0y");
+        assert!(!retry.to_string().contains('\0'), "{retry}");
+        assert!(matches!(
+            &retry,
+            DeliveryError::Retry { after: Some(_), .. }
+        ));
+        let abort = DeliveryError::abort("smtp: 550 \0");
+        assert!(!abort.to_string().contains('\0'), "{abort}");
+        assert!(!JobError::from(abort).to_string().contains('\0'));
+    }
+
+    #[test]
+    fn excerpts_are_bounded_valid_text_without_nul() {
+        assert_eq!(storable_excerpt(b"ok\0", 100), "ok\u{FFFD}");
+        assert_eq!(storable_excerpt(b"abcdef", 3), "abc");
+        // Undecodable bytes grow threefold when decoded; the excerpt stays bounded.
+        let e = storable_excerpt(&[0xff; 10], 10);
+        assert!(e.len() <= 10 && !e.is_empty(), "{e:?}");
+        assert!(e.chars().all(|c| c == '\u{FFFD}'));
+        // A character cut by the byte cap is not split either.
+        assert_eq!(storable_excerpt("aé\0".as_bytes(), 2), "a");
+        let e = storable_excerpt("\0\0\0\0".as_bytes(), 4);
+        assert!(e.len() <= 4 && !e.contains('\0'), "{e:?}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tokio::sync::RwLock;
 
 use super::{
     config::PushConfig,
-    error::{Channel, DeliveryError, count, snippet},
+    error::{Channel, DeliveryError, count, snippet, storable},
     retry_after,
 };
 use crate::metrics::Metrics;
@@ -307,7 +307,9 @@ impl Fcm {
         let text = res.text().await.unwrap_or_default();
         if status.is_success() {
             return Answer::Done(match serde_json::from_str::<SendResponse>(&text) {
-                Ok(r) => Ok(PushOutcome::Sent { name: r.name }),
+                Ok(r) => Ok(PushOutcome::Sent {
+                    name: storable(r.name),
+                }),
                 Err(_) => Ok(PushOutcome::Sent {
                     name: String::new(),
                 }),
@@ -342,7 +344,7 @@ impl Fcm {
                 return Answer::Unauthorized(reason);
             }
             (s, _) if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-                Err(DeliveryError::Retry { after, reason })
+                Err(DeliveryError::retry_in(after, reason))
             }
             _ => Err(DeliveryError::abort(reason)),
         })

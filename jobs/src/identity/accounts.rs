@@ -12,7 +12,7 @@ use super::{
 };
 use crate::db::{
     is_unique_violation, refresh_tokens,
-    users::{self, UserRow},
+    users::{self, Update, UserRow},
 };
 
 /// Changes an admin may make to an account.
@@ -131,57 +131,78 @@ impl Identity {
 
     /// Checks email and password and opens a session. Every failure costs one
     /// argon2 verification and answers [`IdentityError::InvalidCredentials`].
+    ///
+    /// The attempt is counted before its password is checked
+    /// ([`users::reserve_attempt`]), so however many guesses are in flight at
+    /// most `lockout_threshold` are checked per lock window. A locked,
+    /// disabled or unknown account is answered after a dummy verification,
+    /// never a real one. The permit is taken first: a login refused as busy
+    /// has counted nothing.
     pub async fn login(&self, email: &str, password: &str, from: &AuditEntry) -> LoginOutcome {
         let email = normalize_email(email);
+        let slot = self.passwords.slot().await?;
         let now = Utc::now();
-        let Some(user) = users::by_email(&self.db, &email).await? else {
-            self.passwords.verify_dummy(password).await?;
-            self.audit(
-                "login_failed",
-                None,
-                None,
-                from,
-                Some(serde_json::json!({"reason": "unknown_account"})),
-            )
-            .await;
-            return Err(IdentityError::InvalidCredentials);
+        let user = users::by_email(&self.db, &email).await?;
+        let attempt = match &user {
+            Some(u) if !u.disabled => {
+                let until = now + Duration::seconds(self.config.lockout_secs as i64);
+                let threshold = self.config.lockout_threshold;
+                users::reserve_attempt(&self.db, u.id, threshold, until, now).await?
+            }
+            _ => None,
+        };
+        let (user, attempt) = match (user, attempt) {
+            (Some(user), Some(attempt)) => (user, attempt),
+            (user, _) => {
+                slot.verify_dummy(password).await?;
+                drop(slot);
+                let reason = match &user {
+                    None => "unknown_account",
+                    Some(u) if u.disabled => "disabled",
+                    Some(_) => "locked",
+                };
+                let subject = user.map(|u| u.id.to_string());
+                return self.login_failed(subject, reason, from).await;
+            }
         };
         let subject = Some(user.id.to_string());
-        let ok = self.passwords.verify(password, &user.password_hash).await?;
-        let locked = user.locked_until.is_some_and(|t| t > now);
-        if ok && !locked && !user.disabled {
-            users::record_success(&self.db, user.id, now).await?;
-            if self.passwords.needs_rehash(&user.password_hash) {
-                let hash = self.passwords.hash(password).await?;
-                users::set_password_hash(&self.db, user.id, &hash, now).await?;
-            }
-            self.audit("login_succeeded", subject.clone(), subject, from, None)
-                .await;
-            return self.open_session(user, Uuid::now_v7(), now).await;
-        }
-        let reason = if user.disabled {
-            "disabled"
-        } else if locked {
-            "locked"
-        } else {
-            "wrong_password"
-        };
-        if !ok && !user.disabled {
-            let until = now + Duration::seconds(self.config.lockout_secs as i64);
-            let (count, locked_now) =
-                users::record_failure(&self.db, user.id, self.config.lockout_threshold, until, now)
-                    .await?;
-            if locked_now {
+        if !slot.verify(password, &user.password_hash).await? {
+            drop(slot);
+            if let Some(until) = attempt.locked_until {
                 self.audit(
                     "account_locked",
                     None,
                     subject.clone(),
                     from,
-                    Some(serde_json::json!({"failed_logins": count, "locked_until": until})),
+                    Some(
+                        serde_json::json!({"failed_logins": attempt.count, "locked_until": until}),
+                    ),
                 )
                 .await;
             }
+            return self.login_failed(subject, "wrong_password", from).await;
         }
+        if !users::record_success(&self.db, user.id, &attempt, now).await? {
+            drop(slot);
+            return self.login_failed(subject, "locked", from).await;
+        }
+        if self.passwords.needs_rehash(&user.password_hash) {
+            let hash = slot.hash(password).await?;
+            users::set_password_hash(&self.db, user.id, &hash, now).await?;
+        }
+        drop(slot);
+        self.audit("login_succeeded", subject.clone(), subject, from, None)
+            .await;
+        self.open_session(user, Uuid::now_v7(), now).await
+    }
+
+    /// Audits a failed login and answers it.
+    async fn login_failed(
+        &self,
+        subject: Option<String>,
+        reason: &str,
+        from: &AuditEntry,
+    ) -> LoginOutcome {
         self.audit(
             "login_failed",
             None,
@@ -210,7 +231,9 @@ impl Identity {
     }
 
     /// An admin changes a role or the disabled flag. The last enabled admin
-    /// cannot be demoted or disabled; a demoted or disabled user's sessions end.
+    /// cannot be demoted or disabled, checked atomically with the change
+    /// ([`users::update_guarded`]); a demoted or disabled user's sessions end
+    /// in the same transaction.
     pub async fn update_user(
         &self,
         admin: Uuid,
@@ -218,31 +241,28 @@ impl Identity {
         patch: &UserPatch,
         from: &AuditEntry,
     ) -> Result<UserRow, IdentityError> {
+        // Read for the audit trail and to see a demotion; the guard itself
+        // looks at the row as it is when the UPDATE runs.
         let before = self.user(id).await?;
         let old_role = parse_role(&before);
-        let loses_admin = old_role == Role::Admin
-            && !before.disabled
-            && (patch.role.is_some_and(|r| r != Role::Admin) || patch.disabled == Some(true));
-        if loses_admin && users::count_active_admins(&self.db).await? <= 1 {
-            return Err(IdentityError::Conflict(
-                "this is the last enabled admin; promote another admin first".into(),
-            ));
-        }
         let now = Utc::now();
-        let after = users::update(
-            &self.db,
-            id,
-            patch.role.map(Role::as_str),
-            patch.disabled,
-            now,
-        )
-        .await?
-        .ok_or(IdentityError::NotFound)?;
-        let (actor, subject) = (Some(admin.to_string()), Some(id.to_string()));
+        let mut tx = self.db.begin().await?;
+        let role = patch.role.map(Role::as_str);
+        let after = match users::update_guarded(&mut tx, id, role, patch.disabled, now).await? {
+            Update::Done(row) => row,
+            Update::LastAdmin => {
+                return Err(IdentityError::Conflict(
+                    "this is the last enabled admin; promote another admin first".into(),
+                ));
+            }
+            Update::NotFound => return Err(IdentityError::NotFound),
+        };
         let demoted = patch.role.is_some_and(|r| r < old_role);
         if patch.disabled == Some(true) || demoted {
-            refresh_tokens::revoke_user(&self.db, id, now).await?;
+            refresh_tokens::revoke_user_in_tx(&mut tx, id, now).await?;
         }
+        tx.commit().await?;
+        let (actor, subject) = (Some(admin.to_string()), Some(id.to_string()));
         if let Some(role) = patch.role.filter(|r| *r != old_role) {
             self.audit(
                 "role_changed",

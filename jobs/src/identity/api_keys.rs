@@ -33,7 +33,7 @@ pub struct KeyPrincipal {
     pub scopes: Vec<Scope>,
 }
 
-/// Live keys a user may hold at once.
+/// Live keys a user may hold at once (checked atomically with the insert).
 const MAX_LIVE_KEYS: i64 = 50;
 /// A key's last-used time is written at most this often (seconds).
 const TOUCH_EVERY_SECS: i64 = 60;
@@ -71,11 +71,6 @@ impl Identity {
                 "expires_at must be in the future".into(),
             ));
         }
-        if api_keys::count_live(&self.db, user_id).await? >= MAX_LIVE_KEYS {
-            return Err(IdentityError::Conflict(format!(
-                "at most {MAX_LIVE_KEYS} live API keys per user; revoke one first"
-            )));
-        }
         let mut unique: Vec<Scope> = Vec::new();
         for s in scopes {
             if !unique.contains(s) {
@@ -91,20 +86,21 @@ impl Identity {
             .join(" ");
         let id = Uuid::now_v7();
         let now = Utc::now();
-        api_keys::insert(
-            &self.db,
-            &api_keys::NewKey {
-                id,
-                user_id,
-                name,
-                prefix: &prefix,
-                key_hash: &secret_hash(&key),
-                scopes: &scope_text,
-                now,
-                expires_at,
-            },
-        )
-        .await?;
+        let new = api_keys::NewKey {
+            id,
+            user_id,
+            name,
+            prefix: &prefix,
+            key_hash: &secret_hash(&key),
+            scopes: &scope_text,
+            now,
+            expires_at,
+        };
+        if !api_keys::insert_capped(&self.db, &new, MAX_LIVE_KEYS).await? {
+            return Err(IdentityError::Conflict(format!(
+                "at most {MAX_LIVE_KEYS} live API keys per user; revoke one first"
+            )));
+        }
         let who = Some(user_id.to_string());
         self.audit(
             "api_key_created",

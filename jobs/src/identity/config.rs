@@ -46,6 +46,16 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// argon2id lanes (default 1).
     pub argon2_parallelism: u32,
+    /// How many password hashes or verifications run at once, each holding
+    /// `argon2_memory_kib` of RAM (default: twice the number of CPUs).
+    pub argon2_permits: Option<usize>,
+    /// How many logins and registrations may wait for a free permit; when the
+    /// queue is full they get 503 `busy` with `Retry-After` (default: eight
+    /// times the permits).
+    pub argon2_queue: Option<usize>,
+    /// Longest wait for a permit, in milliseconds, before the request gets
+    /// 503 `busy` (default 5,000).
+    pub argon2_max_wait_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -65,6 +75,9 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            argon2_permits: None,
+            argon2_queue: None,
+            argon2_max_wait_ms: 5_000,
         }
     }
 }
@@ -183,6 +196,12 @@ impl AuthConfig {
         }
         if self.password_min_length < 8 {
             return Err("auth.password_min_length must be at least 8".into());
+        }
+        if self.argon2_permits == Some(0) {
+            return Err("auth.argon2_permits must be at least 1".into());
+        }
+        if !(1..=60_000).contains(&self.argon2_max_wait_ms) {
+            return Err("auth.argon2_max_wait_ms must be between 1 and 60000".into());
         }
         if self.lockout_threshold == 0 {
             return Err("auth.lockout_threshold must be at least 1".into());

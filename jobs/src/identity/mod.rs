@@ -18,7 +18,7 @@ pub use accounts::{
 };
 pub use api_keys::{ApiKeyCreated, KeyPrincipal};
 pub use audit::AuditEntry;
-pub use password::{HashError, Passwords};
+pub use password::{BUSY_RETRY_AFTER, HashError, HashSlot, Passwords};
 pub use roles::{Role, Scope};
 pub use service::{Identity, IdentityError};
 pub use sessions::{LoginOutcome, Session};

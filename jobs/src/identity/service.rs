@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     config::AuthConfig,
-    password::{HashError, Passwords},
+    password::{BUSY_RETRY_AFTER, HashError, Passwords},
 };
 use crate::db::Db;
 
@@ -37,12 +37,29 @@ pub enum IdentityError {
     /// No such user or key (or not the caller's).
     #[error("not found")]
     NotFound,
+    /// Too many password checks are waiting already; retry after `retry_after`.
+    #[error("too many logins are in progress; retry later")]
+    Busy {
+        /// How long to wait before retrying.
+        retry_after: std::time::Duration,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     /// Hashing failed.
     #[error(transparent)]
-    Hash(#[from] HashError),
+    Hash(HashError),
+}
+
+impl From<HashError> for IdentityError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => IdentityError::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            },
+            e @ HashError::Failed(_) => IdentityError::Hash(e),
+        }
+    }
 }
 
 /// Accounts, sessions and keys over the application database.
@@ -67,6 +84,12 @@ impl Identity {
             passwords: Passwords::from_config(config)?,
             config: Arc::new(config.clone()),
         })
+    }
+
+    /// The metrics of password hashing, for the process registry
+    /// (`kiln_password_verifications_total`, `kiln_password_busy_total`).
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        self.passwords.collectors()
     }
 
     /// The settings in force.

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     db::{
-        refresh_tokens,
+        DbTx, refresh_tokens,
         users::{self, UserRow},
     },
     secrets::random_token,
@@ -41,17 +41,23 @@ impl Identity {
         family: Uuid,
         now: DateTime<Utc>,
     ) -> LoginOutcome {
+        let mut tx = self.db.begin().await?;
+        let session = self.issue_token(&mut tx, user, family, now).await?;
+        tx.commit().await?;
+        Ok(session)
+    }
+
+    /// Stores a new refresh token of `family` for `user` in `tx`.
+    async fn issue_token(
+        &self,
+        tx: &mut DbTx,
+        user: UserRow,
+        family: Uuid,
+        now: DateTime<Utc>,
+    ) -> LoginOutcome {
         let token = format!("kiln_rt_{}", random_token(43));
         let expires = now + Duration::seconds(self.config.refresh_token_ttl_secs as i64);
-        refresh_tokens::insert(
-            &self.db,
-            family,
-            user.id,
-            &secret_hash(&token),
-            now,
-            expires,
-        )
-        .await?;
+        refresh_tokens::insert(tx, family, user.id, &secret_hash(&token), now, expires).await?;
         Ok(Session {
             role: parse_role(&user),
             user,
@@ -63,19 +69,27 @@ impl Identity {
     /// Trades a refresh token for a new one in the same family. Presenting a
     /// token that was already used revokes its whole family: either the
     /// client or a thief holds a copy, and neither can be told apart.
+    ///
+    /// Consuming the token, reading the user and storing the successor are one
+    /// transaction, and consuming refuses a token of a family with a revoked
+    /// member, so a revocation that runs meanwhile ends the successor too.
     pub async fn refresh(&self, token: &str, from: &AuditEntry) -> LoginOutcome {
         let now = Utc::now();
         let hash = secret_hash(token);
-        if let Some(c) = refresh_tokens::consume(&self.db, &hash, now).await? {
-            let user = users::get(&self.db, c.user_id).await?;
-            return match user {
-                Some(u) if !u.disabled => self.open_session(u, c.family_id, now).await,
-                _ => {
-                    refresh_tokens::revoke_family(&self.db, c.family_id, now).await?;
-                    Err(IdentityError::InvalidRefreshToken)
-                }
+        let mut tx = self.db.begin().await?;
+        let consumed = refresh_tokens::consume(&mut tx, &hash, now).await?;
+        if let Some(c) = consumed {
+            let user = users::get_in_tx(&mut tx, c.user_id).await?;
+            let Some(user) = user.filter(|u| !u.disabled) else {
+                refresh_tokens::revoke_family_in_tx(&mut tx, c.family_id, now).await?;
+                tx.commit().await?;
+                return Err(IdentityError::InvalidRefreshToken);
             };
+            let session = self.issue_token(&mut tx, user, c.family_id, now).await?;
+            tx.commit().await?;
+            return Ok(session);
         }
+        tx.commit().await?;
         if let Some(state) = refresh_tokens::state(&self.db, &hash).await?
             && state.used_at.is_some()
         {

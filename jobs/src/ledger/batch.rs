@@ -37,7 +37,7 @@ struct Pending<In, Out> {
 
 type ClaimIn = (Uuid, Uuid);
 type ClaimOut = Option<job_runs::JobRunRow>;
-type SuccessIn = (Uuid, serde_json::Value);
+type SuccessIn = job_runs::Success;
 
 /// The batching writer; its tasks start on first use.
 #[derive(Debug, Clone, Default)]
@@ -78,9 +78,10 @@ impl Batcher {
         &self,
         db: &Db,
         id: Uuid,
+        attempt: i32,
         result: serde_json::Value,
     ) -> Result<bool, sqlx::Error> {
-        submit(&self.channels(db).successes, (id, result)).await
+        submit(&self.channels(db).successes, (id, attempt, result)).await
     }
 }
 
@@ -147,11 +148,12 @@ async fn write_claims(db: &Db, inputs: &[ClaimIn]) -> Result<Vec<ClaimOut>, sqlx
     Ok(inputs.iter().map(|(id, _)| by_id.remove(id)).collect())
 }
 
-/// Successes, answered in input order: false when the row was no longer running.
+/// Successes, answered in input order: false when the row was no longer
+/// running for that attempt.
 async fn write_successes(db: &Db, inputs: &[SuccessIn]) -> Result<Vec<bool>, sqlx::Error> {
     let done: HashSet<Uuid> = job_runs::succeed_many(db, inputs, Utc::now())
         .await?
         .into_iter()
         .collect();
-    Ok(inputs.iter().map(|(id, _)| done.contains(id)).collect())
+    Ok(inputs.iter().map(|(id, _, _)| done.contains(id)).collect())
 }

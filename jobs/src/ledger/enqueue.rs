@@ -1,13 +1,13 @@
 //! Enqueueing: a `queued` ledger row and its queue message, alone, in bulk,
 //! or inside the caller's transaction.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Enqueued, JobRun, Ledger, LedgerError, NewJob};
 use crate::{
     db::{DbTx, is_unique_violation, job_runs},
-    queue::{QueueError, QueueMessage},
+    queue::{QueueError, QueueMessage, QueueName},
 };
 
 impl Ledger {
@@ -137,10 +137,27 @@ impl Ledger {
         }
     }
 
-    /// Pushes the current delivery of ledger rows to Redis again (the
-    /// sweeper's repair; idempotent per delivery).
-    pub async fn redeliver(&self, rows: &[JobRun]) -> Result<(), LedgerError> {
-        self.transport.redeliver(rows).await
+    /// Which of `rows` (of `queue`) the transport holds no live message for;
+    /// a message locked before `locked_since` counts as lost (see
+    /// [`Transport::missing`](crate::queue::Transport)).
+    pub async fn missing(
+        &self,
+        queue: QueueName,
+        rows: &[&JobRun],
+        locked_since: DateTime<Utc>,
+    ) -> Result<Vec<bool>, LedgerError> {
+        self.transport
+            .missing(&self.db, queue, rows, locked_since)
+            .await
+    }
+
+    /// Delivers ledger rows whose message the transport lost again (the
+    /// sweeper's repair, safe to run from several workers at once); returns
+    /// how many were.
+    pub async fn redeliver(&self, rows: &[JobRun]) -> Result<u64, LedgerError> {
+        self.transport
+            .redeliver(&self.db, &self.wakeups, rows)
+            .await
     }
 
     /// After a commit that re-armed a job (retry, backoff): tell the workers.

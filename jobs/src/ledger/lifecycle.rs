@@ -25,31 +25,44 @@ impl Ledger {
         row.map(JobRun::try_from).transpose()
     }
 
-    /// Records success. False when the job was cancelled meanwhile.
-    /// Concurrent successes are written together, one transaction per batch.
-    pub async fn succeed(&self, id: Uuid, result: &serde_json::Value) -> Result<bool, LedgerError> {
-        Ok(self.batcher.succeed(&self.db, id, result.clone()).await?)
+    /// Records success of the attempt `job` holds. False when the job was
+    /// cancelled meanwhile or a later claim took it over (see
+    /// [`Ledger::finish`]). Concurrent successes are written together, one
+    /// transaction per batch.
+    pub async fn succeed(
+        &self,
+        job: &JobRun,
+        result: &serde_json::Value,
+    ) -> Result<bool, LedgerError> {
+        Ok(self
+            .batcher
+            .succeed(&self.db, job.id, fence(job), result.clone())
+            .await?)
     }
 
     /// Records a job's end: `succeeded` with its result, `failed` (permanent)
-    /// or `dead` (attempts spent) with its error. False when the job was not
-    /// running any more (cancelled meanwhile). Concurrent successes are
-    /// written together, one transaction per batch.
+    /// or `dead` (attempts spent) with its error.
+    ///
+    /// The write is fenced by the attempt `job` holds (its `attempts` after
+    /// the claim): false when the job is not running under that attempt any
+    /// more, because it was cancelled meanwhile or because a later claim took
+    /// it over (this worker lost its lease and another one runs it now).
+    /// Concurrent successes are written together, one transaction per batch.
     pub async fn finish(
         &self,
-        id: Uuid,
+        job: &JobRun,
         status: JobStatus,
         result: Option<&serde_json::Value>,
         error: Option<&str>,
     ) -> Result<bool, LedgerError> {
         if status == JobStatus::Succeeded {
             return self
-                .succeed(id, result.unwrap_or(&serde_json::Value::Null))
+                .succeed(job, result.unwrap_or(&serde_json::Value::Null))
                 .await;
         }
         let mut tx = self.db.begin().await?;
         let done = self
-            .finish_in_tx(&mut tx, id, status, result, error)
+            .finish_in_tx(&mut tx, job, status, result, error)
             .await?;
         tx.commit().await?;
         Ok(done)
@@ -60,7 +73,7 @@ impl Ledger {
     pub async fn finish_in_tx(
         &self,
         tx: &mut DbTx,
-        id: Uuid,
+        job: &JobRun,
         status: JobStatus,
         result: Option<&serde_json::Value>,
         error: Option<&str>,
@@ -71,11 +84,22 @@ impl Ledger {
                 status.as_str()
             )));
         }
-        Ok(job_runs::finish(tx, id, status.as_str(), result, error, Utc::now()).await?)
+        let attempt = fence(job);
+        Ok(job_runs::finish(
+            tx,
+            job.id,
+            attempt,
+            status.as_str(),
+            result,
+            error,
+            Utc::now(),
+        )
+        .await?)
     }
 
     /// Puts a failed attempt back in the queue at `run_at`, atomically with its
-    /// queue message. False when the job was cancelled meanwhile.
+    /// queue message. False when the job was cancelled meanwhile or a later
+    /// claim took it over (see [`Ledger::finish`]).
     pub async fn schedule_retry(
         &self,
         job: &JobRun,
@@ -85,9 +109,17 @@ impl Ledger {
         let queue: QueueName = job.queue.parse().map_err(LedgerError::Corrupt)?;
         let delivery_id = Uuid::now_v7();
         let mut tx = self.db.begin().await?;
-        if !job_runs::requeue_for_retry(&mut tx, job.id, error, run_at, delivery_id, Utc::now())
-            .await?
-        {
+        let requeued = job_runs::requeue_for_retry(
+            &mut tx,
+            job.id,
+            fence(job),
+            error,
+            run_at,
+            delivery_id,
+            Utc::now(),
+        )
+        .await?;
+        if !requeued {
             return Ok(false);
         }
         let msg = QueueMessage {
@@ -108,4 +140,10 @@ impl Ledger {
         self.announce_rearmed(&rearmed).await;
         Ok(true)
     }
+}
+
+/// The fencing token of the attempt `job` holds: its attempt count after the
+/// claim, which every later claim of the same job increases.
+fn fence(job: &JobRun) -> i32 {
+    i32::try_from(job.attempts).unwrap_or(i32::MAX)
 }

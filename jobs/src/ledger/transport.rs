@@ -1,11 +1,14 @@
 //! What the ledger asks of its transport. The database transport writes a
 //! message in the ledger's own transaction ([`Transport::stage`]) and only
 //! wakes in-process workers after the commit; Redis gets each message after
-//! the commit ([`Transport::announce`]), and the sweeper re-pushes what it loses.
+//! the commit ([`Transport::announce`]). On both, the sweeper asks which
+//! deliveries the transport no longer holds ([`Transport::missing`]) and
+//! re-delivers them ([`Transport::redeliver`]).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{JobRun, LedgerError};
 use crate::{
@@ -62,13 +65,80 @@ impl Transport {
         }
     }
 
-    /// Pushes the current delivery of rows again (the sweeper's repair):
-    /// idempotent per delivery. Nothing to do for the database transport,
-    /// whose messages commit with their rows.
-    pub(crate) async fn redeliver(&self, rows: &[JobRun]) -> Result<(), LedgerError> {
+    /// Which of `rows` (of `queue`) the transport holds no live message for:
+    /// Redis' index lacks their delivery; the SQL queue has their message
+    /// done, killed, given up, absent, or locked before `locked_since` (see
+    /// [`queue::database::live_deliveries`]).
+    pub(crate) async fn missing(
+        &self,
+        db: &Db,
+        queue: QueueName,
+        rows: &[&JobRun],
+        locked_since: DateTime<Utc>,
+    ) -> Result<Vec<bool>, LedgerError> {
+        let deliveries: Vec<Uuid> = rows
+            .iter()
+            .map(|j| j.delivery_id.unwrap_or_default())
+            .collect();
         match self {
-            Transport::Database => Ok(()),
-            Transport::Redis(r) => push_rows(r, rows).await,
+            Transport::Redis(r) => {
+                let pairs: Vec<(Uuid, Uuid)> = rows.iter().map(|j| j.id).zip(deliveries).collect();
+                Ok(r.missing(queue, &pairs).await?)
+            }
+            Transport::Database => {
+                let live =
+                    queue::database::live_deliveries(db, queue, &deliveries, locked_since).await?;
+                Ok(deliveries.iter().map(|d| !live.contains(d)).collect())
+            }
+        }
+    }
+
+    /// Delivers `rows` again (the sweeper's repair); returns how many were.
+    /// Redis: pushes their current delivery, idempotent per delivery. SQL
+    /// queues: gives each row a new delivery and writes its message in one
+    /// transaction, skipping rows that changed since they were read, so
+    /// sweepers that found the same row re-deliver it once; the old message,
+    /// should it ever run, is a stale delivery and is skipped.
+    pub(crate) async fn redeliver(
+        &self,
+        db: &Db,
+        wakeups: &Wakeups,
+        rows: &[JobRun],
+    ) -> Result<u64, LedgerError> {
+        match self {
+            Transport::Redis(r) => {
+                push_rows(r, rows).await?;
+                Ok(rows.len() as u64)
+            }
+            Transport::Database => {
+                let now = Utc::now();
+                let mut tx = db.begin().await?;
+                let mut redelivered = Vec::new();
+                for job in rows {
+                    let Some(old) = job.delivery_id else {
+                        continue;
+                    };
+                    let queue: QueueName = job.queue.parse().map_err(LedgerError::Corrupt)?;
+                    let attempts = i32::try_from(job.attempts).unwrap_or(i32::MAX);
+                    let delivery_id = Uuid::now_v7();
+                    if !job_runs::replace_delivery(&mut tx, job.id, old, attempts, delivery_id, now)
+                        .await?
+                    {
+                        continue;
+                    }
+                    let msg = QueueMessage {
+                        job_id: job.id,
+                        delivery_id,
+                        payload: job.payload.clone(),
+                    };
+                    let run_at = job.next_run_at.filter(|at| *at > now);
+                    queue::push_in_tx(&mut tx, queue, &msg, run_at).await?;
+                    redelivered.push(job.clone());
+                }
+                tx.commit().await?;
+                self.announce(wakeups, &redelivered).await?;
+                Ok(redelivered.len() as u64)
+            }
         }
     }
 

@@ -85,6 +85,52 @@ pub async fn upsert(db: &Db, r: &Register<'_>) -> Result<(DeviceRow, bool), sqlx
     Ok((row, created))
 }
 
+/// [`upsert`], unless the user already has `max` devices and the token is
+/// not one of them: then `None`. The cap is checked atomically with the
+/// write (see [`crate::db::lock_owner`]), so parallel registrations cannot
+/// pass it together.
+pub async fn upsert_capped(
+    db: &Db,
+    r: &Register<'_>,
+    max: i64,
+) -> Result<Option<(DeviceRow, bool)>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO devices (id, user_id, token, platform, app_version, active, created_at, \
+         updated_at) SELECT $1, $2, $3, $4, $5, TRUE, $6, $6 \
+         WHERE (SELECT COUNT(*) FROM devices WHERE user_id = $2) < $7 \
+            OR EXISTS (SELECT 1 FROM devices WHERE token = $3 AND user_id = $2) \
+         ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, \
+         platform = excluded.platform, app_version = excluded.app_version, active = TRUE, \
+         last_error = NULL, updated_at = excluded.updated_at RETURNING {COLUMNS}"
+    );
+    macro_rules! upsert {
+        () => {
+            sqlx::query_as::<_, DeviceRow>(sqlx::AssertSqlSafe(sql))
+                .bind(r.id)
+                .bind(r.user_id)
+                .bind(r.token)
+                .bind(r.platform.as_str())
+                .bind(r.app_version)
+                .bind(r.now)
+                .bind(max)
+        };
+    }
+    let row = match db {
+        Db::Sqlite(p) => upsert!().fetch_optional(p).await?,
+        Db::Postgres(p) => {
+            let mut tx = p.begin().await?;
+            crate::db::lock_owner(&mut tx, r.user_id).await?;
+            let row = upsert!().fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            row
+        }
+    };
+    Ok(row.map(|row| {
+        let created = row.id == r.id;
+        (row, created)
+    }))
+}
+
 /// A user's devices, newest first; inactive ones too when `all`.
 pub async fn list(db: &Db, user_id: Uuid, all: bool) -> Result<Vec<DeviceRow>, sqlx::Error> {
     let sql = format!(

@@ -12,6 +12,7 @@
 //! then carries the same Message-ID (derived from the row id), which mail
 //! systems deduplicate.
 
+pub mod config;
 pub mod devices;
 pub mod enqueue;
 pub mod repo;

@@ -28,10 +28,15 @@ pub struct NotificationRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The job attempt that holds the row while `sending`.
+    pub lease_attempt: Option<i32>,
+    /// Until when that attempt holds it.
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, user_id, channel, template, device_id, job_id, requested_by, status, \
-                       attempts, provider_message_id, error, created_at, updated_at, sent_at";
+                       attempts, provider_message_id, error, created_at, updated_at, sent_at, \
+                       lease_attempt, lease_until";
 
 /// The statuses a delivery still moves on from, as SQL: those not
 /// [`NotificationStatus::is_final`].
@@ -122,41 +127,96 @@ pub async fn list(
         .await)
 }
 
-/// Starts an attempt: counts it and marks the row `sending`, unless the row
-/// already reached an end (`sent`, `recorded`, `failed`, `dead`, `skipped`).
-/// Returns the row after the update, or `None` when there is nothing to do.
+/// How starting an attempt on a row went.
+#[derive(Debug, Clone)]
+pub enum Begun {
+    /// The row is `sending` and this attempt holds it until its lease ends:
+    /// send it.
+    Started(NotificationRow),
+    /// An attempt that was cut off may have sent it and the channel is
+    /// at-most-once: the row ended `unknown` instead.
+    Unknown(NotificationRow),
+    /// Another attempt holds the row until `until`; it may be sending now.
+    Held {
+        /// When its hold ends.
+        until: DateTime<Utc>,
+    },
+    /// The row already ended (`None`: it is gone).
+    Ended(Option<NotificationRow>),
+}
+
+/// Why a row ends `unknown`, in its `error`.
+const UNKNOWN_REASON: &str = "an attempt was cut off while it may have been sending, and \
+                              delivery is at-most-once: it is not sent again";
+
+/// Starts attempt `attempt` on a row: counts it and marks the row `sending`,
+/// held by that attempt until `lease_until`. A row in `sending` whose hold
+/// has run out (its attempt was cut off) is taken over, or with
+/// `at_most_once` ends `unknown`. A row another attempt still holds, or one
+/// that already ended (`sent`, `recorded`, `failed`, `dead`, `skipped`,
+/// `unknown`), is left alone. One statement, so two attempts cannot both
+/// start it.
 pub async fn begin_attempt(
     db: &Db,
     id: Uuid,
+    attempt: i32,
+    lease_until: DateTime<Utc>,
+    at_most_once: bool,
     now: DateTime<Utc>,
-) -> Result<Option<NotificationRow>, sqlx::Error> {
+) -> Result<Begun, sqlx::Error> {
     let sql = format!(
-        "UPDATE notifications SET status = $3, attempts = attempts + 1, updated_at = $2 \
-         WHERE id = $1 AND status IN {OPEN} RETURNING {COLUMNS}"
+        "UPDATE notifications SET \
+           status = CASE WHEN status = 'sending' AND $5 THEN 'unknown' ELSE 'sending' END, \
+           attempts = CASE WHEN status = 'sending' AND $5 THEN attempts ELSE attempts + 1 END, \
+           error = CASE WHEN status = 'sending' AND $5 THEN $6 ELSE error END, \
+           lease_attempt = CASE WHEN status = 'sending' AND $5 THEN NULL ELSE $3 END, \
+           lease_until = CASE WHEN status = 'sending' AND $5 THEN NULL ELSE $4 END, \
+           updated_at = $2 \
+         WHERE id = $1 AND (status IN ('queued', 'retrying') \
+           OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= $2))) \
+         RETURNING {COLUMNS}"
     );
-    on_db!(db, p => sqlx::query_as::<_, NotificationRow>(sqlx::AssertSqlSafe(sql))
+    let row = on_db!(db, p => sqlx::query_as::<_, NotificationRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(now)
-        .bind(NotificationStatus::Sending.as_str())
+        .bind(attempt)
+        .bind(lease_until)
+        .bind(at_most_once)
+        .bind(UNKNOWN_REASON)
         .fetch_optional(p)
-        .await)
+        .await)?;
+    Ok(match row {
+        Some(r) if r.status == NotificationStatus::Unknown => Begun::Unknown(r),
+        Some(r) => Begun::Started(r),
+        None => match get(db, id).await? {
+            Some(r) if r.status == NotificationStatus::Sending => Begun::Held {
+                until: r.lease_until.unwrap_or(now),
+            },
+            other => Begun::Ended(other),
+        },
+    })
 }
 
-/// Records where a delivery ended, or that its attempt failed (`retrying`).
-/// `sent` and `recorded` keep the provider's message id and the time.
+/// Records where attempt `attempt` of a delivery ended, or that it failed
+/// (`retrying`), and lets go of the row. `sent` and `recorded` keep the
+/// provider's message id and the time, whichever attempt reports them;
+/// anything else is written only by the attempt holding the row (false when
+/// another one took it over).
 pub async fn set_outcome(
     db: &Db,
     id: Uuid,
+    attempt: i32,
     status: NotificationStatus,
     provider_message_id: Option<&str>,
     error: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE notifications SET status = $2, \
                provider_message_id = COALESCE($3, provider_message_id), error = $4, \
                updated_at = $5, \
-               sent_at = CASE WHEN $6 THEN $5 ELSE sent_at END \
-               WHERE id = $1";
+               sent_at = CASE WHEN $6 THEN $5 ELSE sent_at END, \
+               lease_attempt = NULL, lease_until = NULL \
+               WHERE id = $1 AND ($6 OR lease_attempt IS NULL OR lease_attempt = $7)";
     on_db!(db, p => sqlx::query(sql)
         .bind(id)
         .bind(status.as_str())
@@ -164,9 +224,10 @@ pub async fn set_outcome(
         .bind(error)
         .bind(now)
         .bind(status.is_sent())
+        .bind(attempt)
         .execute(p)
         .await
-        .map(|_| ()))
+        .map(|r| r.rows_affected() == 1))
 }
 
 /// Marks the rows of a job that ended `failed` or `dead` without the handler
@@ -179,8 +240,8 @@ pub async fn finish_job(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "UPDATE notifications SET status = $2, error = COALESCE($3, error), updated_at = $4 \
-         WHERE job_id = $1 AND status IN {OPEN}"
+        "UPDATE notifications SET status = $2, error = COALESCE($3, error), updated_at = $4, \
+         lease_attempt = NULL, lease_until = NULL WHERE job_id = $1 AND status IN {OPEN}"
     );
     on_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(job_id)

@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    EmailSendV1, PushSendV1, devices, repo as notifications, status::NotificationStatus,
+    EmailSendV1, NotifyChannel, PushSendV1,
+    config::Guarantee,
+    devices,
+    repo::{self as notifications, Begun},
+    status::NotificationStatus,
     template_context,
 };
 use crate::{
@@ -21,7 +25,9 @@ use crate::{
     job::{Classify, JobError},
 };
 
-/// Where an attempt ended, written to the history row.
+/// Where an attempt ended, written to the history row at once: a send the
+/// provider accepted is retried with backoff while this attempt still holds
+/// the row, since until it is written a cut-off would send it again.
 async fn record(
     ctx: &JobCtx,
     id: Uuid,
@@ -32,42 +38,96 @@ async fn record(
         Err(e) if e.is_retryable() => (NotificationStatus::Retrying, None, Some(e.to_string())),
         Err(e) => (NotificationStatus::Failed, None, Some(e.to_string())),
     };
-    notifications::set_outcome(
-        &ctx.app.db,
-        id,
-        status,
-        provider_id,
-        error.as_deref(),
-        Utc::now(),
-    )
-    .await
-    .retry()
+    let mut wait = std::time::Duration::from_millis(50);
+    loop {
+        let db = if status.is_sent() {
+            &ctx.app.records
+        } else {
+            &ctx.app.db
+        };
+        let written = notifications::set_outcome(
+            db,
+            id,
+            ctx.attempt_token(),
+            status,
+            provider_id,
+            error.as_deref(),
+            Utc::now(),
+        )
+        .await;
+        match written {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                tracing::warn!(notification_id = %id, "another attempt took this delivery over; its outcome stands");
+                return Ok(());
+            }
+            Err(e) if status.is_sent() && Utc::now() + wait < ctx.deadline => {
+                tracing::warn!(notification_id = %id, error = %e, "could not record an accepted send; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(1));
+            }
+            Err(e) => return Err(JobError::Retry(e.into())),
+        }
+    }
 }
 
 /// Ends a delivery that has nothing to send.
 async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
     let status = NotificationStatus::Skipped;
-    notifications::set_outcome(&ctx.app.db, id, status, None, Some(reason), Utc::now())
-        .await
-        .retry()?;
+    let at = Utc::now();
+    notifications::set_outcome(
+        &ctx.app.db,
+        id,
+        ctx.attempt_token(),
+        status,
+        None,
+        Some(reason),
+        at,
+    )
+    .await
+    .retry()?;
     tracing::info!(notification_id = %id, reason, "notification skipped");
     Ok(json!({ "status": status, "reason": reason }))
 }
 
-/// Starts an attempt on a history row; `Some(result)` when the row already
-/// ended and the job has nothing left to do.
-async fn begin(ctx: &JobCtx, id: Uuid) -> Result<Option<Value>, JobError> {
-    let db = &ctx.app.db;
-    if notifications::begin_attempt(db, id, Utc::now())
-        .await
-        .retry()?
-        .is_some()
-    {
-        return Ok(None);
-    }
-    match notifications::get(db, id).await.retry()? {
-        Some(row) => Ok(Some(ctx.repeated(row.status.as_str()))),
-        None => Err(JobError::Abort(format!(
+/// Starts an attempt on a history row; `Some(result)` when the job has
+/// nothing left to do (the row already ended). A row another attempt still
+/// holds is retried once that hold runs out; one that ends `unknown` now
+/// fails the job.
+async fn begin(ctx: &JobCtx, id: Uuid, channel: NotifyChannel) -> Result<Option<Value>, JobError> {
+    let guarantees = &ctx.app.config.notifications;
+    let guarantee = match channel {
+        NotifyChannel::Email => guarantees.email(),
+        NotifyChannel::Push => guarantees.push(),
+    };
+    let at_most_once = guarantee == Guarantee::AtMostOnce;
+    let begun = notifications::begin_attempt(
+        &ctx.app.db,
+        id,
+        ctx.attempt_token(),
+        ctx.hold_until(),
+        at_most_once,
+        Utc::now(),
+    )
+    .await
+    .retry()?;
+    match begun {
+        Begun::Started(_) => Ok(None),
+        Begun::Unknown(_) => {
+            // The job fails, so the operator sees it beside other failures;
+            // the row keeps `unknown`, which is final.
+            ctx.app
+                .metrics
+                .record_notification(channel.as_str(), NotificationStatus::Unknown.as_str());
+            Err(JobError::Abort(format!(
+                "notification {id}: an earlier attempt was cut off while it may have been \
+                 sending; delivery is at-most-once, so its outcome is unknown and it is not \
+                 sent again"
+            )))
+        }
+        Begun::Held { until } => Err(ctx.held_elsewhere(until)),
+        Begun::Ended(Some(row)) => Ok(Some(ctx.repeated(row.status.as_str()))),
+        Begun::Ended(None) => Err(JobError::Abort(format!(
             "notification {id} no longer exists (its user was deleted)"
         ))),
     }
@@ -76,7 +136,7 @@ async fn begin(ctx: &JobCtx, id: Uuid) -> Result<Option<Value>, JobError> {
 /// Runs an `email.send` job.
 pub async fn send_email(ctx: &JobCtx, job: EmailSendV1) -> Result<Value, JobError> {
     let id = job.notification_id;
-    if let Some(done) = begin(ctx, id).await? {
+    if let Some(done) = begin(ctx, id, NotifyChannel::Email).await? {
         return Ok(done);
     }
     let app = &ctx.app;
@@ -116,7 +176,7 @@ pub async fn send_email(ctx: &JobCtx, job: EmailSendV1) -> Result<Value, JobErro
 /// Runs a `push.send` job.
 pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError> {
     let id = job.notification_id;
-    if let Some(done) = begin(ctx, id).await? {
+    if let Some(done) = begin(ctx, id, NotifyChannel::Push).await? {
         return Ok(done);
     }
     let app = &ctx.app;
@@ -173,9 +233,18 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
                 .await
                 .retry()?;
             let status = NotificationStatus::Failed;
-            notifications::set_outcome(&app.db, id, status, None, Some(reason), Utc::now())
-                .await
-                .retry()?;
+            let at = Utc::now();
+            notifications::set_outcome(
+                &app.db,
+                id,
+                ctx.attempt_token(),
+                status,
+                None,
+                Some(reason),
+                at,
+            )
+            .await
+            .retry()?;
             tracing::info!(device_id = %device.id, "device token unregistered; deactivated");
             Ok(json!({ "notification_id": id, "status": status, "reason": reason }))
         }

@@ -23,11 +23,15 @@ pub enum NotificationStatus {
     Dead,
     /// Nothing to send (no active device, the device or recipient is gone).
     Skipped,
+    /// An attempt was cut off while it may have been sending, and the channel
+    /// is at-most-once (`notifications.delivery`): it may or may not have
+    /// arrived, and is not sent again.
+    Unknown,
 }
 
 impl NotificationStatus {
     /// Every status.
-    pub const ALL: [NotificationStatus; 8] = [
+    pub const ALL: [NotificationStatus; 9] = [
         NotificationStatus::Queued,
         NotificationStatus::Sending,
         NotificationStatus::Sent,
@@ -36,6 +40,7 @@ impl NotificationStatus {
         NotificationStatus::Failed,
         NotificationStatus::Dead,
         NotificationStatus::Skipped,
+        NotificationStatus::Unknown,
     ];
 
     /// The stored string.
@@ -49,6 +54,7 @@ impl NotificationStatus {
             NotificationStatus::Failed => "failed",
             NotificationStatus::Dead => "dead",
             NotificationStatus::Skipped => "skipped",
+            NotificationStatus::Unknown => "unknown",
         }
     }
 

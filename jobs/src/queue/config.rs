@@ -56,6 +56,12 @@ pub struct QueuesConfig {
     /// Seconds acknowledged messages stay in the queue backend before workers purge them
     /// (default 3600; the ledger keeps every job's history regardless).
     pub retain_acknowledged_secs: u64,
+    /// Seconds between reconciliations of the SQL queues: each worker process
+    /// re-delivers ledger jobs whose queue message was given up or lost (default 15).
+    pub reconcile_interval_secs: u64,
+    /// Seconds a `queued` or `running` ledger job must be unchanged before a
+    /// reconciliation of the SQL queues may re-deliver it (default 10).
+    pub reconcile_grace_secs: u64,
     /// `media` queue (CPU bound; concurrency defaults to the number of cores).
     pub media: QueuePolicy,
     /// `notifications` queue.
@@ -76,6 +82,8 @@ impl Default for QueuesConfig {
             heartbeat_secs: 10,
             missed_heartbeats: 3,
             retain_acknowledged_secs: 3_600,
+            reconcile_interval_secs: 15,
+            reconcile_grace_secs: 10,
             media: QueuePolicy {
                 concurrency: cores,
                 timeout_secs: 120,
@@ -122,6 +130,18 @@ impl QueuesConfig {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
     }
+
+    /// How long a worker's lock on a SQL queue message may last before the
+    /// message counts as stuck: the queue's timeout, the time apalis waits
+    /// before it hands a silent worker's messages to another, and the
+    /// reconciliation grace.
+    pub fn stuck_after(&self, queue: QueueName) -> Duration {
+        let orphaned = self
+            .heartbeat_secs
+            .saturating_mul(self.missed_heartbeats as u64);
+        self.policy(queue).timeout()
+            + Duration::from_secs(orphaned.saturating_add(self.reconcile_grace_secs))
+    }
 }
 
 /// Worker process settings.
@@ -134,6 +154,8 @@ pub struct WorkerConfig {
     pub queues: Vec<QueueName>,
     /// Address of the worker's own /health and /metrics listener (`kiln worker` only; default 127.0.0.1:9090).
     pub listen: SocketAddr,
+    /// Seconds a worker keeps retrying, with backoff, to record a job's outcome when the ledger write fails, before it gives the message back for redelivery (default 60). It holds the message meanwhile, so a database blip does not run a finished job again.
+    pub record_retry_secs: u64,
 }
 
 impl Default for WorkerConfig {
@@ -142,6 +164,7 @@ impl Default for WorkerConfig {
             shutdown_timeout_secs: 30,
             queues: QueueName::ALL.to_vec(),
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            record_retry_secs: 60,
         }
     }
 }
@@ -215,6 +238,9 @@ impl QueuesConfig {
         }
         if self.poll_interval_ms < 10 {
             return Err("queues.poll_interval_ms must be at least 10".into());
+        }
+        if self.reconcile_interval_secs == 0 {
+            return Err("queues.reconcile_interval_secs must be at least 1".into());
         }
         Ok(())
     }

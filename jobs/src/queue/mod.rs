@@ -4,10 +4,12 @@
 //! the ledger (apalis-sqlite / apalis-postgres), so a ledger row and its queue
 //! message are written in one transaction: a job answered with 202 is never
 //! lost and never dangles. With `REDIS_URL` set the queues live in Redis
-//! Streams ([`redis`]): the message is pushed right after the ledger commit,
-//! and a sweeper re-pushes whatever the ledger holds and Redis does not.
+//! Streams ([`redis`]): the message is pushed right after the ledger commit.
+//! On every transport a sweeper re-delivers the ledger jobs whose message the
+//! transport lost or gave up ([`database`] tells which, on the SQL queues).
 
 pub mod config;
+pub mod database;
 mod message;
 pub mod redis;
 
@@ -68,7 +70,9 @@ pub async fn push_in_tx(
     run_at: Option<DateTime<Utc>>,
 ) -> Result<(), QueueError> {
     let bytes = serde_json::to_vec(msg)?;
-    let mut builder = TaskBuilder::new(bytes);
+    // The delivery id as idempotency key: the sweeper finds a delivery's
+    // message by it (see [`database`]).
+    let mut builder = TaskBuilder::new(bytes).idempotency_key(msg.delivery_id.to_string());
     if let Some(at) = run_at {
         // The SQL backends store whole seconds: round up so a job never runs early.
         let secs = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);

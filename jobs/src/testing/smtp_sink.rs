@@ -4,7 +4,11 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use tokio::{
@@ -22,6 +26,11 @@ pub struct Script {
     pub greeting: Option<String>,
     /// Accept connections but never say anything (for timeouts).
     pub silent: bool,
+    /// Wait this long before the 220 greeting (a slow server).
+    pub greeting_delay: Option<Duration>,
+    /// After a message's final dot, wait this long before accepting it (a
+    /// slow server). A client that hangs up meanwhile has not sent it.
+    pub answer_delay: Option<Duration>,
 }
 
 impl Script {
@@ -50,6 +59,7 @@ pub struct SmtpSink {
     /// Where it listens.
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    waiting: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -65,18 +75,30 @@ impl SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(Mutex::new(Vec::new()));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let script = Arc::new(script);
-        let store = received.clone();
+        let state = Sink {
+            store: received.clone(),
+            waiting: waiting.clone(),
+        };
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, script.clone(), store.clone()));
+                tokio::spawn(session(stream, script.clone(), state.clone()));
             }
         });
         SmtpSink {
             addr,
             received,
+            waiting,
             task,
         }
+    }
+
+    /// Sessions held by a scripted delay: waiting for their greeting
+    /// ([`Script::greeting_delay`]), or with a message that waits for
+    /// [`Script::answer_delay`] before it is accepted.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
 
     /// `smtp://127.0.0.1:{port}` (plain SMTP).
@@ -96,11 +118,14 @@ fn address(arg: &str) -> String {
     arg[start..end].to_owned()
 }
 
-async fn session(
-    stream: TcpStream,
-    script: Arc<Script>,
+/// What sessions share.
+#[derive(Clone)]
+struct Sink {
     store: Arc<Mutex<Vec<Received>>>,
-) -> std::io::Result<()> {
+    waiting: Arc<AtomicUsize>,
+}
+
+async fn session(stream: TcpStream, script: Arc<Script>, sink: Sink) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     if script.silent {
@@ -113,6 +138,11 @@ async fn session(
             .write_all(format!("{greeting}\r\n").as_bytes())
             .await?;
         return write.shutdown().await;
+    }
+    if let Some(delay) = script.greeting_delay {
+        sink.waiting.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(delay).await;
+        sink.waiting.fetch_sub(1, Ordering::SeqCst);
     }
     write
         .write_all(b"220 sink.test ESMTP test sink\r\n")
@@ -164,7 +194,19 @@ async fn session(
                     };
                     data.extend_from_slice(unstuffed);
                 }
-                store.lock().expect("lock").push(Received {
+                if let Some(delay) = script.answer_delay {
+                    sink.waiting.fetch_add(1, Ordering::SeqCst);
+                    line.clear();
+                    let hung_up = tokio::select! {
+                        read = lines.read_until(b'\n', &mut line) => matches!(read, Ok(0) | Err(_)),
+                        () = tokio::time::sleep(delay) => false,
+                    };
+                    sink.waiting.fetch_sub(1, Ordering::SeqCst);
+                    if hung_up {
+                        return Ok(());
+                    }
+                }
+                sink.store.lock().expect("lock").push(Received {
                     mail_from: from.take().unwrap_or_default(),
                     rcpt_to: std::mem::take(&mut rcpt),
                     data,

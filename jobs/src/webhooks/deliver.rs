@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     WebhookDeliverV1,
-    repo::{self, AttemptOutcome},
+    repo::{self, AttemptOutcome, BegunDelivery},
     status::DeliveryStatus,
 };
 use crate::{
@@ -21,11 +21,32 @@ use crate::{
     job::{Classify, JobError},
 };
 
-/// Records an attempt on a delivery.
+/// Records an attempt on a delivery. A delivery the receiver accepted is
+/// retried with backoff while this attempt still holds it, since until it is
+/// written a cut-off would post it again.
 async fn record(ctx: &JobCtx, id: Uuid, o: &AttemptOutcome<'_>) -> Result<(), JobError> {
-    repo::record_attempt(&ctx.app.db, id, o, Utc::now())
-        .await
-        .retry()
+    let mut wait = std::time::Duration::from_millis(50);
+    loop {
+        let delivered = o.status == DeliveryStatus::Delivered;
+        let db = if delivered {
+            &ctx.app.records
+        } else {
+            &ctx.app.db
+        };
+        match repo::record_attempt(db, id, ctx.attempt_token(), o, Utc::now()).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                tracing::warn!(delivery_id = %id, "another attempt took this delivery over; its outcome stands");
+                return Ok(());
+            }
+            Err(e) if delivered && Utc::now() + wait < ctx.deadline => {
+                tracing::warn!(delivery_id = %id, error = %e, "could not record an accepted delivery; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(1));
+            }
+            Err(e) => return Err(JobError::Retry(e.into())),
+        }
+    }
 }
 
 /// Ends a delivery that will not be sent.
@@ -43,18 +64,18 @@ async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
 /// Runs a `webhook.deliver` job: one signed POST of the stored body.
 pub async fn run(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError> {
     let db = &ctx.app.db;
-    let now = Utc::now();
-    let Some(delivery) = repo::begin_delivery_attempt(db, job.delivery_id, now)
+    let (attempt, hold) = (ctx.attempt_token(), ctx.hold_until());
+    let begun = repo::begin_delivery_attempt(db, job.delivery_id, attempt, hold, Utc::now())
         .await
-        .retry()?
-    else {
-        return match repo::get_delivery(db, job.delivery_id).await.retry()? {
-            Some(d) => Ok(ctx.repeated(d.status.as_str())),
-            None => {
-                let status = DeliveryStatus::Skipped;
-                Ok(json!({ "status": status, "reason": "the endpoint was deleted" }))
-            }
-        };
+        .retry()?;
+    let delivery = match begun {
+        BegunDelivery::Started(d) => d,
+        BegunDelivery::Held { until } => return Err(ctx.held_elsewhere(until)),
+        BegunDelivery::Ended(Some(d)) => return Ok(ctx.repeated(d.status.as_str())),
+        BegunDelivery::Ended(None) => {
+            let status = DeliveryStatus::Skipped;
+            return Ok(json!({ "status": status, "reason": "the endpoint was deleted" }));
+        }
     };
     let Some(hook) = repo::get(db, delivery.webhook_id, None).await.retry()? else {
         return skip(ctx, delivery.id, "the endpoint was deleted").await;

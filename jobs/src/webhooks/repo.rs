@@ -64,6 +64,45 @@ pub async fn insert(db: &Db, w: &NewWebhook<'_>) -> Result<WebhookRow, sqlx::Err
         .await)
 }
 
+/// Inserts an endpoint unless its owner already has `max`: then `None`. The
+/// count and the insert are one atomic step (see [`crate::db::lock_owner`]),
+/// so parallel creations cannot pass the cap together.
+pub async fn insert_capped(
+    db: &Db,
+    w: &NewWebhook<'_>,
+    max: i64,
+) -> Result<Option<WebhookRow>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO webhooks (id, user_id, url, description, events, secret, enabled, \
+         consecutive_failures, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $5, $6, TRUE, 0, $7, $7 \
+         WHERE (SELECT COUNT(*) FROM webhooks WHERE user_id = $2) < $8 RETURNING {COLUMNS}"
+    );
+    macro_rules! insert {
+        () => {
+            sqlx::query_as::<_, WebhookRow>(sqlx::AssertSqlSafe(sql))
+                .bind(w.id)
+                .bind(w.user_id)
+                .bind(w.url)
+                .bind(w.description)
+                .bind(w.events)
+                .bind(w.secret)
+                .bind(w.now)
+                .bind(max)
+        };
+    }
+    match db {
+        Db::Sqlite(p) => insert!().fetch_optional(p).await,
+        Db::Postgres(p) => {
+            let mut tx = p.begin().await?;
+            crate::db::lock_owner(&mut tx, w.user_id).await?;
+            let row = insert!().fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(row)
+        }
+    }
+}
+
 /// One endpoint; `user_id` restricts it to its owner.
 pub async fn get(
     db: &Db,
@@ -227,11 +266,15 @@ pub struct DeliveryRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The job attempt that holds the delivery while it posts.
+    pub lease_attempt: Option<i32>,
+    /// Until when that attempt holds it.
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_type, payload, job_id, status, attempts, \
                                 response_status, response_body, error, created_at, updated_at, \
-                                delivered_at";
+                                delivered_at, lease_attempt, lease_until";
 
 /// The statuses a delivery still moves on from, as SQL: those not
 /// [`DeliveryStatus::is_final`].
@@ -294,22 +337,55 @@ pub async fn list_deliveries(
         .await)
 }
 
-/// Counts an attempt on a delivery that has not ended; `None` once it has
-/// (delivered, failed, dead, skipped), so a redelivered job sends nothing.
+/// How starting an attempt on a delivery went.
+#[derive(Debug, Clone)]
+pub enum BegunDelivery {
+    /// This attempt holds the delivery until its lease ends: post it.
+    Started(DeliveryRow),
+    /// Another attempt holds it until `until`; it may be posting now.
+    Held {
+        /// When its hold ends.
+        until: DateTime<Utc>,
+    },
+    /// The delivery already ended (`None`: it is gone with its endpoint).
+    Ended(Option<DeliveryRow>),
+}
+
+/// Starts attempt `attempt` on a delivery that has not ended: counts it and
+/// holds the delivery for that attempt until `lease_until`, unless another
+/// attempt holds it still. One statement, so two attempts (a lost worker's
+/// and its redelivery's) cannot both post it; once the hold of a cut-off
+/// attempt runs out, the delivery is posted again (receivers deduplicate on
+/// `webhook-id`).
 pub async fn begin_delivery_attempt(
     db: &Db,
     id: Uuid,
+    attempt: i32,
+    lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Option<DeliveryRow>, sqlx::Error> {
+) -> Result<BegunDelivery, sqlx::Error> {
     let sql = format!(
-        "UPDATE webhook_deliveries SET attempts = attempts + 1, updated_at = $2 \
-         WHERE id = $1 AND status IN {OPEN} RETURNING {DELIVERY_COLUMNS}"
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, updated_at = $2, \
+         lease_attempt = $3, lease_until = $4 \
+         WHERE id = $1 AND status IN {OPEN} AND (lease_until IS NULL OR lease_until <= $2) \
+         RETURNING {DELIVERY_COLUMNS}"
     );
-    on_db!(db, p => sqlx::query_as::<_, DeliveryRow>(sqlx::AssertSqlSafe(sql))
+    let row = on_db!(db, p => sqlx::query_as::<_, DeliveryRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(now)
+        .bind(attempt)
+        .bind(lease_until)
         .fetch_optional(p)
-        .await)
+        .await)?;
+    Ok(match row {
+        Some(r) => BegunDelivery::Started(r),
+        None => match get_delivery(db, id).await? {
+            Some(r) if !r.status.is_final() => BegunDelivery::Held {
+                until: r.lease_until.unwrap_or(now),
+            },
+            other => BegunDelivery::Ended(other),
+        },
+    })
 }
 
 /// What one attempt got.
@@ -321,17 +397,22 @@ pub struct AttemptOutcome<'a> {
     pub error: Option<&'a str>,
 }
 
-/// Records an attempt's outcome (`delivered` also stamps `delivered_at`).
+/// Records the outcome of attempt `attempt` (`delivered` also stamps
+/// `delivered_at`) and lets go of the delivery. `delivered` is written
+/// whichever attempt reports it; anything else only by the attempt holding
+/// the delivery (false when another one took it over).
 pub async fn record_attempt(
     db: &Db,
     id: Uuid,
+    attempt: i32,
     o: &AttemptOutcome<'_>,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE webhook_deliveries SET status = $2, response_status = $3, \
                response_body = $4, error = $5, updated_at = $6, \
-               delivered_at = CASE WHEN $7 THEN $6 ELSE delivered_at END \
-               WHERE id = $1";
+               delivered_at = CASE WHEN $7 THEN $6 ELSE delivered_at END, \
+               lease_attempt = NULL, lease_until = NULL \
+               WHERE id = $1 AND ($7 OR lease_attempt IS NULL OR lease_attempt = $8)";
     on_db!(db, p => sqlx::query(sql)
         .bind(id)
         .bind(o.status.as_str())
@@ -340,9 +421,10 @@ pub async fn record_attempt(
         .bind(o.error)
         .bind(now)
         .bind(o.status == DeliveryStatus::Delivered)
+        .bind(attempt)
         .execute(p)
         .await
-        .map(|_| ()))
+        .map(|r| r.rows_affected() == 1))
 }
 
 /// Marks the delivery of a job that ended `failed` or `dead` without the
@@ -356,7 +438,8 @@ pub async fn finish_delivery_job(
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         "UPDATE webhook_deliveries SET status = $2, error = COALESCE($3, error), \
-         updated_at = $4 WHERE job_id = $1 AND status IN {OPEN}"
+         updated_at = $4, lease_attempt = NULL, lease_until = NULL \
+         WHERE job_id = $1 AND status IN {OPEN}"
     );
     on_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(job_id)

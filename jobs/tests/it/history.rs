@@ -11,12 +11,12 @@ use kiln_jobs::{
     notifications::{
         NotificationStatus,
         devices::{self, Platform},
-        repo::{self as notifications, NewNotification},
+        repo::{self as notifications, Begun, NewNotification},
     },
     testing::{Backend, TestContext},
     webhooks::{
         DeliveryStatus,
-        repo::{self as webhooks, AttemptOutcome, NewDelivery, NewWebhook},
+        repo::{self as webhooks, AttemptOutcome, BegunDelivery, NewDelivery, NewWebhook},
     },
 };
 
@@ -82,50 +82,63 @@ async fn notification_rows_move_through_their_statuses_and_stop_at_an_end(kind: 
         NotificationStatus::Queued
     );
 
-    let started = notifications::begin_attempt(db, id, Utc::now())
+    let lease = Utc::now() + chrono::Duration::seconds(60);
+    let Begun::Started(started) = notifications::begin_attempt(db, id, 1, lease, false, Utc::now())
         .await
         .expect("begin attempt")
-        .expect("a queued row starts");
+    else {
+        panic!("{kind:?}: a queued row starts");
+    };
     assert_eq!(
         (started.status, started.attempts),
         (NotificationStatus::Sending, 1)
     );
 
-    notifications::set_outcome(
-        db,
-        id,
-        NotificationStatus::Retrying,
-        None,
-        Some("busy"),
-        Utc::now(),
-    )
-    .await
-    .expect("retrying");
+    assert!(
+        notifications::set_outcome(
+            db,
+            id,
+            1,
+            NotificationStatus::Retrying,
+            None,
+            Some("busy"),
+            Utc::now(),
+        )
+        .await
+        .expect("retrying")
+    );
     let row = notification(db, id).await;
     assert_eq!(row.status, NotificationStatus::Retrying);
     assert_eq!(row.sent_at, None, "{kind:?}: a retry is not a send");
+    assert_eq!(
+        row.lease_until, None,
+        "{kind:?}: the outcome lets go of the row"
+    );
 
-    notifications::set_outcome(
-        db,
-        id,
-        NotificationStatus::Sent,
-        Some("msg-1"),
-        None,
-        Utc::now(),
-    )
-    .await
-    .expect("sent");
+    assert!(
+        notifications::set_outcome(
+            db,
+            id,
+            2,
+            NotificationStatus::Sent,
+            Some("msg-1"),
+            None,
+            Utc::now(),
+        )
+        .await
+        .expect("sent")
+    );
     let row = notification(db, id).await;
     assert_eq!(row.status, NotificationStatus::Sent);
     assert_eq!(row.provider_message_id.as_deref(), Some("msg-1"));
     assert!(row.sent_at.is_some(), "{kind:?}: sent stamps sent_at");
 
-    let again = notifications::begin_attempt(db, id, Utc::now())
+    let again = notifications::begin_attempt(db, id, 3, lease, false, Utc::now())
         .await
         .expect("begin attempt");
     assert!(
-        again.is_none(),
-        "{kind:?}: a sent row is not attempted again"
+        matches!(again, Begun::Ended(Some(ref r)) if r.status == NotificationStatus::Sent),
+        "{kind:?}: a sent row is not attempted again: {again:?}"
     );
     notifications::finish_job(
         db,
@@ -225,24 +238,38 @@ async fn webhook_deliveries_move_through_their_statuses_and_stop_at_an_end(kind:
     let id = pending_delivery(db, hook, job_id).await;
     assert_eq!(delivery(db, id).await.status, DeliveryStatus::Pending);
 
-    let started = webhooks::begin_delivery_attempt(db, id, Utc::now())
-        .await
-        .expect("begin attempt")
-        .expect("a pending delivery starts");
+    let lease = Utc::now() + chrono::Duration::seconds(60);
+    let BegunDelivery::Started(started) =
+        webhooks::begin_delivery_attempt(db, id, 1, lease, Utc::now())
+            .await
+            .expect("begin attempt")
+    else {
+        panic!("{kind:?}: a pending delivery starts");
+    };
     assert_eq!(started.attempts, 1);
-    webhooks::record_attempt(db, id, &outcome(DeliveryStatus::Retrying), Utc::now())
-        .await
-        .expect("retrying");
+    let retrying = outcome(DeliveryStatus::Retrying);
+    assert!(
+        webhooks::record_attempt(db, id, 1, &retrying, Utc::now())
+            .await
+            .expect("retrying")
+    );
     let row = delivery(db, id).await;
     assert_eq!(row.status, DeliveryStatus::Retrying);
     assert_eq!(
         row.delivered_at, None,
         "{kind:?}: a retry is not a delivery"
     );
+    assert_eq!(
+        row.lease_until, None,
+        "{kind:?}: the outcome lets go of the row"
+    );
 
-    webhooks::record_attempt(db, id, &outcome(DeliveryStatus::Delivered), Utc::now())
-        .await
-        .expect("delivered");
+    let delivered = outcome(DeliveryStatus::Delivered);
+    assert!(
+        webhooks::record_attempt(db, id, 2, &delivered, Utc::now())
+            .await
+            .expect("delivered")
+    );
     let row = delivery(db, id).await;
     assert_eq!(row.status, DeliveryStatus::Delivered);
     assert!(
@@ -250,12 +277,12 @@ async fn webhook_deliveries_move_through_their_statuses_and_stop_at_an_end(kind:
         "{kind:?}: delivered stamps delivered_at"
     );
 
-    let again = webhooks::begin_delivery_attempt(db, id, Utc::now())
+    let again = webhooks::begin_delivery_attempt(db, id, 3, lease, Utc::now())
         .await
         .expect("begin attempt");
     assert!(
-        again.is_none(),
-        "{kind:?}: a delivered row is not attempted again"
+        matches!(again, BegunDelivery::Ended(Some(ref r)) if r.status == DeliveryStatus::Delivered),
+        "{kind:?}: a delivered row is not attempted again: {again:?}"
     );
     webhooks::finish_delivery_job(db, job_id, DeliveryStatus::Dead, Some("lost"), Utc::now())
         .await
@@ -384,4 +411,153 @@ async fn an_unknown_stored_status_or_platform_is_an_error_not_a_guess(kind: Back
         is_decode_error(devices::get(db, device.id).await),
         "{kind:?}"
     );
+}
+
+/// Equal to the microsecond, the precision PostgreSQL keeps.
+fn same_instant(a: chrono::DateTime<Utc>, b: chrono::DateTime<Utc>) -> bool {
+    (a - b).num_microseconds().is_some_and(|us| us.abs() <= 1)
+}
+
+kiln_jobs::per_backend!(
+    a_sending_notification_belongs_to_its_attempt_until_its_hold_runs_out,
+    [sqlite, postgres]
+);
+async fn a_sending_notification_belongs_to_its_attempt_until_its_hold_runs_out(kind: Backend) {
+    let t = TestContext::with_backend(kind, |_| {}).await;
+    let db = &t.app.db;
+    let user_id = user(db).await;
+    let now = Utc::now();
+    let hold = now + chrono::Duration::seconds(60);
+    let after_hold = hold + chrono::Duration::seconds(1);
+
+    // At-least-once: a second attempt waits for the first one's hold, then takes over.
+    let id = queued_notification(db, user_id, Uuid::now_v7()).await;
+    let first = notifications::begin_attempt(db, id, 1, hold, false, now)
+        .await
+        .expect("begin");
+    assert!(matches!(first, Begun::Started(_)), "{kind:?}: {first:?}");
+    let second = notifications::begin_attempt(db, id, 2, hold, false, now)
+        .await
+        .expect("begin");
+    assert!(
+        matches!(second, Begun::Held { until } if same_instant(until, hold)),
+        "{kind:?}: an attempt that may still be sending keeps the row: {second:?}"
+    );
+    let takeover = notifications::begin_attempt(
+        db,
+        id,
+        3,
+        after_hold + chrono::Duration::seconds(60),
+        false,
+        after_hold,
+    )
+    .await
+    .expect("begin");
+    let Begun::Started(row) = takeover else {
+        panic!("{kind:?}: once the hold ran out the row is sent again: {takeover:?}");
+    };
+    assert_eq!((row.lease_attempt, row.attempts), (Some(3), 2), "{kind:?}");
+    // The cut-off attempt cannot overwrite what the new one does; a send it reports still counts.
+    let stale = notifications::set_outcome(
+        db,
+        id,
+        1,
+        NotificationStatus::Retrying,
+        None,
+        Some("late"),
+        after_hold,
+    )
+    .await
+    .expect("stale outcome");
+    assert!(
+        !stale,
+        "{kind:?}: a cut-off attempt's failure is not recorded"
+    );
+    assert_eq!(
+        notification(db, id).await.status,
+        NotificationStatus::Sending
+    );
+
+    // At-most-once: the row a cut-off attempt held ends `unknown`, and nothing starts it again.
+    let id = queued_notification(db, user_id, Uuid::now_v7()).await;
+    notifications::begin_attempt(db, id, 1, hold, true, now)
+        .await
+        .expect("begin");
+    let held = notifications::begin_attempt(db, id, 2, hold, true, now)
+        .await
+        .expect("begin");
+    assert!(matches!(held, Begun::Held { .. }), "{kind:?}: {held:?}");
+    let ended = notifications::begin_attempt(db, id, 3, hold, true, after_hold)
+        .await
+        .expect("begin");
+    let Begun::Unknown(row) = ended else {
+        panic!("{kind:?}: at-most-once never sends a cut-off row again: {ended:?}");
+    };
+    assert_eq!(row.status, NotificationStatus::Unknown);
+    assert_eq!((row.attempts, row.lease_until), (1, None), "{kind:?}");
+    assert!(row.error.is_some(), "{kind:?}: the row says why");
+    let after = notifications::begin_attempt(db, id, 4, hold, true, after_hold)
+        .await
+        .expect("begin");
+    assert!(
+        matches!(after, Begun::Ended(Some(ref r)) if r.status == NotificationStatus::Unknown),
+        "{kind:?}: unknown is final: {after:?}"
+    );
+}
+
+kiln_jobs::per_backend!(
+    a_webhook_delivery_belongs_to_its_attempt_until_its_hold_runs_out,
+    [sqlite, postgres]
+);
+async fn a_webhook_delivery_belongs_to_its_attempt_until_its_hold_runs_out(kind: Backend) {
+    let t = TestContext::with_backend(kind, |_| {}).await;
+    let db = &t.app.db;
+    let user_id = user(db).await;
+    let hook = webhook(db, user_id).await;
+    let id = pending_delivery(db, hook, Uuid::now_v7()).await;
+    let now = Utc::now();
+    let hold = now + chrono::Duration::seconds(60);
+    let after_hold = hold + chrono::Duration::seconds(1);
+
+    let first = webhooks::begin_delivery_attempt(db, id, 1, hold, now)
+        .await
+        .expect("begin");
+    assert!(
+        matches!(first, BegunDelivery::Started(_)),
+        "{kind:?}: {first:?}"
+    );
+    let second = webhooks::begin_delivery_attempt(db, id, 2, hold, now)
+        .await
+        .expect("begin");
+    assert!(
+        matches!(second, BegunDelivery::Held { until } if same_instant(until, hold)),
+        "{kind:?}: an attempt that may still be posting keeps the delivery: {second:?}"
+    );
+    let takeover = webhooks::begin_delivery_attempt(
+        db,
+        id,
+        3,
+        after_hold + chrono::Duration::seconds(60),
+        after_hold,
+    )
+    .await
+    .expect("begin");
+    assert!(
+        matches!(takeover, BegunDelivery::Started(ref r) if r.lease_attempt == Some(3) && r.attempts == 2),
+        "{kind:?}: once the hold ran out the delivery is posted again: {takeover:?}"
+    );
+    let stale = webhooks::record_attempt(db, id, 1, &outcome(DeliveryStatus::Retrying), after_hold)
+        .await
+        .expect("stale outcome");
+    assert!(
+        !stale,
+        "{kind:?}: a cut-off attempt's failure is not recorded"
+    );
+    assert!(
+        webhooks::record_attempt(db, id, 1, &outcome(DeliveryStatus::Delivered), after_hold)
+            .await
+            .expect("late delivery"),
+        "{kind:?}: a delivery the receiver accepted counts, whichever attempt reports it"
+    );
+    assert_eq!(delivery(db, id).await.status, DeliveryStatus::Delivered);
 }

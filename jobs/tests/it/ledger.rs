@@ -269,10 +269,28 @@ async fn claim_runs_queued_jobs_and_refuses_terminal_ones(kind: Backend) {
         .expect("claim")
         .expect("redelivery");
     assert_eq!(again.attempts, 2);
+    // The first attempt lost its claim: it can neither finish nor retry the job.
+    assert!(
+        !t.app
+            .ledger
+            .succeed(&claimed, &serde_json::json!({"ok": "stale"}))
+            .await
+            .expect("succeed"),
+        "{kind:?}: a fenced attempt must not record its outcome"
+    );
+    let later = chrono::Utc::now() + chrono::Duration::seconds(60);
+    assert!(
+        !t.app
+            .ledger
+            .schedule_retry(&claimed, "stale", later)
+            .await
+            .expect("retry"),
+        "{kind:?}: a fenced attempt must not schedule a retry"
+    );
     assert!(
         t.app
             .ledger
-            .succeed(j.id, &serde_json::json!({"ok": true}))
+            .succeed(&again, &serde_json::json!({"ok": true}))
             .await
             .expect("succeed")
     );

@@ -75,6 +75,7 @@ struct Scripts {
     promote: Script,
     ack: Script,
     hand_back: Script,
+    renew: Script,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -94,6 +95,7 @@ impl Consumer {
                 promote: Script::new(include_str!("promote.lua")),
                 ack: Script::new(include_str!("ack.lua")),
                 hand_back: Script::new(include_str!("hand_back.lua")),
+                renew: Script::new(include_str!("renew.lua")),
             }),
         }
     }
@@ -176,22 +178,31 @@ impl Consumer {
         }
     }
 
-    /// Renews the lease of entries `consumer` is running (resets their idle time).
+    /// Renews the lease of entries `consumer` is running (resets their idle
+    /// time), of those it still owns. Returns the ids it no longer owns:
+    /// another consumer took them over after their lease ran out.
     pub async fn renew(
         &self,
         queue: QueueName,
         consumer: &str,
         entry_ids: &[String],
-    ) -> Result<(), QueueError> {
+    ) -> Result<Vec<String>, QueueError> {
         let keys = self.redis.keys(queue);
         let mut conn = self.redis.connection();
+        let mut lost = Vec::new();
         for chunk in entry_ids.chunks(MAX_BATCH) {
-            let mut cmd = redis::cmd("XCLAIM");
-            cmd.arg(&keys.stream).arg(GROUP).arg(consumer).arg(0);
-            cmd.arg(chunk).arg("JUSTID");
-            let _: redis::Value = cmd.query_async(&mut conn).await.map_err(QueueError::from)?;
+            let mut inv = self.scripts.renew.prepare_invoke();
+            inv.key(&keys.stream).arg(GROUP).arg(consumer);
+            for id in chunk {
+                inv.arg(id);
+            }
+            let gone: Vec<String> = inv
+                .invoke_async(&mut conn)
+                .await
+                .map_err(QueueError::from)?;
+            lost.extend(gone);
         }
-        Ok(())
+        Ok(lost)
     }
 
     /// Acknowledges finished entries.

@@ -1,8 +1,10 @@
 //! Queue runtime tests, against SQLite and PostgreSQL.
 
+mod outcomes;
 mod redis;
 mod redis_faults;
 mod runtime;
+mod sql_recovery;
 
 use std::time::Duration;
 

@@ -22,7 +22,7 @@ pub use signer::{SignatureError, WebhookSecret, new_message_id};
 pub use ssrf::TargetError;
 
 use super::{
-    error::{Channel, DeliveryError, count, snippet},
+    error::{Channel, DeliveryError, count, snippet, storable_excerpt},
     retry_after,
 };
 use crate::metrics::Metrics;
@@ -51,7 +51,8 @@ pub struct WebhookRequest<'a> {
 pub struct Delivered {
     /// The HTTP status.
     pub status: u16,
-    /// The start of the response body (at most `max_response_bytes`, lossy UTF-8).
+    /// The start of the response body (at most `max_response_bytes`, lossy
+    /// UTF-8, NUL replaced by U+FFFD).
     pub body: String,
     /// The `webhook-timestamp` this attempt was signed with.
     pub timestamp: i64,
@@ -176,7 +177,7 @@ impl WebhookClient {
             || status == StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error()
         {
-            return Err(DeliveryError::Retry { after, reason });
+            return Err(DeliveryError::retry_in(after, reason));
         }
         if status.is_redirection() {
             return Err(DeliveryError::abort(format!(
@@ -187,7 +188,8 @@ impl WebhookClient {
     }
 
     /// Reads at most `max_response_bytes` of the body; the rest is dropped
-    /// unread, and a body that fails midway keeps what arrived.
+    /// unread, and a body that fails midway keeps what arrived. The text is
+    /// recorded, so it is made storable (no NUL) and stays within the cap.
     async fn read_capped(&self, mut res: reqwest::Response) -> String {
         let mut buf = Vec::new();
         while buf.len() < self.max_response_bytes {
@@ -199,7 +201,7 @@ impl WebhookClient {
                 Ok(None) | Err(_) => break,
             }
         }
-        String::from_utf8_lossy(&buf).into_owned()
+        storable_excerpt(&buf, self.max_response_bytes)
     }
 }
 

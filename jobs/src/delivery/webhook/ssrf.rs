@@ -34,28 +34,43 @@ pub enum TargetError {
 }
 
 /// True when `ip` is public unicast: the only addresses webhooks may reach
-/// unless `webhooks.allow_private_targets` is set.
+/// unless `webhooks.allow_private_targets` is set. Follows the IANA IPv4 and
+/// IPv6 special-purpose address registries; an IPv6 address that embeds an
+/// IPv4 one it is delivered to (IPv4-mapped, NAT64) is judged by that IPv4.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            // IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible
-            // (::a.b.c.d) forms reach the IPv4 address: judge that.
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let seg = v6.segments();
-            if seg[..6].iter().all(|s| *s == 0) && !v6.is_loopback() && !v6.is_unspecified() {
-                return is_public_v4(Ipv4Addr::new(
-                    (seg[6] >> 8) as u8,
-                    seg[6] as u8,
-                    (seg[7] >> 8) as u8,
-                    seg[7] as u8,
-                ));
-            }
-            is_public_v6(v6)
-        }
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Embedded::V4(v4) => is_public_v4(v4),
+            Embedded::None => is_public_v6(v6),
+        },
     }
+}
+
+/// What an IPv6 address reaches when it stands for an IPv4 address.
+enum Embedded {
+    /// It is delivered to this IPv4 address.
+    V4(Ipv4Addr),
+    /// It is an IPv6 destination of its own.
+    None,
+}
+
+/// The IPv4 address behind `::ffff:0:0/96` (IPv4-mapped: the socket connects
+/// over IPv4) and `64:ff9b::/96` (the well-known NAT64 prefix, RFC 6052: the
+/// translator forwards to it). Other forms that embed IPv4 (IPv4-compatible
+/// `::/96`, SIIT `::ffff:0:0:0/96`, local-use NAT64 `64:ff9b:1::/48`, 6to4
+/// `2002::/16`, Teredo `2001::/32`) are refused by [`is_public_v6`] whatever
+/// they embed: none is a place a receiver should be.
+fn embedded_v4(ip: Ipv6Addr) -> Embedded {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Embedded::V4(v4);
+    }
+    let seg = ip.segments();
+    if seg[..6] == [0x0064, 0xff9b, 0, 0, 0, 0] {
+        let [.., a, b, c, d] = ip.octets();
+        return Embedded::V4(Ipv4Addr::new(a, b, c, d));
+    }
+    Embedded::None
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -68,6 +83,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b)) // 100.64/10 CGNAT
         || (a == 192 && b == 0 && c == 0)       // 192.0.0/24 IETF protocol assignments
         || (a == 192 && b == 0 && c == 2)       // 192.0.2/24 TEST-NET-1
+        || (a == 192 && b == 88 && c == 99)     // 192.88.99/24 6to4 relay anycast (deprecated)
         || (a == 198 && (b & 0xfe) == 18)       // 198.18/15 benchmarking
         || (a == 198 && b == 51 && c == 100)    // TEST-NET-2
         || (a == 203 && b == 0 && c == 113)     // TEST-NET-3
@@ -75,18 +91,21 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 240) // 240/4 reserved, 255.255.255.255 broadcast
 }
 
+/// Public IPv6 is global unicast (`2000::/3`) outside its special-purpose
+/// blocks; everything else (`::/8` with the loopback, unspecified,
+/// IPv4-compatible and SIIT forms, `64:ff9b::/32` beyond the well-known
+/// NAT64 /96, `100::/64` discard, `100:0:0:1::/64` dummy, unique local,
+/// link-local, multicast, the unassigned rest) is not.
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let seg = ip.segments();
-    !(ip.is_unspecified()                    // ::
-        || ip.is_loopback()                  // ::1
-        || ip.is_multicast()                 // ff00::/8
-        || (seg[0] & 0xfe00) == 0xfc00       // fc00::/7 unique local
-        || (seg[0] & 0xffc0) == 0xfe80       // fe80::/10 link-local
-        || (seg[0] & 0xffc0) == 0xfec0       // fec0::/10 site-local (deprecated)
-        || (seg[0] == 0x0064 && seg[1] == 0xff9b) // 64:ff9b::/96 and /48 NAT64: may reach private IPv4
-        || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]) // 100::/64 discard
-        || (seg[0] == 0x2001 && seg[1] == 0x0db8) // 2001:db8::/32 documentation
-        || seg[0] == 0x2002) // 2002::/16 6to4: embeds an arbitrary IPv4
+    let global_unicast = (seg[0] & 0xe000) == 0x2000; // 2000::/3
+    // 2001::/23 IETF protocol assignments (Teredo, ORCHID, benchmarking) and
+    // 2001:db8::/32 documentation.
+    let ietf = seg[0] == 0x2001 && (seg[1] < 0x0200 || seg[1] == 0x0db8);
+    let special = ietf
+        || seg[0] == 0x2002 // 2002::/16 6to4: embeds an arbitrary IPv4
+        || (seg[0] == 0x3fff && seg[1] < 0x1000); // 3fff::/20 documentation
+    global_unicast && !special
 }
 
 /// Checks a target URL before it is requested: http(s) only, and an IP-literal
@@ -239,6 +258,96 @@ mod tests {
             "2001:db8::1",
         ] {
             assert!(!is_public(ip(s)), "{s} must be refused");
+        }
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_judged_by_their_ipv4() {
+        // ::ffff:0:0/96, written both ways.
+        for s in [
+            "::ffff:127.0.0.1",
+            "::ffff:7f00:1",
+            "::ffff:0.0.0.0",
+            "::ffff:0:0",
+            "::ffff:10.0.0.1",
+            "::ffff:192.168.0.1",
+            "::ffff:100.64.0.1",
+            "::ffff:192.88.99.1",
+            "::ffff:224.0.0.1",
+            "::ffff:255.255.255.255",
+        ] {
+            assert!(!is_public(ip(s)), "{s} must be refused");
+        }
+        assert!(is_public(ip("::ffff:1.1.1.1")));
+        assert!(is_public(ip("::ffff:808:808")));
+    }
+
+    #[test]
+    fn the_6to4_relay_anycast_range_is_refused() {
+        for s in ["192.88.99.0", "192.88.99.1", "192.88.99.255"] {
+            assert!(!is_public(ip(s)), "{s} must be refused");
+        }
+        assert!(is_public(ip("192.88.98.1")));
+        assert!(is_public(ip("192.88.100.1")));
+    }
+
+    #[test]
+    fn well_known_nat64_is_judged_by_its_ipv4() {
+        for s in [
+            "64:ff9b::7f00:1",          // 127.0.0.1
+            "64:ff9b::10.0.0.1",        // 10.0.0.1
+            "64:ff9b::169.254.169.254", // cloud metadata
+            "64:ff9b::c0a8:101",        // 192.168.1.1
+            "64:ff9b::192.88.99.1",
+        ] {
+            assert!(!is_public(ip(s)), "{s} must be refused");
+        }
+        assert!(is_public(ip("64:ff9b::8.8.8.8")));
+        assert!(is_public(ip("64:ff9b::101:101")));
+    }
+
+    #[test]
+    fn other_ipv6_forms_that_embed_ipv4_are_refused_whatever_they_embed() {
+        for s in [
+            "64:ff9b:1::8.8.8.8", // local-use NAT64 (RFC 8215)
+            "64:ff9b:1:ffff::1",
+            "64:ff9b:0:1::808:808", // 64:ff9b::/32 outside the /96
+            "::8.8.8.8",            // IPv4-compatible (deprecated)
+            "::127.0.0.1",
+            "::ffff:0:8.8.8.8", // SIIT IPv4-translated
+            "::ffff:0:127.0.0.1",
+            "2002:0a00:0001::1",                    // 6to4 of 10.0.0.1
+            "2002:c0a8:0101::1",                    // 6to4 of 192.168.1.1
+            "2002:7f00:1::",                        // 6to4 of 127.0.0.1
+            "2002:0808:0808::1",                    // 6to4 of a public address
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2", // Teredo
+        ] {
+            assert!(!is_public(ip(s)), "{s} must be refused");
+        }
+    }
+
+    #[test]
+    fn ipv6_special_purpose_blocks_are_refused() {
+        for s in [
+            "100::1",           // discard-only
+            "100:0:0:1::1",     // dummy prefix (RFC 9780)
+            "2001:2::1",        // benchmarking
+            "2001:10::1",       // ORCHID
+            "2001:20::1",       // ORCHIDv2
+            "2001:1ff::1",      // the rest of 2001::/23
+            "2001:db8:ffff::1", // documentation
+            "3fff::1",          // documentation (RFC 9637)
+            "3fff:fff::1",
+            "4000::1", // outside 2000::/3: unassigned
+            "5f00::1", // SRv6 SIDs
+            "::2",     // ::/8 reserved
+            "fec0::1",
+            "febf::1",
+        ] {
+            assert!(!is_public(ip(s)), "{s} must be refused");
+        }
+        for s in ["2001:200::1", "2001:4860:4860::8888", "3fff:1000::1"] {
+            assert!(is_public(ip(s)), "{s} is global unicast");
         }
     }
 

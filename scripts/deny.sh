@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Supply-chain check: `cargo deny check` (advisories, bans, licenses, sources)
 # against deny.toml, offline, with the RustSec advisory database taken from
-# the snapshot in ../shared/advisory-db (override: KILN_ADVISORY_DB=<dir>).
+# the snapshot in ../shared/advisory-db, or /work/shared/advisory-db for a clone
+# made elsewhere (override: KILN_ADVISORY_DB=<dir>).
 #
 #   scripts/deny.sh                 # every check
 #   scripts/deny.sh licenses bans   # some of them
@@ -46,7 +47,14 @@ ensure_cargo_deny() {
 # Copies the snapshot into a git repository under $1 (cargo-deny reads the
 # database from a git checkout and takes its freshness from it).
 prepare_advisory_db() {
-  local root=$1 snapshot=${KILN_ADVISORY_DB:-$KILN_ROOT/../shared/advisory-db}
+  local root=$1 snapshot=${KILN_ADVISORY_DB:-}
+  # The snapshot sits in the shared folder beside the repository; a clone made
+  # elsewhere (CI clones main into a folder of its own) finds it at the
+  # workplace's fixed path.
+  if [[ -z $snapshot ]]; then
+    snapshot=$KILN_ROOT/../shared/advisory-db
+    [[ -d $snapshot || ! -d /work/shared/advisory-db ]] || snapshot=/work/shared/advisory-db
+  fi
   [[ -d $snapshot ]] || die "the RustSec advisory database snapshot is missing: no folder $snapshot"
   [[ -f $snapshot/SNAPSHOT ]] || die "$snapshot has no SNAPSHOT file: not the advisory database snapshot"
   local advisories

@@ -456,7 +456,16 @@ async fn failed_job_retried_over_http_succeeds_once_its_cause_is_fixed() {
     let media: serde_json::Value = app
         .get_json("alice", &format!("/v1/media/{media_id}"))
         .await;
-    assert_eq!(media["status"], "failed", "derived from the job: {media}");
+    assert_eq!(media["status"], "failed", "{media}");
+    let id: uuid::Uuid = media_id.parse().expect("uuid");
+    let row = kiln_jobs::media::repo::get(&app.ctx.app.db, id, None)
+        .await
+        .expect("media row")
+        .expect("exists");
+    assert_eq!(
+        row.status, "failed",
+        "the row itself is closed, not only its view"
+    );
 
     // Only the owner may retry it; once the cause is fixed the retry succeeds.
     let resp = app.post("bob", &format!("/v1/jobs/{job_id}/retry")).await;

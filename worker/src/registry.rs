@@ -82,7 +82,7 @@ macro_rules! registry {
 }
 
 registry! {
-    ImageProcessV1 => media::process::run;
+    ImageProcessV1 => media::process::run, unfinished => media::process::close_unfinished;
     EmailSendV1 => notifications::send::send_email, unfinished => notifications::send::close_unfinished;
     PushSendV1 => notifications::send::send_push, unfinished => notifications::send::close_unfinished;
     WebhookDeliverV1 => webhooks::deliver::run, unfinished => webhooks::deliver::close_unfinished;

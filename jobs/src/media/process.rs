@@ -9,7 +9,9 @@ use super::{
     ImageProcessV1, StoredVariant, media_prefix, original_key, pipeline, repo, variant_key,
 };
 use crate::{
+    JobRun, JobStatus,
     context::JobCtx,
+    db::Db,
     job::{Classify, JobError},
     storage::StorageError,
 };
@@ -101,4 +103,20 @@ pub async fn run(ctx: &JobCtx, job: ImageProcessV1) -> Result<serde_json::Value,
         "height": processed.source.height,
         "variants": stored.iter().map(|v| &v.name).collect::<Vec<_>>(),
     }))
+}
+
+/// Marks the media of an `image.process` job that ended `failed` or `dead`
+/// without its handler recording it (a missing original, retries spent, a
+/// lost worker) failed, so it does not stay `processing`.
+pub async fn close_unfinished(
+    db: &Db,
+    job: &JobRun,
+    status: JobStatus,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    if !matches!(status, JobStatus::Failed | JobStatus::Dead) {
+        return Ok(());
+    }
+    let error = error.unwrap_or("the processing job ended without a result");
+    repo::finish_job(db, job.id, error, Utc::now()).await
 }

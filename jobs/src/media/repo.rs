@@ -123,6 +123,26 @@ pub async fn mark_failed(
         .map(|_| ()))
 }
 
+/// Marks the row of a processing job that ended without its handler
+/// recording it (a timeout, retries spent, a lost worker) failed, with the
+/// job's error. A row that is no longer `processing` is left alone.
+pub async fn finish_job(
+    db: &Db,
+    job_id: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE media SET status = 'failed', error = $2, updated_at = $3 \
+               WHERE job_id = $1 AND status = 'processing'";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(job_id)
+        .bind(error)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|_| ()))
+}
+
 /// Deletes a row; false when it did not exist (for that owner).
 pub async fn delete(db: &Db, id: Uuid, owner: Option<&str>) -> Result<bool, sqlx::Error> {
     let sql = "DELETE FROM media WHERE id = $1 AND ($2 IS NULL OR owner = $2)";

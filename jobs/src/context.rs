@@ -152,6 +152,40 @@ impl JobCtx {
         i32::try_from(self.attempt).unwrap_or(i32::MAX)
     }
 
+    /// Writes this attempt's outcome to its history row with `write` (true:
+    /// written; false: another attempt took the row over, whose outcome
+    /// stands). An `accepted` outcome (the provider took the message) goes
+    /// to [`AppContext::records`] and is retried with backoff until just
+    /// before the deadline, since until it is written a cut-off would send it
+    /// again; anything else goes to the main pool and is tried once.
+    pub async fn record_outcome<F, Fut>(&self, accepted: bool, write: F) -> Result<(), JobError>
+    where
+        F: Fn(Db) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
+    {
+        let db = if accepted {
+            &self.app.records
+        } else {
+            &self.app.db
+        };
+        let mut wait = std::time::Duration::from_millis(50);
+        loop {
+            match write(db.clone()).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    tracing::warn!(job_id = %self.job_id, "another attempt took this delivery over; its outcome stands");
+                    return Ok(());
+                }
+                Err(e) if accepted && Utc::now() + wait < self.deadline => {
+                    tracing::warn!(job_id = %self.job_id, error = %e, "could not record an accepted send; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(e) => return Err(JobError::Retry(e.into())),
+            }
+        }
+    }
+
     /// The error of an attempt that found its row held by another attempt
     /// until `until`: retried once that hold has run out.
     pub fn held_elsewhere(&self, until: DateTime<Utc>) -> JobError {

@@ -38,54 +38,40 @@ async fn record(
         Err(e) if e.is_retryable() => (NotificationStatus::Retrying, None, Some(e.to_string())),
         Err(e) => (NotificationStatus::Failed, None, Some(e.to_string())),
     };
-    let mut wait = std::time::Duration::from_millis(50);
-    loop {
-        let db = if status.is_sent() {
-            &ctx.app.records
-        } else {
-            &ctx.app.db
-        };
-        let written = notifications::set_outcome(
-            db,
-            id,
-            ctx.attempt_token(),
-            status,
-            provider_id,
-            error.as_deref(),
-            Utc::now(),
-        )
-        .await;
-        match written {
-            Ok(true) => return Ok(()),
-            Ok(false) => {
-                tracing::warn!(notification_id = %id, "another attempt took this delivery over; its outcome stands");
-                return Ok(());
-            }
-            Err(e) if status.is_sent() && Utc::now() + wait < ctx.deadline => {
-                tracing::warn!(notification_id = %id, error = %e, "could not record an accepted send; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(1));
-            }
-            Err(e) => return Err(JobError::Retry(e.into())),
-        }
-    }
+    let (attempt, error) = (ctx.attempt_token(), error.as_deref());
+    ctx.record_outcome(status.is_sent(), |db| async move {
+        let at = Utc::now();
+        notifications::set_outcome(&db, id, attempt, status, provider_id, error, at).await
+    })
+    .await
+}
+
+/// Ends a delivery with `status` and `reason` without sending it.
+async fn end_unsent(
+    ctx: &JobCtx,
+    id: Uuid,
+    status: NotificationStatus,
+    reason: &str,
+) -> Result<(), JobError> {
+    let attempt = ctx.attempt_token();
+    notifications::set_outcome(
+        &ctx.app.db,
+        id,
+        attempt,
+        status,
+        None,
+        Some(reason),
+        Utc::now(),
+    )
+    .await
+    .retry()
+    .map(|_| ())
 }
 
 /// Ends a delivery that has nothing to send.
 async fn skip(ctx: &JobCtx, id: Uuid, reason: &str) -> Result<Value, JobError> {
     let status = NotificationStatus::Skipped;
-    let at = Utc::now();
-    notifications::set_outcome(
-        &ctx.app.db,
-        id,
-        ctx.attempt_token(),
-        status,
-        None,
-        Some(reason),
-        at,
-    )
-    .await
-    .retry()?;
+    end_unsent(ctx, id, status, reason).await?;
     tracing::info!(notification_id = %id, reason, "notification skipped");
     Ok(json!({ "status": status, "reason": reason }))
 }
@@ -233,18 +219,7 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
                 .await
                 .retry()?;
             let status = NotificationStatus::Failed;
-            let at = Utc::now();
-            notifications::set_outcome(
-                &app.db,
-                id,
-                ctx.attempt_token(),
-                status,
-                None,
-                Some(reason),
-                at,
-            )
-            .await
-            .retry()?;
+            end_unsent(ctx, id, status, reason).await?;
             tracing::info!(device_id = %device.id, "device token unregistered; deactivated");
             Ok(json!({ "notification_id": id, "status": status, "reason": reason }))
         }

@@ -25,28 +25,11 @@ use crate::{
 /// retried with backoff while this attempt still holds it, since until it is
 /// written a cut-off would post it again.
 async fn record(ctx: &JobCtx, id: Uuid, o: &AttemptOutcome<'_>) -> Result<(), JobError> {
-    let mut wait = std::time::Duration::from_millis(50);
-    loop {
-        let delivered = o.status == DeliveryStatus::Delivered;
-        let db = if delivered {
-            &ctx.app.records
-        } else {
-            &ctx.app.db
-        };
-        match repo::record_attempt(db, id, ctx.attempt_token(), o, Utc::now()).await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {
-                tracing::warn!(delivery_id = %id, "another attempt took this delivery over; its outcome stands");
-                return Ok(());
-            }
-            Err(e) if delivered && Utc::now() + wait < ctx.deadline => {
-                tracing::warn!(delivery_id = %id, error = %e, "could not record an accepted delivery; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(1));
-            }
-            Err(e) => return Err(JobError::Retry(e.into())),
-        }
-    }
+    let attempt = ctx.attempt_token();
+    ctx.record_outcome(o.status == DeliveryStatus::Delivered, |db| async move {
+        repo::record_attempt(&db, id, attempt, o, Utc::now()).await
+    })
+    .await
 }
 
 /// Ends a delivery that will not be sent.

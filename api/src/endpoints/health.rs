@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
 use kiln_jobs::{AppContext, queue::Transport};
 
@@ -13,11 +13,39 @@ use crate::{ApiTags, error::EdgeError};
 /// How long one dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The liveness state: always `ok` when the process answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum LiveStatus {
+    /// The process answers.
+    Ok,
+}
+
+/// A dependency's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DependencyState {
+    /// It answered in time.
+    Up,
+    /// It failed or did not answer in time.
+    Down,
+}
+
+/// The readiness state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ReadyStatus {
+    /// Every dependency is up.
+    Ready,
+    /// At least one dependency is down.
+    Unavailable,
+}
+
 /// Liveness answer.
 #[derive(Debug, Object)]
 pub struct Live {
     /// Always `ok`.
-    pub status: String,
+    pub status: LiveStatus,
     /// Kiln's version.
     pub version: String,
 }
@@ -28,7 +56,7 @@ pub struct DependencyStatus {
     /// `database`, `queue` (the database's queue tables) or `redis`, and `storage`.
     pub name: String,
     /// `up` or `down`.
-    pub status: String,
+    pub status: DependencyState,
     /// Round-trip time of the check in milliseconds.
     pub latency_ms: f64,
 }
@@ -37,7 +65,7 @@ pub struct DependencyStatus {
 #[derive(Debug, Object)]
 pub struct Ready {
     /// `ready` or `unavailable`.
-    pub status: String,
+    pub status: ReadyStatus,
     /// Every dependency checked.
     pub checks: Vec<DependencyStatus>,
 }
@@ -80,7 +108,11 @@ where
     };
     DependencyStatus {
         name: name.to_owned(),
-        status: if up { "up" } else { "down" }.to_owned(),
+        status: if up {
+            DependencyState::Up
+        } else {
+            DependencyState::Down
+        },
         latency_ms: (latency_ms * 100.0).round() / 100.0,
     }
 }
@@ -96,7 +128,7 @@ impl HealthApi {
     #[oai(path = "/live", method = "get", operation_id = "health_live")]
     async fn live(&self) -> Result<Json<Live>, EdgeError> {
         Ok(Json(Live {
-            status: "ok".into(),
+            status: LiveStatus::Ok,
             version: env!("CARGO_PKG_VERSION").into(),
         }))
     }
@@ -120,9 +152,13 @@ impl HealthApi {
             check("storage", app.storage.ping()),
         );
         let checks = vec![db, queue, storage];
-        let ok = checks.iter().all(|c| c.status == "up");
+        let ok = checks.iter().all(|c| c.status == DependencyState::Up);
         let body = Json(Ready {
-            status: if ok { "ready" } else { "unavailable" }.into(),
+            status: if ok {
+                ReadyStatus::Ready
+            } else {
+                ReadyStatus::Unavailable
+            },
             checks,
         });
         Ok(if ok {

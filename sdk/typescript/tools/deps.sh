@@ -19,15 +19,22 @@ ts_sdk_require_node() {
   ((major >= 20)) || die "Node.js $(node --version) is too old: the TypeScript SDK needs 20 or newer"
 }
 
-# Fails unless every pinned package is installed at its pinned version in $1.
-ts_sdk_verify_pins() {
+# Succeeds when every pinned package is installed at its pinned version in $1;
+# otherwise says what is wrong (on stderr) and fails.
+ts_sdk_pins_ok() {
   local modules=$1 pin name want got
   for pin in "${TS_SDK_PINS[@]}"; do
     name=${pin%@*}
     want=${pin##*@}
-    [[ -f $modules/$name/package.json ]] || die "$name is missing from $modules"
+    if [[ ! -f $modules/$name/package.json ]]; then
+      warn "$name is missing from $modules"
+      return 1
+    fi
     got=$(node -p 'require(process.argv[1]).version' "$modules/$name/package.json")
-    [[ $got == "$want" ]] || die "$name is $got in $modules, but the SDK pins $want"
+    if [[ $got != "$want" ]]; then
+      warn "$name is $got in $modules, but the SDK pins $want"
+      return 1
+    fi
   done
 }
 
@@ -43,7 +50,7 @@ ts_sdk_deps() {
     log "using $TS_SDK_DIR/node_modules (not a link to the cache)"
     (cd "$TS_SDK_DIR" && npm ls --all >/dev/null 2>&1) ||
       die "$TS_SDK_DIR/node_modules does not match package-lock.json: remove it (the scripts then use the cache) or run 'npm ci' there"
-    ts_sdk_verify_pins "$TS_SDK_DIR/node_modules"
+    ts_sdk_pins_ok "$TS_SDK_DIR/node_modules" || die "$TS_SDK_DIR/node_modules does not hold the pinned versions: remove it"
     return 0
   fi
 
@@ -51,7 +58,7 @@ ts_sdk_deps() {
   local key dir
   key=$( (cat "$TS_SDK_DIR/package.json" "$lock"; node -p 'process.versions.node.split(".")[0]') | sha256sum | cut -c1-16)
   dir="$TS_SDK_CACHE/deps-$key"
-  if [[ ! -f $dir/.complete ]]; then
+  if [[ ! -f $dir/.complete ]] || ! ts_sdk_pins_ok "$dir/node_modules"; then
     log "installing the TypeScript SDK's pinned packages into $dir"
     mkdir -p "$TS_SDK_CACHE" || die "cannot create $TS_SDK_CACHE"
     local tmp
@@ -61,12 +68,12 @@ ts_sdk_deps() {
       rm -rf "$tmp"
       die "npm ci failed for the TypeScript SDK (is the npm registry reachable?)"
     fi
-    ts_sdk_verify_pins "$tmp/node_modules"
+    ts_sdk_pins_ok "$tmp/node_modules" || die "npm ci did not install the pinned versions (see above)"
     touch "$tmp/.complete"
     rm -rf "$dir"
-    mv "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp" # lost a race with another install: keep theirs
+    mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp" # lost a race with another install: keep theirs
     [[ -f $dir/.complete ]] || die "installing into $dir failed"
   fi
-  ts_sdk_verify_pins "$dir/node_modules"
+  ts_sdk_pins_ok "$dir/node_modules" || die "the cached install in $dir is broken (see above)"
   ln -sfn "$dir/node_modules" "$TS_SDK_DIR/node_modules"
 }

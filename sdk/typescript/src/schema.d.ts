@@ -4,99 +4,27 @@
  */
 
 export interface paths {
-    "/v1/auth/register": {
+    "/health/live": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
         /**
-         * Register an account
-         * @description Public, unless `auth.allow_registration` is false (then 403
-         *     `registration_closed`). New accounts get the `user` role; a taken email
-         *     is 409 `email_taken`, a weak password 422. When too many password
-         *     hashes are queued already: 503 `busy` with `Retry-After`.
+         * Liveness
+         * @description 200 while the process can answer at all. Does not check dependencies.
          */
-        post: operations["auth_register"];
+        get: operations["health_live"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/v1/auth/login": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Log in
-         * @description Public. Answers an access token and a refresh token. Any failure
-         *     (unknown email, wrong password, locked or disabled account) is the same
-         *     401 `invalid_credentials`; after `auth.lockout_threshold` failures in a
-         *     row the account is locked for `auth.lockout_secs`. When too many
-         *     logins are waiting for password hashing: 503 `busy` with `Retry-After`
-         *     (the attempt is not counted).
-         */
-        post: operations["auth_login"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/auth/refresh": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Refresh the tokens
-         * @description Public. Uses up the refresh token and answers a new pair. A refresh
-         *     token presented a second time ends its whole session (every token
-         *     descended from the same login) and is recorded in the audit log.
-         */
-        post: operations["auth_refresh"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/auth/logout": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Log out
-         * @description Bearer token only. Ends the session of the given refresh token, or
-         *     every session of the caller. Access tokens already issued stay valid
-         *     until they expire (`auth.access_token_ttl_secs`).
-         */
-        post: operations["auth_logout"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/me": {
+    "/health/ready": {
         parameters: {
             query?: never;
             header?: never;
@@ -104,10 +32,12 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's account
-         * @description Any authenticated caller (bearer token or API key).
+         * Readiness
+         * @description Checks the database, the queue backend and object storage; 503 with
+         *     per-dependency status and latency when any is down. Public: it says
+         *     only which dependency is up or down; why is in the server log.
          */
-        get: operations["me_get"];
+        get: operations["health_ready"];
         put?: never;
         post?: never;
         delete?: never;
@@ -161,51 +91,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/users": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List accounts
-         * @description Admins only (bearer token).
-         */
-        get: operations["users_list"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/users/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Get an account
-         * @description Admins only (bearer token).
-         */
-        get: operations["users_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        /**
-         * Change an account's role or disable it
-         * @description Admins only (bearer token). The last enabled admin cannot be demoted or
-         *     disabled (409). Demoting or disabling a user ends their sessions.
-         */
-        patch: operations["users_update"];
-        trace?: never;
-    };
     "/v1/audit-log": {
         parameters: {
             query?: never;
@@ -218,6 +103,243 @@ export interface paths {
          * @description Admins only (bearer token). Newest first.
          */
         get: operations["audit_log_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in
+         * @description Public. Answers an access token and a refresh token. Any failure
+         *     (unknown email, wrong password, locked or disabled account) is the same
+         *     401 `invalid_credentials`; after `auth.lockout_threshold` failures in a
+         *     row the account is locked for `auth.lockout_secs`. When too many
+         *     logins are waiting for password hashing: 503 `busy` with `Retry-After`
+         *     (the attempt is not counted).
+         */
+        post: operations["auth_login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log out
+         * @description Bearer token only. Ends the session of the given refresh token, or
+         *     every session of the caller. Access tokens already issued stay valid
+         *     until they expire (`auth.access_token_ttl_secs`).
+         */
+        post: operations["auth_logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh the tokens
+         * @description Public. Uses up the refresh token and answers a new pair. A refresh
+         *     token presented a second time ends its whole session (every token
+         *     descended from the same login) and is recorded in the audit log.
+         */
+        post: operations["auth_refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register an account
+         * @description Public, unless `auth.allow_registration` is false (then 403
+         *     `registration_closed`). New accounts get the `user` role; a taken email
+         *     is 409 `email_taken`, a weak password 422. When too many password
+         *     hashes are queued already: 503 `busy` with `Retry-After`.
+         */
+        post: operations["auth_register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the caller's devices
+         * @description Any user (bearer token).
+         */
+        get: operations["devices_list"];
+        put?: never;
+        /**
+         * Register a push device
+         * @description Any user, for themselves (bearer token). Registering a token again
+         *     updates that device (200) — after a reinstall, an app update or a
+         *     sign-in by another user on the same install. At most 50 devices.
+         */
+        post: operations["devices_register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a device
+         * @description Any user, their own devices only (bearer token); another user's device
+         *     is 404. Apps call this at sign-out.
+         */
+        delete: operations["devices_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List jobs
+         * @description Newest first. Users see their own jobs; operators and admins see all.
+         */
+        get: operations["jobs_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a job */
+        get: operations["jobs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a job
+         * @description Queued jobs never run; a running job finishes its current attempt but its
+         *     outcome is discarded and it is not retried. 409 once the job is finished.
+         */
+        post: operations["jobs_cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a failed or dead job
+         * @description Queues it again with a fresh attempt budget. 409 for any other status.
+         */
+        post: operations["jobs_retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's account
+         * @description Any authenticated caller (bearer token or API key).
+         */
+        get: operations["me_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -295,24 +417,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/jobs/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Get a job */
-        get: operations["jobs_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/jobs": {
+    "/v1/notifications": {
         parameters: {
             query?: never;
             header?: never;
@@ -320,53 +425,22 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List jobs
-         * @description Newest first. Users see their own jobs; operators and admins see all.
+         * List the caller's notifications
+         * @description Any user, their own history (bearer token), newest first.
          */
-        get: operations["jobs_list"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/jobs/{id}/cancel": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
+        get: operations["notifications_list"];
         put?: never;
         /**
-         * Cancel a job
-         * @description Queued jobs never run; a running job finishes its current attempt but its
-         *     outcome is discarded and it is not retried. 409 once the job is finished.
+         * Send a notification
+         * @description Operators and admins (scope `notifications:write`). Queues one email
+         *     and/or one push per active device of the user, rendered from the
+         *     template; answers 202 with the deliveries and their job ids. The
+         *     template is rendered once now, so missing parameters are a 422 here,
+         *     not a failed job later. With an `Idempotency-Key` header, repeating the
+         *     request returns the first request's deliveries (200) and sends nothing
+         *     again.
          */
-        post: operations["jobs_cancel"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/jobs/{id}/retry": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Retry a failed or dead job
-         * @description Queues it again with a fresh attempt budget. 409 for any other status.
-         */
-        post: operations["jobs_retry"];
+        post: operations["notifications_send"];
         delete?: never;
         options?: never;
         head?: never;
@@ -415,7 +489,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/devices": {
+    "/v1/users": {
         parameters: {
             query?: never;
             header?: never;
@@ -423,46 +497,19 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List the caller's devices
-         * @description Any user (bearer token).
+         * List accounts
+         * @description Admins only (bearer token).
          */
-        get: operations["devices_list"];
-        put?: never;
-        /**
-         * Register a push device
-         * @description Any user, for themselves (bearer token). Registering a token again
-         *     updates that device (200) — after a reinstall, an app update or a
-         *     sign-in by another user on the same install. At most 50 devices.
-         */
-        post: operations["devices_register"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/devices/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
+        get: operations["users_list"];
         put?: never;
         post?: never;
-        /**
-         * Remove a device
-         * @description Any user, their own devices only (bearer token); another user's device
-         *     is 404. Apps call this at sign-out.
-         */
-        delete: operations["devices_delete"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/v1/notifications": {
+    "/v1/users/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -470,26 +517,21 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List the caller's notifications
-         * @description Any user, their own history (bearer token), newest first.
+         * Get an account
+         * @description Admins only (bearer token).
          */
-        get: operations["notifications_list"];
+        get: operations["users_get"];
         put?: never;
-        /**
-         * Send a notification
-         * @description Operators and admins (scope `notifications:write`). Queues one email
-         *     and/or one push per active device of the user, rendered from the
-         *     template; answers 202 with the deliveries and their job ids. The
-         *     template is rendered once now, so missing parameters are a 422 here,
-         *     not a failed job later. With an `Idempotency-Key` header, repeating the
-         *     request returns the first request's deliveries (200) and sends nothing
-         *     again.
-         */
-        post: operations["notifications_send"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change an account's role or disable it
+         * @description Admins only (bearer token). The last enabled admin cannot be demoted or
+         *     disabled (409). Demoting or disabling a user ends their sessions.
+         */
+        patch: operations["users_update"];
         trace?: never;
     };
     "/v1/webhooks": {
@@ -613,48 +655,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/health/live": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Liveness
-         * @description 200 while the process can answer at all. Does not check dependencies.
-         */
-        get: operations["health_live"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/health/ready": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Readiness
-         * @description Checks the database, the queue backend and object storage; 503 with
-         *     per-dependency status and latency when any is down. Public: it says
-         *     only which dependency is up or down; why is in the server log.
-         */
-        get: operations["health_ready"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -664,19 +664,6 @@ export interface components {
          * @description A key just created: the only time the key itself is shown.
          */
         ApiKeyCreatedOut: {
-            /** @description The key, for the `X-API-Key` header. Store it now: it cannot be shown again. */
-            key: string;
-            /**
-             * Format: uuid
-             * @description Key id.
-             */
-            id: string;
-            /** @description Its name. */
-            name: string;
-            /** @description The key's visible start (`kiln_` + 8 characters), to tell keys apart. */
-            prefix: string;
-            /** @description What it may do. */
-            scopes: string[];
             /**
              * Format: date-time
              * @description When it was created.
@@ -688,30 +675,43 @@ export interface components {
              */
             expires_at?: string | null;
             /**
+             * Format: uuid
+             * @description Key id.
+             */
+            id: string;
+            /** @description The key, for the `X-API-Key` header. Store it now: it cannot be shown again. */
+            key: string;
+            /**
              * Format: date-time
              * @description When it was last used (to the minute).
              */
             last_used_at?: string | null;
+            /** @description Its name. */
+            name: string;
+            /** @description The key's visible start (`kiln_` + 8 characters), to tell keys apart. */
+            prefix: string;
             /**
              * Format: date-time
              * @description When it was revoked.
              */
             revoked_at?: string | null;
+            /** @description What it may do. */
+            scopes: string[];
         };
         /**
          * ApiKeyIn
          * @description A new API key.
          */
         ApiKeyIn: {
-            /** @description A name to recognise the key by (1–100 characters). */
-            name: string;
-            /** @description What the key may do; each must be allowed to the caller's role. */
-            scopes: components["schemas"]["Scope"][];
             /**
              * Format: date-time
              * @description When the key stops working (default: never).
              */
-            expires_at?: string;
+            expires_at?: string | null;
+            /** @description A name to recognise the key by (1–100 characters). */
+            name: string;
+            /** @description What the key may do; each must be allowed to the caller's role. */
+            scopes: components["schemas"]["Scope"][];
         };
         /**
          * ApiKeyList
@@ -727,17 +727,6 @@ export interface components {
          */
         ApiKeyOut: {
             /**
-             * Format: uuid
-             * @description Key id.
-             */
-            id: string;
-            /** @description Its name. */
-            name: string;
-            /** @description The key's visible start (`kiln_` + 8 characters), to tell keys apart. */
-            prefix: string;
-            /** @description What it may do. */
-            scopes: string[];
-            /**
              * Format: date-time
              * @description When it was created.
              */
@@ -748,15 +737,26 @@ export interface components {
              */
             expires_at?: string | null;
             /**
+             * Format: uuid
+             * @description Key id.
+             */
+            id: string;
+            /**
              * Format: date-time
              * @description When it was last used (to the minute).
              */
             last_used_at?: string | null;
+            /** @description Its name. */
+            name: string;
+            /** @description The key's visible start (`kiln_` + 8 characters), to tell keys apart. */
+            prefix: string;
             /**
              * Format: date-time
              * @description When it was revoked.
              */
             revoked_at?: string | null;
+            /** @description What it may do. */
+            scopes: string[];
         };
         /**
          * AuditOut
@@ -764,30 +764,30 @@ export interface components {
          */
         AuditOut: {
             /**
-             * Format: uuid
-             * @description Entry id (UUIDv7, time ordered).
-             */
-            id: string;
-            /**
-             * Format: date-time
-             * @description When it happened.
-             */
-            at: string;
-            /**
              * @description What happened, e.g. `login_failed`, `account_locked`, `refresh_token_reuse`,
              *     `api_key_created`, `api_key_revoked`, `role_changed`.
              */
             action: string;
             /** @description Who did it (user id), when known. */
             actor?: string | null;
-            /** @description What it was done to (user, key). */
-            subject?: string | null;
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            at: string;
+            /** @description Action-specific details. */
+            details?: unknown;
+            /**
+             * Format: uuid
+             * @description Entry id (UUIDv7, time ordered).
+             */
+            id: string;
             /** @description The client address. */
             ip?: string | null;
             /** @description The request id. */
             request_id?: string | null;
-            /** @description Action-specific details. */
-            details?: unknown;
+            /** @description What it was done to (user, key). */
+            subject?: string | null;
         };
         /**
          * AuditPage
@@ -802,6 +802,11 @@ export interface components {
              */
             next_cursor?: string | null;
         };
+        /**
+         * @description A delivery channel.
+         * @enum {string}
+         */
+        Channel: "email" | "push";
         /**
          * CredentialsIn
          * @description Email and password.
@@ -818,37 +823,10 @@ export interface components {
          */
         DeliveryOut: {
             /**
-             * Format: uuid
-             * @description Delivery id.
-             */
-            id: string;
-            /** @description The `webhook-id` header of every attempt (`msg_…`); receivers deduplicate on it. */
-            message_id: string;
-            /** @description The event type. */
-            event_type: string;
-            /** @description The body sent, parsed. */
-            payload: unknown;
-            /**
-             * Format: uuid
-             * @description The `webhook.deliver` job.
-             */
-            job_id?: string | null;
-            /** @description Where it is. */
-            status: components["schemas"]["DeliveryStatus"];
-            /**
              * Format: int32
              * @description Attempts so far.
              */
             attempts: number;
-            /**
-             * Format: int32
-             * @description The HTTP status of the last answer, if the receiver answered.
-             */
-            response_status?: number | null;
-            /** @description The start of the last answer's body. */
-            response_body?: string | null;
-            /** @description Why the last attempt failed. */
-            error?: string | null;
             /**
              * Format: date-time
              * @description When the event was queued.
@@ -856,14 +834,41 @@ export interface components {
             created_at: string;
             /**
              * Format: date-time
-             * @description When it last changed.
-             */
-            updated_at: string;
-            /**
-             * Format: date-time
              * @description When the receiver acknowledged it.
              */
             delivered_at?: string | null;
+            /** @description Why the last attempt failed. */
+            error?: string | null;
+            /** @description The event type. */
+            event_type: string;
+            /**
+             * Format: uuid
+             * @description Delivery id.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The `webhook.deliver` job.
+             */
+            job_id?: string | null;
+            /** @description The `webhook-id` header of every attempt (`msg_…`); receivers deduplicate on it. */
+            message_id: string;
+            /** @description The body sent, parsed. */
+            payload: unknown;
+            /** @description The start of the last answer's body. */
+            response_body?: string | null;
+            /**
+             * Format: int32
+             * @description The HTTP status of the last answer, if the receiver answered.
+             */
+            response_status?: number | null;
+            /** @description Where it is. */
+            status: components["schemas"]["DeliveryStatus"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
         };
         /**
          * DeliveryPage
@@ -885,27 +890,27 @@ export interface components {
          * @description One dependency's state.
          */
         DependencyStatus: {
-            /** @description `database`, `queue` (the database's queue tables) or `redis`, and `storage`. */
-            name: string;
-            /** @description `up` or `down`. */
-            status: string;
             /**
              * Format: double
              * @description Round-trip time of the check in milliseconds.
              */
             latency_ms: number;
+            /** @description `database`, `queue` (the database's queue tables) or `redis`, and `storage`. */
+            name: string;
+            /** @description `up` or `down`. */
+            status: string;
         };
         /**
          * DeviceIn
          * @description A device to register.
          */
         DeviceIn: {
-            /** @description The FCM registration token the app got from the Firebase SDK. */
-            token: string;
+            /** @description The app's version, for support (at most 64 characters). */
+            app_version?: string | null;
             /** @description The app's platform. */
             platform: components["schemas"]["Platform"];
-            /** @description The app's version, for support (at most 64 characters). */
-            app_version?: string;
+            /** @description The FCM registration token the app got from the Firebase SDK. */
+            token: string;
         };
         /**
          * DeviceList
@@ -922,28 +927,28 @@ export interface components {
          */
         DeviceOut: {
             /**
-             * Format: uuid
-             * @description Device id.
-             */
-            id: string;
-            /** @description The last 8 characters of the token. */
-            token_hint: string;
-            /** @description The app's platform. */
-            platform: components["schemas"]["Platform"];
-            /** @description The app's version. */
-            app_version?: string | null;
-            /**
              * @description False once FCM said the token is no longer registered; pushes skip it.
              *     Registering the token again reactivates it.
              */
             active: boolean;
-            /** @description Why it was deactivated. */
-            last_error?: string | null;
+            /** @description The app's version. */
+            app_version?: string | null;
             /**
              * Format: date-time
              * @description When it was first registered.
              */
             created_at: string;
+            /**
+             * Format: uuid
+             * @description Device id.
+             */
+            id: string;
+            /** @description Why it was deactivated. */
+            last_error?: string | null;
+            /** @description The app's platform. */
+            platform: components["schemas"]["Platform"];
+            /** @description The last 8 characters of the token. */
+            token_hint: string;
             /**
              * Format: date-time
              * @description When it was last registered or changed.
@@ -957,50 +962,28 @@ export interface components {
         ErrorBody: {
             /** @description Stable snake_case code, part of the API (e.g. `not_found`, `payload_too_large`). */
             code: string;
+            /** @description Structured details, e.g. per-dependency readiness. */
+            details?: unknown;
             /** @description Human-readable explanation. */
             message: string;
             /** @description The request id (also in the `x-request-id` header and the server logs). */
             request_id: string;
-            /** @description Structured details, e.g. per-dependency readiness. */
-            details?: unknown;
         };
+        /**
+         * @description An event type an endpoint can subscribe to.
+         * @enum {string}
+         */
+        EventType: "job.succeeded" | "job.failed" | "job.dead" | "media.ready";
         /**
          * JobOut
          * @description A job as the ledger records it.
          */
         JobOut: {
             /**
-             * Format: uuid
-             * @description Job id (UUIDv7).
-             */
-            id: string;
-            /** @description Kind, e.g. `image.process`. */
-            kind: string;
-            /** @description Queue it runs on. */
-            queue: string;
-            /** @description Current status. */
-            status: components["schemas"]["JobStatus"];
-            /**
              * Format: uint32
              * @description Attempts started so far.
              */
             attempts: number;
-            /**
-             * Format: uint32
-             * @description Attempts allowed before the job is `dead`.
-             */
-            max_attempts: number;
-            /**
-             * Format: uint8
-             * @description Progress, 0–100.
-             */
-            progress: number;
-            /** @description The handler's result, once succeeded. */
-            result?: unknown;
-            /** @description The last failure's reason. */
-            last_error?: string | null;
-            /** @description The idempotency key it was created with. */
-            idempotency_key?: string | null;
             /**
              * Format: date-time
              * @description When it was enqueued.
@@ -1008,19 +991,46 @@ export interface components {
             created_at: string;
             /**
              * Format: date-time
-             * @description When the current or last attempt started.
-             */
-            started_at?: string | null;
-            /**
-             * Format: date-time
              * @description When it reached a terminal status.
              */
             finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Job id (UUIDv7).
+             */
+            id: string;
+            /** @description The idempotency key it was created with. */
+            idempotency_key?: string | null;
+            /** @description Kind, e.g. `image.process`. */
+            kind: string;
+            /** @description The last failure's reason. */
+            last_error?: string | null;
+            /**
+             * Format: uint32
+             * @description Attempts allowed before the job is `dead`.
+             */
+            max_attempts: number;
             /**
              * Format: date-time
              * @description When the next attempt is due (scheduled retries and delayed jobs).
              */
             next_run_at?: string | null;
+            /**
+             * Format: uint8
+             * @description Progress, 0–100.
+             */
+            progress: number;
+            /** @description Queue it runs on. */
+            queue: string;
+            /** @description The handler's result, once succeeded. */
+            result?: unknown;
+            /**
+             * Format: date-time
+             * @description When the current or last attempt started.
+             */
+            started_at?: string | null;
+            /** @description Current status. */
+            status: components["schemas"]["JobStatus"];
         };
         /**
          * JobPage
@@ -1032,6 +1042,11 @@ export interface components {
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string | null;
         };
+        /**
+         * @description Status of a job.
+         * @enum {string}
+         */
+        JobStatus: "queued" | "running" | "succeeded" | "failed" | "dead" | "cancelled";
         /**
          * Live
          * @description Liveness answer.
@@ -1048,7 +1063,7 @@ export interface components {
          */
         LogoutIn: {
             /** @description End this session only (its refresh token); omit to end every session of the caller. */
-            refresh_token?: string;
+            refresh_token?: string | null;
         };
         /**
          * MediaAccepted
@@ -1057,14 +1072,14 @@ export interface components {
         MediaAccepted: {
             /**
              * Format: uuid
-             * @description The media id.
-             */
-            media_id: string;
-            /**
-             * Format: uuid
              * @description The processing job; poll `GET /v1/jobs/{job_id}` or the media itself.
              */
             job_id: string;
+            /**
+             * Format: uuid
+             * @description The media id.
+             */
+            media_id: string;
             /** @description Media status (`processing` at first). */
             status: string;
         };
@@ -1073,71 +1088,73 @@ export interface components {
          * @description An uploaded image and its variants.
          */
         MediaOut: {
-            /**
-             * Format: uuid
-             * @description The media id.
-             */
-            id: string;
-            /** @description `processing`, `ready` or `failed`. */
-            status: string;
-            /**
-             * Format: uuid
-             * @description The processing job.
-             */
-            job_id: string;
-            /** @description Why processing failed. */
-            error?: string | null;
-            /** @description The uploaded file's name, as sent. */
-            filename?: string | null;
-            /** @description Detected source format. */
-            source_format: string;
-            /**
-             * Format: uint64
-             * @description Size of the original in bytes.
-             */
-            source_bytes: number;
-            /**
-             * Format: uint32
-             * @description Width after EXIF orientation.
-             */
-            width?: number | null;
-            /**
-             * Format: uint32
-             * @description Height after EXIF orientation.
-             */
-            height?: number | null;
             /** @description A BlurHash placeholder. */
             blurhash?: string | null;
-            /** @description Dominant colour as `#rrggbb`. */
-            dominant_color?: string | null;
-            /** @description Variants (empty until ready). */
-            variants: components["schemas"]["VariantOut"][];
             /**
              * Format: date-time
              * @description Upload time.
              */
             created_at: string;
+            /** @description Dominant colour as `#rrggbb`. */
+            dominant_color?: string | null;
+            /** @description Why processing failed. */
+            error?: string | null;
+            /** @description The uploaded file's name, as sent. */
+            filename?: string | null;
+            /**
+             * Format: uint32
+             * @description Height after EXIF orientation.
+             */
+            height?: number | null;
+            /**
+             * Format: uuid
+             * @description The media id.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The processing job.
+             */
+            job_id: string;
+            /**
+             * Format: uint64
+             * @description Size of the original in bytes.
+             */
+            source_bytes: number;
+            /** @description Detected source format. */
+            source_format: string;
+            /** @description `processing`, `ready` or `failed`. */
+            status: string;
+            /** @description Variants (empty until ready). */
+            variants: components["schemas"]["VariantOut"][];
+            /**
+             * Format: uint32
+             * @description Width after EXIF orientation.
+             */
+            width?: number | null;
         };
         /**
          * NotificationIn
          * @description A notification to send.
          */
         NotificationIn: {
-            /**
-             * Format: uuid
-             * @description The recipient's user id.
-             */
-            user_id: string;
             /** @description Channels, each at most once. */
             channels: components["schemas"]["Channel"][];
-            /** @description The template. */
-            template: components["schemas"]["Template"];
             /**
              * @description Template parameters: a JSON object. `display_name` defaults to the
              *     address's local part and `app_url` to Kiln's public URL; `email` is
              *     always the recipient's.
              */
-            params?: unknown;
+            params?: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The template. */
+            template: components["schemas"]["Template"];
+            /**
+             * Format: uuid
+             * @description The recipient's user id.
+             */
+            user_id: string;
         };
         /**
          * NotificationOut
@@ -1145,55 +1162,55 @@ export interface components {
          */
         NotificationOut: {
             /**
-             * Format: uuid
-             * @description Delivery id (UUIDv7).
-             */
-            id: string;
-            /**
-             * Format: uuid
-             * @description The recipient.
-             */
-            user_id: string;
-            /** @description `email` or `push`. */
-            channel: string;
-            /** @description The template. */
-            template: string;
-            /**
-             * Format: uuid
-             * @description The device, for a push.
-             */
-            device_id?: string | null;
-            /**
-             * Format: uuid
-             * @description The job sending it (`GET /v1/jobs/{id}`), absent when skipped at once.
-             */
-            job_id?: string | null;
-            /** @description Where it is. */
-            status: components["schemas"]["NotificationStatus"];
-            /**
              * Format: int32
              * @description Attempts so far.
              */
             attempts: number;
-            /** @description The SMTP Message-ID or FCM message name. */
-            provider_message_id?: string | null;
-            /** @description The last failure, or why it was skipped. */
-            error?: string | null;
+            /** @description `email` or `push`. */
+            channel: string;
             /**
              * Format: date-time
              * @description When it was queued.
              */
             created_at: string;
             /**
-             * Format: date-time
-             * @description When it last changed.
+             * Format: uuid
+             * @description The device, for a push.
              */
-            updated_at: string;
+            device_id?: string | null;
+            /** @description The last failure, or why it was skipped. */
+            error?: string | null;
+            /**
+             * Format: uuid
+             * @description Delivery id (UUIDv7).
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The job sending it (`GET /v1/jobs/{id}`), absent when skipped at once.
+             */
+            job_id?: string | null;
+            /** @description The SMTP Message-ID or FCM message name. */
+            provider_message_id?: string | null;
             /**
              * Format: date-time
              * @description When the provider accepted it.
              */
             sent_at?: string | null;
+            /** @description Where it is. */
+            status: components["schemas"]["NotificationStatus"];
+            /** @description The template. */
+            template: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+            /**
+             * Format: uuid
+             * @description The recipient.
+             */
+            user_id: string;
         };
         /**
          * NotificationPage
@@ -1228,23 +1245,26 @@ export interface components {
          * @description Every queue.
          */
         QueueList: {
-            /** @description `database` (the embedded/PostgreSQL queue tables) or `redis`. */
-            transport: string;
             /** @description One entry per queue. */
             queues: components["schemas"]["QueueOut"][];
+            /** @description `database` (the embedded/PostgreSQL queue tables) or `redis`. */
+            transport: string;
         };
+        /**
+         * @description A queue.
+         * @enum {string}
+         */
+        QueueName: "media" | "notifications" | "webhooks" | "reports" | "backups";
         /**
          * QueueOut
          * @description One queue's numbers.
          */
         QueueOut: {
-            /** @description Queue name. */
-            name: string;
             /**
              * Format: uint64
-             * @description Jobs due and waiting for a worker.
+             * @description Jobs that used every attempt; requeue them with `POST /v1/queues/{queue}/dead/retry`.
              */
-            ready: number;
+            dead: number;
             /**
              * Format: uint64
              * @description Jobs waiting for their time (scheduled or retry backoff).
@@ -1255,26 +1275,28 @@ export interface components {
              * @description Jobs fetched by a worker and not finished.
              */
             in_flight: number;
-            /**
-             * Format: uint64
-             * @description Jobs that used every attempt; requeue them with `POST /v1/queues/{queue}/dead/retry`.
-             */
-            dead: number;
+            /** @description Queue name. */
+            name: string;
             /**
              * Format: uint64
              * @description How long the oldest ready job has waited, in milliseconds.
              */
             oldest_ready_ms: number;
+            /**
+             * Format: uint64
+             * @description Jobs due and waiting for a worker.
+             */
+            ready: number;
         };
         /**
          * Ready
          * @description Readiness answer.
          */
         Ready: {
-            /** @description `ready` or `unavailable`. */
-            status: string;
             /** @description Every dependency checked. */
             checks: components["schemas"]["DependencyStatus"][];
+            /** @description `ready` or `unavailable`. */
+            status: string;
         };
         /**
          * RefreshIn
@@ -1289,14 +1311,29 @@ export interface components {
          * @description The outcome of a bulk requeue.
          */
         Requeued: {
+            /** @description Their ids. */
+            job_ids: string[];
             /**
              * Format: uint64
              * @description How many dead jobs were queued again.
              */
             requeued: number;
-            /** @description Their ids. */
-            job_ids: string[];
         };
+        /**
+         * @description A role.
+         * @enum {string}
+         */
+        Role: "user" | "moderator" | "operator" | "admin";
+        /**
+         * @description What an API key may do.
+         * @enum {string}
+         */
+        Scope: "media:read" | "media:write" | "jobs:read" | "jobs:write" | "queues:read" | "queues:admin" | "backups:admin" | "notifications:write" | "webhooks:read" | "webhooks:write";
+        /**
+         * @description A notification template (`jobs/templates/email/`).
+         * @enum {string}
+         */
+        Template: "welcome" | "job_finished" | "report_status";
         /**
          * TestQueued
          * @description A queued test delivery.
@@ -1320,20 +1357,20 @@ export interface components {
         TokenOut: {
             /** @description Bearer token for `Authorization: Bearer …`. */
             access_token: string;
-            /** @description Always `Bearer`. */
-            token_type: string;
             /**
              * Format: uint64
              * @description Seconds until `access_token` expires.
              */
             expires_in: number;
-            /** @description Opaque token for `POST /v1/auth/refresh`; single use, rotated on each refresh. */
-            refresh_token: string;
             /**
              * Format: date-time
              * @description When `refresh_token` expires.
              */
             refresh_expires_at: string;
+            /** @description Opaque token for `POST /v1/auth/refresh`; single use, rotated on each refresh. */
+            refresh_token: string;
+            /** @description Always `Bearer`. */
+            token_type: string;
             /** @description The account. */
             user: components["schemas"]["UserOut"];
         };
@@ -1343,26 +1380,26 @@ export interface components {
          */
         UserOut: {
             /**
+             * Format: date-time
+             * @description When the account was created.
+             */
+            created_at: string;
+            /** @description Disabled accounts cannot log in or use their API keys. */
+            disabled: boolean;
+            /** @description Email address (lower-cased). */
+            email: string;
+            /**
              * Format: uuid
              * @description User id; the `owner` of what this user creates.
              */
             id: string;
-            /** @description Email address (lower-cased). */
-            email: string;
-            /** @description Role. */
-            role: components["schemas"]["Role"];
-            /** @description Disabled accounts cannot log in or use their API keys. */
-            disabled: boolean;
             /**
              * Format: date-time
              * @description Set while the account is locked after repeated failed logins.
              */
             locked_until?: string | null;
-            /**
-             * Format: date-time
-             * @description When the account was created.
-             */
-            created_at: string;
+            /** @description Role. */
+            role: components["schemas"]["Role"];
         };
         /**
          * UserPage
@@ -1382,41 +1419,41 @@ export interface components {
          * @description Changes to an account.
          */
         UserPatchIn: {
+            /** @description Disable (ends the user's sessions and refuses their API keys) or re-enable. */
+            disabled?: boolean | null;
             /** @description New role. */
             role?: components["schemas"]["Role"];
-            /** @description Disable (ends the user's sessions and refuses their API keys) or re-enable. */
-            disabled?: boolean;
         };
         /**
          * VariantOut
          * @description A processed variant.
          */
         VariantOut: {
-            /** @description Name in the download URL, e.g. `thumb.webp`. */
-            name: string;
-            /** @description Preset it was made for (`thumb`, `small`, `large`, …). */
-            preset: string;
-            /** @description `jpeg` or `webp`. */
-            format: string;
-            /** @description MIME type. */
-            content_type: string;
-            /**
-             * Format: uint32
-             * @description Width in pixels.
-             */
-            width: number;
-            /**
-             * Format: uint32
-             * @description Height in pixels.
-             */
-            height: number;
             /**
              * Format: uint64
              * @description Size in bytes.
              */
             bytes: number;
+            /** @description MIME type. */
+            content_type: string;
+            /** @description `jpeg` or `webp`. */
+            format: string;
+            /**
+             * Format: uint32
+             * @description Height in pixels.
+             */
+            height: number;
+            /** @description Name in the download URL, e.g. `thumb.webp`. */
+            name: string;
+            /** @description Preset it was made for (`thumb`, `small`, `large`, …). */
+            preset: string;
             /** @description Download URL. */
             url: string;
+            /**
+             * Format: uint32
+             * @description Width in pixels.
+             */
+            width: number;
         };
         /**
          * WebhookCreatedOut
@@ -1424,30 +1461,28 @@ export interface components {
          */
         WebhookCreatedOut: {
             /**
-             * @description The signing secret (`whsec_…`, Standard Webhooks). Store it now: it
-             *     cannot be shown again. Verify each delivery's `webhook-signature` with it.
+             * Format: int32
+             * @description Failed delivery attempts since the last success.
              */
-            secret: string;
+            consecutive_failures: number;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /** @description A note. */
+            description?: string | null;
+            /** @description Why it is disabled. */
+            disabled_reason?: string | null;
+            /** @description False when disabled, by its owner or after too many failed attempts in a row. */
+            enabled: boolean;
+            /** @description Subscribed event types. */
+            events: string[];
             /**
              * Format: uuid
              * @description Endpoint id.
              */
             id: string;
-            /** @description Target URL. */
-            url: string;
-            /** @description A note. */
-            description?: string | null;
-            /** @description Subscribed event types. */
-            events: string[];
-            /** @description False when disabled, by its owner or after too many failed attempts in a row. */
-            enabled: boolean;
-            /** @description Why it is disabled. */
-            disabled_reason?: string | null;
-            /**
-             * Format: int32
-             * @description Failed delivery attempts since the last success.
-             */
-            consecutive_failures: number;
             /**
              * Format: date-time
              * @description During a secret rotation: until when deliveries are also signed with
@@ -1455,27 +1490,29 @@ export interface components {
              */
             previous_secret_expires_at?: string | null;
             /**
-             * Format: date-time
-             * @description When it was created.
+             * @description The signing secret (`whsec_…`, Standard Webhooks). Store it now: it
+             *     cannot be shown again. Verify each delivery's `webhook-signature` with it.
              */
-            created_at: string;
+            secret: string;
             /**
              * Format: date-time
              * @description When it last changed.
              */
             updated_at: string;
+            /** @description Target URL. */
+            url: string;
         };
         /**
          * WebhookIn
          * @description A new endpoint.
          */
         WebhookIn: {
-            /** @description Where to POST events: an `https://` (or `http://`) URL on a public address. */
-            url: string;
+            /** @description A note for yourself (at most 200 characters). */
+            description?: string | null;
             /** @description The events to send. */
             events: components["schemas"]["EventType"][];
-            /** @description A note for yourself (at most 200 characters). */
-            description?: string;
+            /** @description Where to POST events: an `https://` (or `http://`) URL on a public address. */
+            url: string;
         };
         /**
          * WebhookList
@@ -1491,25 +1528,28 @@ export interface components {
          */
         WebhookOut: {
             /**
-             * Format: uuid
-             * @description Endpoint id.
-             */
-            id: string;
-            /** @description Target URL. */
-            url: string;
-            /** @description A note. */
-            description?: string | null;
-            /** @description Subscribed event types. */
-            events: string[];
-            /** @description False when disabled, by its owner or after too many failed attempts in a row. */
-            enabled: boolean;
-            /** @description Why it is disabled. */
-            disabled_reason?: string | null;
-            /**
              * Format: int32
              * @description Failed delivery attempts since the last success.
              */
             consecutive_failures: number;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /** @description A note. */
+            description?: string | null;
+            /** @description Why it is disabled. */
+            disabled_reason?: string | null;
+            /** @description False when disabled, by its owner or after too many failed attempts in a row. */
+            enabled: boolean;
+            /** @description Subscribed event types. */
+            events: string[];
+            /**
+             * Format: uuid
+             * @description Endpoint id.
+             */
+            id: string;
             /**
              * Format: date-time
              * @description During a secret rotation: until when deliveries are also signed with
@@ -1518,64 +1558,26 @@ export interface components {
             previous_secret_expires_at?: string | null;
             /**
              * Format: date-time
-             * @description When it was created.
-             */
-            created_at: string;
-            /**
-             * Format: date-time
              * @description When it last changed.
              */
             updated_at: string;
+            /** @description Target URL. */
+            url: string;
         };
         /**
          * WebhookPatch
          * @description A change to an endpoint; absent fields stay as they are.
          */
         WebhookPatch: {
-            /** @description A new target URL. */
-            url?: string;
-            /** @description A new list of events (replaces the old one). */
-            events?: components["schemas"]["EventType"][];
             /** @description A new note. */
-            description?: string;
+            description?: string | null;
             /** @description Enable (which also clears the failure run that disabled it) or disable. */
-            enabled?: boolean;
+            enabled?: boolean | null;
+            /** @description A new list of events (replaces the old one). */
+            events?: components["schemas"]["EventType"][] | null;
+            /** @description A new target URL. */
+            url?: string | null;
         };
-        /**
-         * @description Status of a job.
-         * @enum {string}
-         */
-        JobStatus: "queued" | "running" | "succeeded" | "failed" | "dead" | "cancelled";
-        /**
-         * @description A role.
-         * @enum {string}
-         */
-        Role: "user" | "moderator" | "operator" | "admin";
-        /**
-         * @description A delivery channel.
-         * @enum {string}
-         */
-        Channel: "email" | "push";
-        /**
-         * @description A notification template (`jobs/templates/email/`).
-         * @enum {string}
-         */
-        Template: "welcome" | "job_finished" | "report_status";
-        /**
-         * @description An event type an endpoint can subscribe to.
-         * @enum {string}
-         */
-        EventType: "job.succeeded" | "job.failed" | "job.dead" | "media.ready";
-        /**
-         * @description A queue.
-         * @enum {string}
-         */
-        QueueName: "media" | "notifications" | "webhooks" | "reports" | "backups";
-        /**
-         * @description What an API key may do.
-         * @enum {string}
-         */
-        Scope: "media:read" | "media:write" | "jobs:read" | "jobs:write" | "queues:read" | "queues:admin" | "backups:admin" | "notifications:write" | "webhooks:read" | "webhooks:write";
     };
     responses: never;
     parameters: never;
@@ -1585,515 +1587,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    auth_register: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["CredentialsIn"];
-            };
-        };
-        responses: {
-            /** @description Created. */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    auth_login: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["CredentialsIn"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["TokenOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    auth_refresh: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["RefreshIn"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["TokenOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    auth_logout: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["LogoutIn"];
-            };
-        };
-        responses: {
-            /** @description Done. */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    me_get: {
+    health_live: {
         parameters: {
             query?: never;
             header?: never;
@@ -2107,52 +1601,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    "application/json; charset=utf-8": components["schemas"]["Live"];
                 };
             };
             /** @description The body is larger than allowed. */
@@ -2164,16 +1613,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
+            /** @description The URL or body holds text that cannot be accepted (a NUL character). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2201,17 +1641,70 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
+        };
+    };
+    health_ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every dependency is up. */
+            200: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Ready"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URL or body holds text that cannot be accepted (a NUL character). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description At least one dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Ready"];
                 };
             };
         };
@@ -2591,388 +2084,6 @@ export interface operations {
             };
         };
     };
-    users_list: {
-        parameters: {
-            query?: {
-                /** @description From `next_cursor` of the previous page. */
-                cursor?: string;
-                /** @description Page size, 1–200 (default 50). */
-                limit?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["UserPage"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    users_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    users_update: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["UserPatchIn"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
     audit_log_list: {
         parameters: {
             query?: {
@@ -2997,6 +2108,1531 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    auth_login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["CredentialsIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TokenOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    auth_logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["LogoutIn"];
+            };
+        };
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    auth_refresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["RefreshIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TokenOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    auth_register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["CredentialsIn"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    devices_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DeviceList"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    devices_register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["DeviceIn"];
+            };
+        };
+        responses: {
+            /**
+             * @description The token was registered before: that device, now the caller's, active
+             *     and with this platform and version.
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DeviceOut"];
+                };
+            };
+            /** @description A new device. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DeviceOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    devices_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    jobs_list: {
+        parameters: {
+            query?: {
+                /** @description Only jobs in this status. */
+                status?: components["schemas"]["JobStatus"];
+                /** @description Only jobs of this kind, e.g. `image.process`. */
+                kind?: string;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobPage"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    jobs_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    jobs_cancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    jobs_retry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    me_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
                 };
             };
             /** @description The request is malformed. */
@@ -3521,13 +4157,13 @@ export interface operations {
             /** @description The bytes. */
             200: {
                 headers: {
-                    "CONTENT-TYPE": string;
-                    ETAG: string;
                     "CACHE-CONTROL": string;
+                    ETAG: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": Blob;
+                    "image/jpeg": Blob;
+                    "image/webp": Blob;
                 };
             };
             /** @description The client's copy is current (`If-None-Match`). */
@@ -3644,138 +4280,9 @@ export interface operations {
             };
         };
     };
-    jobs_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["JobOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    jobs_list: {
+    notifications_list: {
         parameters: {
             query?: {
-                /** @description Only jobs in this status. */
-                status?: components["schemas"]["JobStatus"];
-                /** @description Only jobs of this kind, e.g. `image.process`. */
-                kind?: string;
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
@@ -3792,7 +4299,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["JobPage"];
+                    "application/json; charset=utf-8": components["schemas"]["NotificationPage"];
                 };
             };
             /** @description The request is malformed. */
@@ -3901,148 +4408,38 @@ export interface operations {
             };
         };
     };
-    jobs_cancel: {
+    notifications_send: {
         parameters: {
             query?: never;
-            header?: never;
-            path: {
-                id: string;
+            header?: {
+                /** @description Makes the request idempotent for this caller and recipient (1–200 characters). */
+                "Idempotency-Key"?: string;
             };
+            path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["NotificationIn"];
+            };
+        };
         responses: {
+            /** @description The idempotency key was used before: the earlier request's deliveries. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["JobOut"];
+                    "application/json; charset=utf-8": components["schemas"]["NotificationsQueued"];
                 };
             };
-            /** @description The request is malformed. */
-            400: {
+            /** @description Queued: workers send it. */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    jobs_retry: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["JobOut"];
+                    "application/json; charset=utf-8": components["schemas"]["NotificationsQueued"];
                 };
             };
             /** @description The request is malformed. */
@@ -4402,397 +4799,10 @@ export interface operations {
             };
         };
     };
-    devices_list: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["DeviceList"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    devices_register: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["DeviceIn"];
-            };
-        };
-        responses: {
-            /**
-             * @description The token was registered before: that device, now the caller's, active
-             *     and with this platform and version.
-             */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["DeviceOut"];
-                };
-            };
-            /** @description A new device. */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["DeviceOut"];
-                };
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    devices_delete: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Done. */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The request is malformed. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Authenticated but not allowed. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description No such resource (or not yours). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The resource's state does not allow this. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The content is not of an accepted type. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Well-formed but invalid input. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Too many requests; retry after `Retry-After` seconds. */
-            429: {
-                headers: {
-                    "RETRY-AFTER": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A server fault; details are in the logs under the request id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-            /**
-             * @description A dependency (database, queue, storage) is unavailable, or the server
-             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
-             */
-            503: {
-                headers: {
-                    "RETRY-AFTER"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    notifications_list: {
+    users_list: {
         parameters: {
             query?: {
-                /** @description The `next_cursor` of the previous page. */
+                /** @description From `next_cursor` of the previous page. */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
                 limit?: number;
@@ -4808,7 +4818,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["NotificationPage"];
+                    "application/json; charset=utf-8": components["schemas"]["UserPage"];
                 };
             };
             /** @description The request is malformed. */
@@ -4917,38 +4927,152 @@ export interface operations {
             };
         };
     };
-    notifications_send: {
+    users_get: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description Makes the request idempotent for this caller and recipient (1–200 characters). */
-                "Idempotency-Key"?: string;
+            header?: never;
+            path: {
+                id: string;
             };
-            path?: never;
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json; charset=utf-8": components["schemas"]["NotificationIn"];
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description The idempotency key was used before: the earlier request's deliveries. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["NotificationsQueued"];
+                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
                 };
             };
-            /** @description Queued: workers send it. */
-            202: {
+            /** @description The request is malformed. */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["NotificationsQueued"];
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    users_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["UserPatchIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserOut"];
                 };
             };
             /** @description The request is malformed. */
@@ -6067,54 +6191,6 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    health_live: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Live"];
-                };
-            };
-        };
-    };
-    health_ready: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Every dependency is up. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Ready"];
-                };
-            };
-            /** @description At least one dependency is down. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["Ready"];
                 };
             };
         };

@@ -4,6 +4,7 @@
 
 # Where the Python SDK's tools live between runs.
 KILN_SDK_PY_CACHE=${KILN_SDK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kiln-sdk}/python
+[[ $KILN_SDK_PY_CACHE == /* ]] || KILN_SDK_PY_CACHE=$PWD/$KILN_SDK_PY_CACHE
 
 # The interpreter the virtualenvs are made from: KILN_PYTHON, else python3.
 kiln_python() {
@@ -23,6 +24,7 @@ kiln_python() {
 kiln_python_venv() {
   local name=$1 lock=$2 py key venv
   [[ -f $lock ]] || die "lock file $lock is missing"
+  have flock || die "flock (util-linux) is needed to install the Python SDK's tools; on Debian: apt-get install util-linux"
   py=$(kiln_python)
   key=$({ "$py" -c 'import sys; print(sys.version)' && cat "$lock"; } | sha256sum | cut -c1-16)
   venv=$KILN_SDK_PY_CACHE/$name-$key

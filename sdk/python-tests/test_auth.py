@@ -64,13 +64,13 @@ def test_refresh_rotates_the_pair_embedded_sqlite(server: KilnServer, session: S
 
 def test_api_key_with_scope_works_embedded_sqlite(server: KilnServer, session: Session) -> None:
     created = api_keys_create.sync_detailed(
-        client=session.client, body=ApiKeyIn(name="sdk-py jobs reader", scopes=[Scope.JOBSREAD])
+        client=session.client, body=ApiKeyIn(name="sdk-py jobs reader", scopes=[Scope.JOBS_READ])
     )
     assert created.status_code == 201, created.content
     key = created.parsed
     assert isinstance(key, ApiKeyCreatedOut)
     assert key.key.startswith(key.prefix)
-    assert list(key.scopes) == [Scope.JOBSREAD.value]
+    assert list(key.scopes) == [Scope.JOBS_READ.value]
 
     listed = jobs_list.sync_detailed(client=server.api_key(key.key))
     assert listed.status_code == 200, listed.content
@@ -87,7 +87,7 @@ def test_api_key_lacking_scope_gets_403_embedded_sqlite(
     server: KilnServer, session: Session, photo_bytes: bytes
 ) -> None:
     created = api_keys_create.sync_detailed(
-        client=session.client, body=ApiKeyIn(name="sdk-py read only", scopes=[Scope.JOBSREAD, Scope.MEDIAREAD])
+        client=session.client, body=ApiKeyIn(name="sdk-py read only", scopes=[Scope.JOBS_READ, Scope.MEDIA_READ])
     )
     assert created.status_code == 201, created.content
     assert isinstance(created.parsed, ApiKeyCreatedOut)

@@ -30,7 +30,7 @@ from kiln_client.models import (
 )
 
 # Imported under another name: pytest would take a class named Test… for tests.
-from kiln_client.models import TestQueued as WebhookTestQueued
+from kiln_client.models import WebhookTestQueued
 from support import KilnServer, Session, assert_error, poll
 
 NOTIFICATION_DONE = {

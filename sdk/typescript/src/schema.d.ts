@@ -696,7 +696,7 @@ export interface components {
              */
             revoked_at?: string | null;
             /** @description What it may do. */
-            scopes: string[];
+            scopes: components["schemas"]["Scope"][];
         };
         /**
          * ApiKeyIn
@@ -756,7 +756,7 @@ export interface components {
              */
             revoked_at?: string | null;
             /** @description What it may do. */
-            scopes: string[];
+            scopes: components["schemas"]["Scope"][];
         };
         /**
          * AuditOut
@@ -886,6 +886,11 @@ export interface components {
          */
         DeliveryStatus: "pending" | "delivered" | "retrying" | "failed" | "dead" | "skipped";
         /**
+         * @description A dependency's state.
+         * @enum {string}
+         */
+        DependencyState: "up" | "down";
+        /**
          * DependencyStatus
          * @description One dependency's state.
          */
@@ -898,7 +903,7 @@ export interface components {
             /** @description `database`, `queue` (the database's queue tables) or `redis`, and `storage`. */
             name: string;
             /** @description `up` or `down`. */
-            status: string;
+            status: components["schemas"]["DependencyState"];
         };
         /**
          * DeviceIn
@@ -1053,10 +1058,15 @@ export interface components {
          */
         Live: {
             /** @description Always `ok`. */
-            status: string;
+            status: components["schemas"]["LiveStatus"];
             /** @description Kiln's version. */
             version: string;
         };
+        /**
+         * @description The liveness state: always `ok` when the process answers.
+         * @enum {string}
+         */
+        LiveStatus: "ok";
         /**
          * LogoutIn
          * @description What to log out.
@@ -1081,7 +1091,7 @@ export interface components {
              */
             media_id: string;
             /** @description Media status (`processing` at first). */
-            status: string;
+            status: components["schemas"]["MediaStatus"];
         };
         /**
          * MediaOut
@@ -1124,7 +1134,7 @@ export interface components {
             /** @description Detected source format. */
             source_format: string;
             /** @description `processing`, `ready` or `failed`. */
-            status: string;
+            status: components["schemas"]["MediaStatus"];
             /** @description Variants (empty until ready). */
             variants: components["schemas"]["VariantOut"][];
             /**
@@ -1133,6 +1143,11 @@ export interface components {
              */
             width?: number | null;
         };
+        /**
+         * @description Where an upload is.
+         * @enum {string}
+         */
+        MediaStatus: "processing" | "ready" | "failed";
         /**
          * NotificationIn
          * @description A notification to send.
@@ -1296,8 +1311,13 @@ export interface components {
             /** @description Every dependency checked. */
             checks: components["schemas"]["DependencyStatus"][];
             /** @description `ready` or `unavailable`. */
-            status: string;
+            status: components["schemas"]["ReadyStatus"];
         };
+        /**
+         * @description The readiness state.
+         * @enum {string}
+         */
+        ReadyStatus: "ready" | "unavailable";
         /**
          * RefreshIn
          * @description A refresh token.
@@ -1335,22 +1355,6 @@ export interface components {
          */
         Template: "welcome" | "job_finished" | "report_status";
         /**
-         * TestQueued
-         * @description A queued test delivery.
-         */
-        TestQueued: {
-            /**
-             * Format: uuid
-             * @description The delivery (see the endpoint's deliveries).
-             */
-            delivery_id: string;
-            /**
-             * Format: uuid
-             * @description Its `webhook.deliver` job.
-             */
-            job_id: string;
-        };
-        /**
          * TokenOut
          * @description Tokens for a session.
          */
@@ -1370,10 +1374,15 @@ export interface components {
             /** @description Opaque token for `POST /v1/auth/refresh`; single use, rotated on each refresh. */
             refresh_token: string;
             /** @description Always `Bearer`. */
-            token_type: string;
+            token_type: components["schemas"]["TokenType"];
             /** @description The account. */
             user: components["schemas"]["UserOut"];
         };
+        /**
+         * @description How an access token is presented: `Authorization: Bearer …`.
+         * @enum {string}
+         */
+        TokenType: "Bearer";
         /**
          * UserOut
          * @description An account.
@@ -1477,7 +1486,7 @@ export interface components {
             /** @description False when disabled, by its owner or after too many failed attempts in a row. */
             enabled: boolean;
             /** @description Subscribed event types. */
-            events: string[];
+            events: components["schemas"]["EventType"][];
             /**
              * Format: uuid
              * @description Endpoint id.
@@ -1544,7 +1553,7 @@ export interface components {
             /** @description False when disabled, by its owner or after too many failed attempts in a row. */
             enabled: boolean;
             /** @description Subscribed event types. */
-            events: string[];
+            events: components["schemas"]["EventType"][];
             /**
              * Format: uuid
              * @description Endpoint id.
@@ -1577,6 +1586,22 @@ export interface components {
             events?: components["schemas"]["EventType"][] | null;
             /** @description A new target URL. */
             url?: string | null;
+        };
+        /**
+         * WebhookTestQueued
+         * @description A queued test delivery.
+         */
+        WebhookTestQueued: {
+            /**
+             * Format: uuid
+             * @description The delivery (see the endpoint's deliveries).
+             */
+            delivery_id: string;
+            /**
+             * Format: uuid
+             * @description Its `webhook.deliver` job.
+             */
+            job_id: string;
         };
     };
     responses: never;
@@ -1625,7 +1650,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1682,7 +1707,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1801,7 +1826,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1823,7 +1848,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1929,7 +1954,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1951,7 +1976,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2053,7 +2078,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2075,7 +2100,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2185,7 +2210,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2207,7 +2232,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2312,7 +2337,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2334,7 +2359,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2438,7 +2463,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2460,7 +2485,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2565,7 +2590,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2587,7 +2612,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2693,7 +2718,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2715,7 +2740,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2816,7 +2841,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2838,7 +2863,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2956,7 +2981,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2978,7 +3003,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3080,7 +3105,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3102,7 +3127,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3212,7 +3237,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3234,7 +3259,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3337,7 +3362,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3359,7 +3384,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3462,7 +3487,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3484,7 +3509,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3587,7 +3612,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3609,7 +3634,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3710,7 +3735,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3732,7 +3757,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3766,7 +3791,7 @@ export interface operations {
             /** @description The idempotency key was used before: the earlier upload's ids. */
             200: {
                 headers: {
-                    LOCATION: string;
+                    location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3776,7 +3801,7 @@ export interface operations {
             /** @description Accepted: the image will be processed. */
             202: {
                 headers: {
-                    LOCATION: string;
+                    location: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3858,7 +3883,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3880,7 +3905,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3983,7 +4008,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4005,7 +4030,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4107,7 +4132,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4129,7 +4154,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4157,8 +4182,8 @@ export interface operations {
             /** @description The bytes. */
             200: {
                 headers: {
-                    "CACHE-CONTROL": string;
-                    ETAG: string;
+                    "cache-control": string;
+                    etag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4169,7 +4194,7 @@ export interface operations {
             /** @description The client's copy is current (`If-None-Match`). */
             304: {
                 headers: {
-                    ETAG: string;
+                    etag: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4249,7 +4274,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4271,7 +4296,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4377,7 +4402,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4399,7 +4424,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4517,7 +4542,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4539,7 +4564,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4640,7 +4665,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4662,7 +4687,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4768,7 +4793,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4790,7 +4815,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4896,7 +4921,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4918,7 +4943,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5021,7 +5046,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5043,7 +5068,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5150,7 +5175,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5172,7 +5197,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5273,7 +5298,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5295,7 +5320,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5401,7 +5426,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5423,7 +5448,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5526,7 +5551,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5548,7 +5573,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5650,7 +5675,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5672,7 +5697,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5779,7 +5804,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5801,7 +5826,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5909,7 +5934,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5931,7 +5956,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6038,7 +6063,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6060,7 +6085,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6086,7 +6111,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["TestQueued"];
+                    "application/json; charset=utf-8": components["schemas"]["WebhookTestQueued"];
                 };
             };
             /** @description The request is malformed. */
@@ -6164,7 +6189,7 @@ export interface operations {
             /** @description Too many requests; retry after `Retry-After` seconds. */
             429: {
                 headers: {
-                    "RETRY-AFTER": number;
+                    "retry-after": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6186,7 +6211,7 @@ export interface operations {
              */
             503: {
                 headers: {
-                    "RETRY-AFTER"?: number;
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -11,6 +11,7 @@ from .credentials_in import CredentialsIn
 from .delivery_out import DeliveryOut
 from .delivery_page import DeliveryPage
 from .delivery_status import DeliveryStatus
+from .dependency_state import DependencyState
 from .dependency_status import DependencyStatus
 from .device_in import DeviceIn
 from .device_list import DeviceList
@@ -21,10 +22,12 @@ from .job_out import JobOut
 from .job_page import JobPage
 from .job_status import JobStatus
 from .live import Live
+from .live_status import LiveStatus
 from .logout_in import LogoutIn
 from .media_accepted import MediaAccepted
 from .media_create_body import MediaCreateBody
 from .media_out import MediaOut
+from .media_status import MediaStatus
 from .notification_in import NotificationIn
 from .notification_in_params_type_0 import NotificationInParamsType0
 from .notification_out import NotificationOut
@@ -36,13 +39,14 @@ from .queue_list import QueueList
 from .queue_name import QueueName
 from .queue_out import QueueOut
 from .ready import Ready
+from .ready_status import ReadyStatus
 from .refresh_in import RefreshIn
 from .requeued import Requeued
 from .role import Role
 from .scope import Scope
 from .template import Template
-from .test_queued import TestQueued
 from .token_out import TokenOut
+from .token_type import TokenType
 from .user_out import UserOut
 from .user_page import UserPage
 from .user_patch_in import UserPatchIn
@@ -52,6 +56,7 @@ from .webhook_in import WebhookIn
 from .webhook_list import WebhookList
 from .webhook_out import WebhookOut
 from .webhook_patch import WebhookPatch
+from .webhook_test_queued import WebhookTestQueued
 
 __all__ = (
     "ApiKeyCreatedOut",
@@ -65,6 +70,7 @@ __all__ = (
     "DeliveryOut",
     "DeliveryPage",
     "DeliveryStatus",
+    "DependencyState",
     "DependencyStatus",
     "DeviceIn",
     "DeviceList",
@@ -75,10 +81,12 @@ __all__ = (
     "JobPage",
     "JobStatus",
     "Live",
+    "LiveStatus",
     "LogoutIn",
     "MediaAccepted",
     "MediaCreateBody",
     "MediaOut",
+    "MediaStatus",
     "NotificationIn",
     "NotificationInParamsType0",
     "NotificationOut",
@@ -90,13 +98,14 @@ __all__ = (
     "QueueName",
     "QueueOut",
     "Ready",
+    "ReadyStatus",
     "RefreshIn",
     "Requeued",
     "Role",
     "Scope",
     "Template",
-    "TestQueued",
     "TokenOut",
+    "TokenType",
     "UserOut",
     "UserPage",
     "UserPatchIn",
@@ -106,4 +115,5 @@ __all__ = (
     "WebhookList",
     "WebhookOut",
     "WebhookPatch",
+    "WebhookTestQueued",
 )

@@ -8,6 +8,7 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.scope import Scope
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ApiKeyCreatedOut")
@@ -23,7 +24,7 @@ class ApiKeyCreatedOut:
         key (str): The key, for the `X-API-Key` header. Store it now: it cannot be shown again.
         name (str): Its name.
         prefix (str): The key's visible start (`kiln_` + 8 characters), to tell keys apart.
-        scopes (list[str]): What it may do.
+        scopes (list[Scope]): What it may do.
         expires_at (datetime.datetime | None | Unset): When it stops working, if ever.
         last_used_at (datetime.datetime | None | Unset): When it was last used (to the minute).
         revoked_at (datetime.datetime | None | Unset): When it was revoked.
@@ -34,7 +35,7 @@ class ApiKeyCreatedOut:
     key: str
     name: str
     prefix: str
-    scopes: list[str]
+    scopes: list[Scope]
     expires_at: datetime.datetime | None | Unset = UNSET
     last_used_at: datetime.datetime | None | Unset = UNSET
     revoked_at: datetime.datetime | None | Unset = UNSET
@@ -51,7 +52,10 @@ class ApiKeyCreatedOut:
 
         prefix = self.prefix
 
-        scopes = self.scopes
+        scopes = []
+        for scopes_item_data in self.scopes:
+            scopes_item = scopes_item_data.value
+            scopes.append(scopes_item)
 
         expires_at: None | str | Unset
         if isinstance(self.expires_at, Unset):
@@ -111,7 +115,12 @@ class ApiKeyCreatedOut:
 
         prefix = d.pop("prefix")
 
-        scopes = cast(list[str], d.pop("scopes"))
+        scopes = []
+        _scopes = d.pop("scopes")
+        for scopes_item_data in _scopes:
+            scopes_item = Scope(scopes_item_data)
+
+            scopes.append(scopes_item)
 
         def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:

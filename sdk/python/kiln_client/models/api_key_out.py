@@ -8,6 +8,7 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.scope import Scope
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ApiKeyOut")
@@ -22,7 +23,7 @@ class ApiKeyOut:
         id (UUID): Key id.
         name (str): Its name.
         prefix (str): The key's visible start (`kiln_` + 8 characters), to tell keys apart.
-        scopes (list[str]): What it may do.
+        scopes (list[Scope]): What it may do.
         expires_at (datetime.datetime | None | Unset): When it stops working, if ever.
         last_used_at (datetime.datetime | None | Unset): When it was last used (to the minute).
         revoked_at (datetime.datetime | None | Unset): When it was revoked.
@@ -32,7 +33,7 @@ class ApiKeyOut:
     id: UUID
     name: str
     prefix: str
-    scopes: list[str]
+    scopes: list[Scope]
     expires_at: datetime.datetime | None | Unset = UNSET
     last_used_at: datetime.datetime | None | Unset = UNSET
     revoked_at: datetime.datetime | None | Unset = UNSET
@@ -47,7 +48,10 @@ class ApiKeyOut:
 
         prefix = self.prefix
 
-        scopes = self.scopes
+        scopes = []
+        for scopes_item_data in self.scopes:
+            scopes_item = scopes_item_data.value
+            scopes.append(scopes_item)
 
         expires_at: None | str | Unset
         if isinstance(self.expires_at, Unset):
@@ -104,7 +108,12 @@ class ApiKeyOut:
 
         prefix = d.pop("prefix")
 
-        scopes = cast(list[str], d.pop("scopes"))
+        scopes = []
+        _scopes = d.pop("scopes")
+        for scopes_item_data in _scopes:
+            scopes_item = Scope(scopes_item_data)
+
+            scopes.append(scopes_item)
 
         def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:

@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.dependency_state import DependencyState
+
 T = TypeVar("T", bound="DependencyStatus")
 
 
@@ -16,12 +18,12 @@ class DependencyStatus:
     Attributes:
         latency_ms (float): Round-trip time of the check in milliseconds.
         name (str): `database`, `queue` (the database's queue tables) or `redis`, and `storage`.
-        status (str): `up` or `down`.
+        status (DependencyState): A dependency's state.
     """
 
     latency_ms: float
     name: str
-    status: str
+    status: DependencyState
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -29,7 +31,7 @@ class DependencyStatus:
 
         name = self.name
 
-        status = self.status
+        status = self.status.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -50,7 +52,7 @@ class DependencyStatus:
 
         name = d.pop("name")
 
-        status = d.pop("status")
+        status = DependencyState(d.pop("status"))
 
         dependency_status = cls(
             latency_ms=latency_ms,

@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.live_status import LiveStatus
+
 T = TypeVar("T", bound="Live")
 
 
@@ -14,16 +16,16 @@ class Live:
     """Liveness answer.
 
     Attributes:
-        status (str): Always `ok`.
+        status (LiveStatus): The liveness state: always `ok` when the process answers.
         version (str): Kiln's version.
     """
 
-    status: str
+    status: LiveStatus
     version: str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        status = self.status
+        status = self.status.value
 
         version = self.version
 
@@ -41,7 +43,7 @@ class Live:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        status = d.pop("status")
+        status = LiveStatus(d.pop("status"))
 
         version = d.pop("version")
 

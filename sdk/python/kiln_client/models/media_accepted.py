@@ -7,6 +7,8 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.media_status import MediaStatus
+
 T = TypeVar("T", bound="MediaAccepted")
 
 
@@ -17,12 +19,12 @@ class MediaAccepted:
     Attributes:
         job_id (UUID): The processing job; poll `GET /v1/jobs/{job_id}` or the media itself.
         media_id (UUID): The media id.
-        status (str): Media status (`processing` at first).
+        status (MediaStatus): Where an upload is.
     """
 
     job_id: UUID
     media_id: UUID
-    status: str
+    status: MediaStatus
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,7 +32,7 @@ class MediaAccepted:
 
         media_id = str(self.media_id)
 
-        status = self.status
+        status = self.status.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -51,7 +53,7 @@ class MediaAccepted:
 
         media_id = UUID(d.pop("media_id"))
 
-        status = d.pop("status")
+        status = MediaStatus(d.pop("status"))
 
         media_accepted = cls(
             job_id=job_id,

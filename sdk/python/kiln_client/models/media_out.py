@@ -8,6 +8,7 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.media_status import MediaStatus
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class MediaOut:
         job_id (UUID): The processing job.
         source_bytes (int): Size of the original in bytes.
         source_format (str): Detected source format.
-        status (str): `processing`, `ready` or `failed`.
+        status (MediaStatus): Where an upload is.
         variants (list[VariantOut]): Variants (empty until ready).
         blurhash (None | str | Unset): A BlurHash placeholder.
         dominant_color (None | str | Unset): Dominant colour as `#rrggbb`.
@@ -42,7 +43,7 @@ class MediaOut:
     job_id: UUID
     source_bytes: int
     source_format: str
-    status: str
+    status: MediaStatus
     variants: list[VariantOut]
     blurhash: None | str | Unset = UNSET
     dominant_color: None | str | Unset = UNSET
@@ -63,7 +64,7 @@ class MediaOut:
 
         source_format = self.source_format
 
-        status = self.status
+        status = self.status.value
 
         variants = []
         for variants_item_data in self.variants:
@@ -149,7 +150,7 @@ class MediaOut:
 
         source_format = d.pop("source_format")
 
-        status = d.pop("status")
+        status = MediaStatus(d.pop("status"))
 
         variants = []
         _variants = d.pop("variants")

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.ready_status import ReadyStatus
+
 if TYPE_CHECKING:
     from ..models.dependency_status import DependencyStatus
 
@@ -19,11 +21,11 @@ class Ready:
 
     Attributes:
         checks (list[DependencyStatus]): Every dependency checked.
-        status (str): `ready` or `unavailable`.
+        status (ReadyStatus): The readiness state.
     """
 
     checks: list[DependencyStatus]
-    status: str
+    status: ReadyStatus
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,7 +34,7 @@ class Ready:
             checks_item = checks_item_data.to_dict()
             checks.append(checks_item)
 
-        status = self.status
+        status = self.status.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -57,7 +59,7 @@ class Ready:
 
             checks.append(checks_item)
 
-        status = d.pop("status")
+        status = ReadyStatus(d.pop("status"))
 
         ready = cls(
             checks=checks,

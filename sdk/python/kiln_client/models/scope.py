@@ -2,16 +2,16 @@ from enum import StrEnum
 
 
 class Scope(StrEnum):
-    BACKUPSADMIN = "backups:admin"
-    JOBSREAD = "jobs:read"
-    JOBSWRITE = "jobs:write"
-    MEDIAREAD = "media:read"
-    MEDIAWRITE = "media:write"
-    NOTIFICATIONSWRITE = "notifications:write"
-    QUEUESADMIN = "queues:admin"
-    QUEUESREAD = "queues:read"
-    WEBHOOKSREAD = "webhooks:read"
-    WEBHOOKSWRITE = "webhooks:write"
+    BACKUPS_ADMIN = "backups:admin"
+    JOBS_READ = "jobs:read"
+    JOBS_WRITE = "jobs:write"
+    MEDIA_READ = "media:read"
+    MEDIA_WRITE = "media:write"
+    NOTIFICATIONS_WRITE = "notifications:write"
+    QUEUES_ADMIN = "queues:admin"
+    QUEUES_READ = "queues:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.token_type import TokenType
+
 if TYPE_CHECKING:
     from ..models.user_out import UserOut
 
@@ -23,7 +25,7 @@ class TokenOut:
         expires_in (int): Seconds until `access_token` expires.
         refresh_expires_at (datetime.datetime): When `refresh_token` expires.
         refresh_token (str): Opaque token for `POST /v1/auth/refresh`; single use, rotated on each refresh.
-        token_type (str): Always `Bearer`.
+        token_type (TokenType): How an access token is presented: `Authorization: Bearer …`.
         user (UserOut): An account.
     """
 
@@ -31,7 +33,7 @@ class TokenOut:
     expires_in: int
     refresh_expires_at: datetime.datetime
     refresh_token: str
-    token_type: str
+    token_type: TokenType
     user: UserOut
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -44,7 +46,7 @@ class TokenOut:
 
         refresh_token = self.refresh_token
 
-        token_type = self.token_type
+        token_type = self.token_type.value
 
         user = self.user.to_dict()
 
@@ -76,7 +78,7 @@ class TokenOut:
 
         refresh_token = d.pop("refresh_token")
 
-        token_type = d.pop("token_type")
+        token_type = TokenType(d.pop("token_type"))
 
         user = UserOut.from_dict(d.pop("user"))
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.event_type import EventType
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="WebhookCreatedOut")
@@ -21,7 +22,7 @@ class WebhookCreatedOut:
         consecutive_failures (int): Failed delivery attempts since the last success.
         created_at (datetime.datetime): When it was created.
         enabled (bool): False when disabled, by its owner or after too many failed attempts in a row.
-        events (list[str]): Subscribed event types.
+        events (list[EventType]): Subscribed event types.
         id (UUID): Endpoint id.
         secret (str): The signing secret (`whsec_…`, Standard Webhooks). Store it now: it
             cannot be shown again. Verify each delivery's `webhook-signature` with it.
@@ -37,7 +38,7 @@ class WebhookCreatedOut:
     consecutive_failures: int
     created_at: datetime.datetime
     enabled: bool
-    events: list[str]
+    events: list[EventType]
     id: UUID
     secret: str
     updated_at: datetime.datetime
@@ -54,7 +55,10 @@ class WebhookCreatedOut:
 
         enabled = self.enabled
 
-        events = self.events
+        events = []
+        for events_item_data in self.events:
+            events_item = events_item_data.value
+            events.append(events_item)
 
         id = str(self.id)
 
@@ -116,7 +120,12 @@ class WebhookCreatedOut:
 
         enabled = d.pop("enabled")
 
-        events = cast(list[str], d.pop("events"))
+        events = []
+        _events = d.pop("events")
+        for events_item_data in _events:
+            events_item = EventType(events_item_data)
+
+            events.append(events_item)
 
         id = UUID(d.pop("id"))
 

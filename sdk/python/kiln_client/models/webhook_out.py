@@ -8,6 +8,7 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.event_type import EventType
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="WebhookOut")
@@ -21,7 +22,7 @@ class WebhookOut:
         consecutive_failures (int): Failed delivery attempts since the last success.
         created_at (datetime.datetime): When it was created.
         enabled (bool): False when disabled, by its owner or after too many failed attempts in a row.
-        events (list[str]): Subscribed event types.
+        events (list[EventType]): Subscribed event types.
         id (UUID): Endpoint id.
         updated_at (datetime.datetime): When it last changed.
         url (str): Target URL.
@@ -35,7 +36,7 @@ class WebhookOut:
     consecutive_failures: int
     created_at: datetime.datetime
     enabled: bool
-    events: list[str]
+    events: list[EventType]
     id: UUID
     updated_at: datetime.datetime
     url: str
@@ -51,7 +52,10 @@ class WebhookOut:
 
         enabled = self.enabled
 
-        events = self.events
+        events = []
+        for events_item_data in self.events:
+            events_item = events_item_data.value
+            events.append(events_item)
 
         id = str(self.id)
 
@@ -110,7 +114,12 @@ class WebhookOut:
 
         enabled = d.pop("enabled")
 
-        events = cast(list[str], d.pop("events"))
+        events = []
+        _events = d.pop("events")
+        for events_item_data in _events:
+            events_item = EventType(events_item_data)
+
+            events.append(events_item)
 
         id = UUID(d.pop("id"))
 

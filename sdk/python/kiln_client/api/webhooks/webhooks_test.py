@@ -8,7 +8,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
-from ...models.test_queued import TestQueued
+from ...models.webhook_test_queued import WebhookTestQueued
 from ...types import Response
 
 
@@ -26,9 +26,11 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | TestQueued | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorBody | WebhookTestQueued | None:
     if response.status_code == 202:
-        response_202 = TestQueued.from_dict(response.json())
+        response_202 = WebhookTestQueued.from_dict(response.json())
 
         return response_202
 
@@ -95,7 +97,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ErrorBody | TestQueued]:
+) -> Response[ErrorBody | WebhookTestQueued]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -108,7 +110,7 @@ def sync_detailed(
     id: UUID,
     *,
     client: AuthenticatedClient,
-) -> Response[ErrorBody | TestQueued]:
+) -> Response[ErrorBody | WebhookTestQueued]:
     """Send a test event
 
      Any user, their own endpoints (scope `webhooks:write`). Queues a
@@ -123,7 +125,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | TestQueued]
+        Response[ErrorBody | WebhookTestQueued]
     """
 
     kwargs = _get_kwargs(
@@ -141,7 +143,7 @@ def sync(
     id: UUID,
     *,
     client: AuthenticatedClient,
-) -> ErrorBody | TestQueued | None:
+) -> ErrorBody | WebhookTestQueued | None:
     """Send a test event
 
      Any user, their own endpoints (scope `webhooks:write`). Queues a
@@ -156,7 +158,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | TestQueued
+        ErrorBody | WebhookTestQueued
     """
 
     return sync_detailed(
@@ -169,7 +171,7 @@ async def asyncio_detailed(
     id: UUID,
     *,
     client: AuthenticatedClient,
-) -> Response[ErrorBody | TestQueued]:
+) -> Response[ErrorBody | WebhookTestQueued]:
     """Send a test event
 
      Any user, their own endpoints (scope `webhooks:write`). Queues a
@@ -184,7 +186,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | TestQueued]
+        Response[ErrorBody | WebhookTestQueued]
     """
 
     kwargs = _get_kwargs(
@@ -200,7 +202,7 @@ async def asyncio(
     id: UUID,
     *,
     client: AuthenticatedClient,
-) -> ErrorBody | TestQueued | None:
+) -> ErrorBody | WebhookTestQueued | None:
     """Send a test event
 
      Any user, their own endpoints (scope `webhooks:write`). Queues a
@@ -215,7 +217,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | TestQueued
+        ErrorBody | WebhookTestQueued
     """
 
     return (

@@ -7,11 +7,11 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-T = TypeVar("T", bound="TestQueued")
+T = TypeVar("T", bound="WebhookTestQueued")
 
 
 @_attrs_define
-class TestQueued:
+class WebhookTestQueued:
     """A queued test delivery.
 
     Attributes:
@@ -46,13 +46,13 @@ class TestQueued:
 
         job_id = UUID(d.pop("job_id"))
 
-        test_queued = cls(
+        webhook_test_queued = cls(
             delivery_id=delivery_id,
             job_id=job_id,
         )
 
-        test_queued.additional_properties = d
-        return test_queued
+        webhook_test_queued.additional_properties = d
+        return webhook_test_queued
 
     @property
     def additional_keys(self) -> list[str]:

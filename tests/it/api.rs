@@ -302,8 +302,8 @@ async fn readiness_reports_each_dependency_and_503_when_the_database_is_unreacha
         .expect("ready");
     assert_eq!(down.status(), 503);
     let body: serde_json::Value = down.json().await.expect("json");
-    assert_eq!(body["status"], "unavailable");
-    let db = body["checks"]
+    assert_eq!(body["code"], "degraded", "{body}");
+    let db = body["details"]["checks"]
         .as_array()
         .expect("checks")
         .iter()
@@ -472,7 +472,8 @@ async fn uploads_get_503_and_leave_nothing_behind_while_redis_is_unreachable() {
         .expect("ready");
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = ready.json().await.expect("json");
-    let redis = body["checks"]
+    assert_eq!(body["code"], "degraded", "{body}");
+    let redis = body["details"]["checks"]
         .as_array()
         .expect("checks")
         .iter()

@@ -4,11 +4,14 @@
 use std::time::{Duration, Instant};
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+use poem_openapi::{Enum, Object, OpenApi, payload::Json};
 
 use kiln_jobs::{AppContext, queue::Transport};
 
-use crate::{ApiTags, error::EdgeError};
+use crate::{
+    ApiTags,
+    error::{ApiError, EdgeError},
+};
 
 /// How long one dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,14 +34,12 @@ pub enum DependencyState {
     Down,
 }
 
-/// The readiness state.
+/// The readiness state of a 200 answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
 pub enum ReadyStatus {
     /// Every dependency is up.
     Ready,
-    /// At least one dependency is down.
-    Unavailable,
 }
 
 /// Liveness answer.
@@ -64,21 +65,10 @@ pub struct DependencyStatus {
 /// Readiness answer.
 #[derive(Debug, Object)]
 pub struct Ready {
-    /// `ready` or `unavailable`.
+    /// Always `ready`.
     pub status: ReadyStatus,
     /// Every dependency checked.
     pub checks: Vec<DependencyStatus>,
-}
-
-/// Readiness outcomes.
-#[derive(Debug, ApiResponse)]
-pub enum ReadyResponse {
-    /// Every dependency is up.
-    #[oai(status = 200)]
-    Ready(Json<Ready>),
-    /// At least one dependency is down.
-    #[oai(status = 503)]
-    Unavailable(Json<Ready>),
 }
 
 async fn check<F, E>(name: &str, fut: F) -> DependencyStatus
@@ -135,11 +125,12 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// Checks the database, the queue backend and object storage; 503 with
-    /// per-dependency status and latency when any is down. Public: it says
-    /// only which dependency is up or down; why is in the server log.
+    /// Checks the database, the queue backend and object storage; 503
+    /// `degraded` when any is down, with each check's status and latency in
+    /// `details.checks`. Public: it says only which dependency is up or
+    /// down; why is in the server log.
     #[oai(path = "/ready", method = "get", operation_id = "health_ready")]
-    async fn ready(&self, app: Data<&AppContext>) -> Result<ReadyResponse, EdgeError> {
+    async fn ready(&self, app: Data<&AppContext>) -> Result<Json<Ready>, ApiError> {
         let (db, queue, storage) = tokio::join!(
             check("database", app.db.ping()),
             check(
@@ -152,19 +143,20 @@ impl HealthApi {
             check("storage", app.storage.ping()),
         );
         let checks = vec![db, queue, storage];
-        let ok = checks.iter().all(|c| c.status == DependencyState::Up);
-        let body = Json(Ready {
-            status: if ok {
-                ReadyStatus::Ready
-            } else {
-                ReadyStatus::Unavailable
-            },
-            checks,
-        });
-        Ok(if ok {
-            ReadyResponse::Ready(body)
-        } else {
-            ReadyResponse::Unavailable(body)
-        })
+        if checks.iter().all(|c| c.status == DependencyState::Up) {
+            return Ok(Json(Ready {
+                status: ReadyStatus::Ready,
+                checks,
+            }));
+        }
+        let down: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status == DependencyState::Down)
+            .map(|c| c.name.as_str())
+            .collect();
+        let message = format!("not ready: {} down", down.join(", "));
+        let details =
+            serde_json::json!({ "checks": poem_openapi::types::ToJSON::to_json(&checks) });
+        Err(ApiError::degraded(message, details))
     }
 }

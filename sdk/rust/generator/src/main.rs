@@ -45,6 +45,7 @@ fn run() -> Result<(), String> {
     let text = std::fs::read_to_string(input).map_err(|e| format!("read {input}: {e}"))?;
     let mut doc: Value = serde_json::from_str(&text).map_err(|e| format!("parse {input}: {e}"))?;
     remove_hand_written(&mut doc)?;
+    check_one_body_type_each(&doc)?;
     let spec: openapiv3::OpenAPI =
         serde_json::from_value(doc).map_err(|e| format!("{input} as OpenAPI 3.0: {e}"))?;
 
@@ -128,6 +129,83 @@ fn doc_lines(attr: TokenStream) -> Option<Vec<Literal>> {
         .value();
     text.contains('\n')
         .then(|| text.split('\n').map(Literal::string).collect())
+}
+
+/// progenitor 0.15.1 types an operation's answers with one success type and
+/// one error type, and asserts (panics) when the document gives more; say
+/// which operation and which statuses instead.
+fn check_one_body_type_each(doc: &Value) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let paths = doc.get("paths").and_then(Value::as_object).into_iter();
+    for (path, item) in paths.flatten() {
+        let ops = item.as_object().into_iter().flatten();
+        for (method, op) in ops.filter(|(m, _)| is_method(m)) {
+            let id = op.get("operationId").and_then(Value::as_str).unwrap_or("?");
+            let mut success = std::collections::BTreeMap::<String, Vec<&str>>::new();
+            let mut error = std::collections::BTreeMap::<String, Vec<&str>>::new();
+            let responses = op.get("responses").and_then(Value::as_object);
+            for (status, answer) in responses.into_iter().flatten() {
+                let kinds = match status.as_bytes().first() {
+                    Some(b'2') => &mut success,
+                    Some(b'4' | b'5') => &mut error,
+                    _ if status == "default" => &mut success,
+                    _ => continue,
+                };
+                kinds.entry(body_kind(answer)).or_default().push(status);
+            }
+            for (what, kinds) in [("success", &success), ("error", &error)] {
+                if kinds.len() > 1 {
+                    let each: Vec<String> = kinds
+                        .iter()
+                        .map(|(kind, statuses)| format!("{kind} for {}", statuses.join(", ")))
+                        .collect();
+                    problems.push(format!(
+                        "{id} ({method} {path}): its {what} answers have {} body types ({}); \
+                         progenitor needs one",
+                        kinds.len(),
+                        each.join("; ")
+                    ));
+                }
+            }
+            if let Some(content) = op
+                .pointer("/requestBody/content")
+                .and_then(Value::as_object)
+                && content.len() > 1
+            {
+                problems.push(format!(
+                    "{id} ({method} {path}): its request body has {} media types; progenitor \
+                     takes one",
+                    content.len()
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the document needs changes progenitor 0.15.1 can generate from:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// How progenitor sees an answer's body: the JSON schema, raw bytes, or none.
+fn body_kind(answer: &Value) -> String {
+    let Some(content) = answer.get("content").and_then(Value::as_object) else {
+        return "no body".into();
+    };
+    let json = content.iter().find(|(media, _)| {
+        media.as_str() == "application/json" || media.starts_with("application/json;")
+    });
+    match json {
+        Some((_, media)) => match media.pointer("/schema/$ref").and_then(Value::as_str) {
+            Some(r) => r.trim_start_matches("#/components/schemas/").to_owned(),
+            None => format!("JSON {}", media.get("schema").unwrap_or(&Value::Null)),
+        },
+        None if content.is_empty() => "no body".into(),
+        None => "raw bytes".into(),
+    }
 }
 
 /// Removes the [`HAND_WRITTEN`] operations from `doc` after checking that the

@@ -81,6 +81,27 @@ pub enum ApiError {
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] Option<u64>),
 }
 
+/// The errors the middleware in front of every route can answer before an
+/// operation runs (see [`crate::app`]): an oversized body (413), a NUL in the
+/// URL or body (422), the rate limit (429), a fault (500). Operations that
+/// answer no error of their own, the health checks, document these; every
+/// other operation documents them through [`ApiError`].
+#[derive(Debug, ApiResponse)]
+pub enum EdgeError {
+    /// The body is larger than allowed.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The URL or body holds text that cannot be accepted (a NUL character).
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// Too many requests; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// A server fault; details are in the logs under the request id.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
 impl ApiError {
     /// 400 with `code`.
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -253,11 +274,12 @@ impl<E: Endpoint> Endpoint for ErrorShapeEndpoint<E> {
             .data::<poem::middleware::ReqId>()
             .map(ToString::to_string)
             .unwrap_or_default();
+        let path = req.uri().path().to_owned();
         REQUEST_ID
             .scope(id, async move {
                 match self.0.call(req).await {
                     Ok(r) => Ok(r.into_response()),
-                    Err(err) => Ok(shape(err)),
+                    Err(err) => Ok(shape(err, &path)),
                 }
             })
             .await
@@ -265,8 +287,9 @@ impl<E: Endpoint> Endpoint for ErrorShapeEndpoint<E> {
 }
 
 /// Our own `ApiError`s arrive as errors wrapping a finished JSON response:
-/// those pass through. Anything else is rewritten into the error shape.
-fn shape(err: poem::Error) -> Response {
+/// those pass through. Anything else is rewritten into the error shape; a 405
+/// gets the `Allow` header of the requested `path`.
+fn shape(err: poem::Error, path: &str) -> Response {
     let status = err.status();
     let text = err.to_string();
     let mut resp = err.into_response();
@@ -308,6 +331,14 @@ fn shape(err: poem::Error) -> Response {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             shaped.headers_mut().append(name, value.clone());
         }
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED
+        && !shaped.headers().contains_key(header::ALLOW)
+        && let Some(allow) = crate::allow::allowed_methods(path)
+    {
+        shaped
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     }
     shaped
 }

@@ -4,9 +4,11 @@
 //! error shape, health checks and metrics. It enqueues through `kiln-jobs` and
 //! never runs a job handler.
 
+mod allow;
 pub mod auth;
 mod body_limit;
 mod compression;
+mod contract;
 mod cors;
 pub mod endpoints;
 pub mod error;
@@ -82,14 +84,35 @@ pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
     )
 }
 
-/// The OpenAPI document as JSON.
+/// The published OpenAPI document as JSON (see [`contract`]).
 pub fn spec_json() -> String {
-    openapi_service().spec()
+    serde_json::to_string_pretty(contract::document())
+        .unwrap_or_else(|e| unreachable!("a JSON value always serialises: {e}"))
 }
 
-/// The OpenAPI document as YAML.
+/// The published OpenAPI document as YAML.
 pub fn spec_yaml() -> String {
-    openapi_service().spec_yaml()
+    serde_yaml::to_string(contract::document())
+        .unwrap_or_else(|e| unreachable!("a JSON value always serialises as YAML: {e}"))
+}
+
+/// Swagger UI over the published document: poem-openapi's page, with the
+/// document it embeds replaced by the finished one.
+fn swagger_ui() -> impl poem::Endpoint {
+    let api = openapi_service();
+    let html = api.swagger_ui_html().replacen(&api.spec(), &spec_json(), 1);
+    Route::new().at(
+        "/",
+        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+    )
+}
+
+#[handler]
+fn openapi_json() -> poem::Response {
+    static SPEC: std::sync::LazyLock<String> = std::sync::LazyLock::new(spec_json);
+    poem::Response::builder()
+        .content_type("application/json")
+        .body(SPEC.as_str())
 }
 
 #[handler]
@@ -103,8 +126,6 @@ fn metrics(app: Data<&AppContext>) -> String {
 /// limit elsewhere, the body limit, the refusal of NUL characters in input.
 pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
     let api = openapi_service();
-    let ui = api.swagger_ui();
-    let spec = api.spec_endpoint();
     let http = &ctx.config.http;
     let limits = RateLimits::new(&ctx.config.rate_limit);
     let trusted = ctx
@@ -117,8 +138,8 @@ pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
         });
     Route::new()
         .nest("/", api)
-        .nest("/docs", ui.with(security_headers::DocsCsp))
-        .at("/openapi.json", spec)
+        .nest("/docs", swagger_ui().with(security_headers::DocsCsp))
+        .at("/openapi.json", get(openapi_json))
         .at("/metrics", get(metrics))
         .with(nul_input::RejectNul)
         .with(body_limit::DefaultBodyLimit {

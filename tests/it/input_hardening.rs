@@ -80,6 +80,37 @@ async fn api_key_names_with_nul_are_refused_with_422(backend: Backend) {
     app.stop().await;
 }
 
+kiln_jobs::per_backend!(text_fields_refuse_numbers_and_booleans, [sqlite]);
+/// poem-openapi would read `false` or `12` as the text "false" or "12": a
+/// request body's text fields take strings only, as the document says.
+async fn text_fields_refuse_numbers_and_booleans(backend: Backend) {
+    let app = api(backend).await;
+    let (_, token) = app.account_token("types@example.com", Role::User).await;
+    let cases = [
+        (
+            "/v1/api-keys",
+            json!({"name": 12, "scopes": ["media:read"]}),
+        ),
+        (
+            "/v1/devices",
+            json!({"token": "0123456789abcdef0123", "platform": "ios", "app_version": false}),
+        ),
+        (
+            "/v1/webhooks",
+            json!({"url": "https://example.com/hook", "events": ["job.dead"], "description": 7}),
+        ),
+    ];
+    for (at, body) in cases {
+        let (status, answer) = app.call(Method::POST, at, &token, Some(&body)).await;
+        assert_eq!(status, 400, "{at} {body}: {answer}");
+        assert_eq!(answer["code"], "bad_request", "{answer}");
+    }
+    assert!(items(&app, "/v1/api-keys", &token).await.is_empty());
+    assert!(items(&app, "/v1/devices", &token).await.is_empty());
+    assert!(items(&app, "/v1/webhooks", &token).await.is_empty());
+    app.stop().await;
+}
+
 kiln_jobs::per_backend!(
     an_escaped_backslash_before_u0000_is_not_a_nul,
     [sqlite, postgres]

@@ -415,13 +415,13 @@ async fn sending_is_for_operators_and_bad_requests_are_4xx() {
         ),
         (
             json!({"user_id": ada_id, "channels": ["email", "email"], "template": "welcome"}),
-            422,
-            "validation_failed",
+            400,
+            "bad_request",
         ),
         (
             json!({"user_id": ada_id, "channels": ["email"], "template": "welcome", "params": [1]}),
-            422,
-            "validation_failed",
+            400,
+            "bad_request",
         ),
         (
             json!({"user_id": ada_id, "channels": [], "template": "welcome"}),

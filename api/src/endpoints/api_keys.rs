@@ -15,6 +15,7 @@ use crate::{
 
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "Scope")]
 pub enum ScopeDto {
     /// Read own media.
     #[oai(rename = "media:read")]
@@ -70,12 +71,16 @@ impl From<ScopeDto> for Scope {
 #[oai(deny_unknown_fields)]
 pub struct ApiKeyIn {
     /// A name to recognise the key by (1–100 characters).
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(
+        validator(min_length = 1, max_length = 100),
+        deserialize_with = "crate::endpoints::text"
+    )]
     pub name: String,
     /// What the key may do; each must be allowed to the caller's role.
     #[oai(validator(min_items = 1, max_items = 16))]
     pub scopes: Vec<ScopeDto>,
     /// When the key stops working (default: never).
+    #[oai(nullable)]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -93,10 +98,13 @@ pub struct ApiKeyOut {
     /// When it was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it stops working, if ever.
+    #[oai(nullable)]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was last used (to the minute).
+    #[oai(nullable)]
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was revoked.
+    #[oai(nullable)]
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

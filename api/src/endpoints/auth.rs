@@ -18,7 +18,7 @@ use crate::{
 
 /// A role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "Role", rename_all = "lowercase")]
 pub enum RoleDto {
     /// Own media, jobs, reports, devices.
     User,
@@ -64,6 +64,7 @@ pub struct UserOut {
     /// Disabled accounts cannot log in or use their API keys.
     pub disabled: bool,
     /// Set while the account is locked after repeated failed logins.
+    #[oai(nullable)]
     pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
     /// When the account was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -89,10 +90,16 @@ impl From<UserRow> for UserOut {
 #[oai(deny_unknown_fields)]
 pub struct CredentialsIn {
     /// Email address (case does not matter).
-    #[oai(validator(min_length = 3, max_length = 254))]
+    #[oai(
+        validator(min_length = 3, max_length = 254),
+        deserialize_with = "crate::endpoints::text"
+    )]
     pub email: String,
     /// Password: at least `auth.password_min_length` characters (default 12), not the email.
-    #[oai(validator(min_length = 1, max_length = 1024))]
+    #[oai(
+        validator(min_length = 1, max_length = 1024),
+        deserialize_with = "crate::endpoints::text"
+    )]
     pub password: String,
 }
 
@@ -101,7 +108,10 @@ pub struct CredentialsIn {
 #[oai(deny_unknown_fields)]
 pub struct RefreshIn {
     /// The refresh token from the last login or refresh; it is used up by this call.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(
+        validator(min_length = 1, max_length = 200),
+        deserialize_with = "crate::endpoints::text"
+    )]
     pub refresh_token: String,
 }
 
@@ -110,7 +120,11 @@ pub struct RefreshIn {
 #[oai(deny_unknown_fields)]
 pub struct LogoutIn {
     /// End this session only (its refresh token); omit to end every session of the caller.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(
+        nullable,
+        validator(min_length = 1, max_length = 200),
+        deserialize_with = "crate::endpoints::optional_text"
+    )]
     pub refresh_token: Option<String>,
 }
 

@@ -49,12 +49,19 @@ impl From<devices::Platform> for Platform {
 #[oai(deny_unknown_fields)]
 pub struct DeviceIn {
     /// The FCM registration token the app got from the Firebase SDK.
-    #[oai(validator(min_length = 16, max_length = 4096))]
+    #[oai(
+        validator(min_length = 16, max_length = 4096),
+        deserialize_with = "crate::endpoints::text"
+    )]
     pub token: String,
     /// The app's platform.
     pub platform: Platform,
     /// The app's version, for support (at most 64 characters).
-    #[oai(validator(max_length = 64))]
+    #[oai(
+        nullable,
+        validator(max_length = 64),
+        deserialize_with = "crate::endpoints::optional_text"
+    )]
     pub app_version: Option<String>,
 }
 
@@ -69,11 +76,13 @@ pub struct DeviceOut {
     /// The app's platform.
     pub platform: Platform,
     /// The app's version.
+    #[oai(nullable)]
     pub app_version: Option<String>,
     /// False once FCM said the token is no longer registered; pushes skip it.
     /// Registering the token again reactivates it.
     pub active: bool,
     /// Why it was deactivated.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// When it was first registered.
     pub created_at: chrono::DateTime<chrono::Utc>,

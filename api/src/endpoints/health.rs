@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use kiln_jobs::{AppContext, queue::Transport};
 
-use crate::ApiTags;
+use crate::{ApiTags, error::EdgeError};
 
 /// How long one dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -94,11 +94,11 @@ impl HealthApi {
     ///
     /// 200 while the process can answer at all. Does not check dependencies.
     #[oai(path = "/live", method = "get", operation_id = "health_live")]
-    async fn live(&self) -> Json<Live> {
-        Json(Live {
+    async fn live(&self) -> Result<Json<Live>, EdgeError> {
+        Ok(Json(Live {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-        })
+        }))
     }
 
     /// Readiness
@@ -107,7 +107,7 @@ impl HealthApi {
     /// per-dependency status and latency when any is down. Public: it says
     /// only which dependency is up or down; why is in the server log.
     #[oai(path = "/ready", method = "get", operation_id = "health_ready")]
-    async fn ready(&self, app: Data<&AppContext>) -> ReadyResponse {
+    async fn ready(&self, app: Data<&AppContext>) -> Result<ReadyResponse, EdgeError> {
         let (db, queue, storage) = tokio::join!(
             check("database", app.db.ping()),
             check(
@@ -125,10 +125,10 @@ impl HealthApi {
             status: if ok { "ready" } else { "unavailable" }.into(),
             checks,
         });
-        if ok {
+        Ok(if ok {
             ReadyResponse::Ready(body)
         } else {
             ReadyResponse::Unavailable(body)
-        }
+        })
     }
 }

@@ -10,7 +10,7 @@ use crate::{ApiTags, Scope, auth::Auth, endpoints::parse_cursor, error::ApiError
 
 /// Status of a job.
 #[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename = "JobStatus", rename_all = "lowercase")]
 pub enum JobStatusDto {
     /// Waiting to run (first run or a scheduled retry).
     Queued,
@@ -70,18 +70,24 @@ pub struct JobOut {
     /// Progress, 0–100.
     pub progress: u8,
     /// The handler's result, once succeeded.
+    #[oai(nullable)]
     pub result: Option<serde_json::Value>,
     /// The last failure's reason.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// The idempotency key it was created with.
+    #[oai(nullable)]
     pub idempotency_key: Option<String>,
     /// When it was enqueued.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When the current or last attempt started.
+    #[oai(nullable)]
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it reached a terminal status.
+    #[oai(nullable)]
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the next attempt is due (scheduled retries and delayed jobs).
+    #[oai(nullable)]
     pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -112,6 +118,7 @@ pub struct JobPage {
     /// Jobs, newest first.
     pub items: Vec<JobOut>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -150,6 +157,9 @@ impl JobsApi {
         /// Only jobs of this kind, e.g. `image.process`.
         kind: Query<Option<String>>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(
+            pattern = r"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        ))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

@@ -87,20 +87,26 @@ pub struct MediaOut {
     /// The processing job.
     pub job_id: Uuid,
     /// Why processing failed.
+    #[oai(nullable)]
     pub error: Option<String>,
     /// The uploaded file's name, as sent.
+    #[oai(nullable)]
     pub filename: Option<String>,
     /// Detected source format.
     pub source_format: String,
     /// Size of the original in bytes.
     pub source_bytes: u64,
     /// Width after EXIF orientation.
+    #[oai(nullable)]
     pub width: Option<u32>,
     /// Height after EXIF orientation.
+    #[oai(nullable)]
     pub height: Option<u32>,
     /// A BlurHash placeholder.
+    #[oai(nullable)]
     pub blurhash: Option<String>,
     /// Dominant colour as `#rrggbb`.
+    #[oai(nullable)]
     pub dominant_color: Option<String>,
     /// Variants (empty until ready).
     pub variants: Vec<VariantOut>,
@@ -110,7 +116,7 @@ pub struct MediaOut {
 
 /// Variant download outcomes.
 #[derive(Debug, ApiResponse)]
-pub enum VariantResponse {
+pub enum VariantOutcome {
     /// The bytes.
     #[oai(status = 200)]
     Ok(
@@ -122,6 +128,45 @@ pub enum VariantResponse {
     /// The client's copy is current (`If-None-Match`).
     #[oai(status = 304)]
     NotModified(#[oai(header = "ETag")] String),
+}
+
+/// A variant download as the document describes it: [`VariantOutcome`],
+/// with the 200 answer listed under each image type a variant is served as
+/// (`image/jpeg`, `image/webp`) instead of the generic binary type, and its
+/// `Content-Type` left to the media type (OpenAPI ignores a header of that
+/// name).
+#[derive(Debug)]
+pub struct VariantResponse(VariantOutcome);
+
+impl poem_openapi::ApiResponse for VariantResponse {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        let mut meta = VariantOutcome::meta();
+        for response in meta.responses.iter_mut().filter(|r| r.status == Some(200)) {
+            response
+                .headers
+                .retain(|h| !h.name.eq_ignore_ascii_case("content-type"));
+            if let Some(binary) = response.content.pop() {
+                response.content = media::pipeline::VariantFormat::ALL
+                    .iter()
+                    .map(|f| poem_openapi::registry::MetaMediaType {
+                        content_type: f.mime(),
+                        schema: binary.schema.clone(),
+                    })
+                    .collect();
+            }
+        }
+        meta
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        VariantOutcome::register(registry);
+    }
+}
+
+impl poem::IntoResponse for VariantResponse {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
 }
 
 /// Media endpoints.
@@ -326,7 +371,7 @@ impl MediaApi {
         if let Some(inm) = if_none_match.0
             && inm.split(',').any(|t| t.trim() == etag || t.trim() == "*")
         {
-            return Ok(VariantResponse::NotModified(etag));
+            return Ok(VariantResponse(VariantOutcome::NotModified(etag)));
         }
         let stream = app
             .storage
@@ -337,12 +382,12 @@ impl MediaApi {
                 e => storage_err(e),
             })?;
         let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
-        Ok(VariantResponse::Ok(
+        Ok(VariantResponse(VariantOutcome::Ok(
             Binary(body),
             v.content_type,
             etag,
             "private, max-age=31536000, immutable".into(),
-        ))
+        )))
     }
 
     /// Delete an image

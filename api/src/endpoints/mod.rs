@@ -38,3 +38,28 @@ pub(crate) fn page<T>(
     let next = rows.last().map(|r| id(r).to_string());
     (rows, next)
 }
+
+/// A JSON request field that must be a string. poem-openapi's `String`
+/// also takes a number or a boolean and turns it into text (`false` →
+/// `"false"`), which the document does not allow; request objects read their
+/// text fields through this instead (`#[oai(deserialize_with = …)]`), so a
+/// wrong type is refused with 400 like any other.
+pub(crate) fn text(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<String> {
+    match value {
+        Some(serde_json::Value::String(s)) => Ok(s),
+        other => Err(poem_openapi::types::ParseError::expected_type(
+            other.unwrap_or_default(),
+        )),
+    }
+}
+
+/// [`text`] for an optional field: absent or `null` is `None`.
+pub(crate) fn optional_text(
+    value: Option<serde_json::Value>,
+) -> poem_openapi::types::ParseResult<Option<String>> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(poem_openapi::types::ParseError::expected_type(other)),
+    }
+}

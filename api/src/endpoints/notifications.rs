@@ -25,8 +25,8 @@ use crate::{
 };
 
 /// A delivery channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
+#[oai(rename = "Channel", rename_all = "lowercase")]
 pub enum ChannelDto {
     /// An email to the user's address.
     Email,
@@ -45,7 +45,7 @@ impl From<ChannelDto> for NotifyChannel {
 
 /// A notification template (`jobs/templates/email/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "Template", rename_all = "snake_case")]
 pub enum TemplateDto {
     /// Welcome to Kiln. Parameters: none needed.
     Welcome,
@@ -72,14 +72,15 @@ pub struct NotificationIn {
     /// The recipient's user id.
     pub user_id: Uuid,
     /// Channels, each at most once.
-    #[oai(validator(min_items = 1, max_items = 2))]
+    #[oai(validator(min_items = 1, max_items = 2, unique_items))]
     pub channels: Vec<ChannelDto>,
     /// The template.
     pub template: TemplateDto,
     /// Template parameters: a JSON object. `display_name` defaults to the
     /// address's local part and `app_url` to Kiln's public URL; `email` is
     /// always the recipient's.
-    pub params: Option<serde_json::Value>,
+    #[oai(nullable)]
+    pub params: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 /// Where a delivery is.
@@ -136,22 +137,27 @@ pub struct NotificationOut {
     /// The template.
     pub template: String,
     /// The device, for a push.
+    #[oai(nullable)]
     pub device_id: Option<Uuid>,
     /// The job sending it (`GET /v1/jobs/{id}`), absent when skipped at once.
+    #[oai(nullable)]
     pub job_id: Option<Uuid>,
     /// Where it is.
     pub status: NotificationStatus,
     /// Attempts so far.
     pub attempts: i32,
     /// The SMTP Message-ID or FCM message name.
+    #[oai(nullable)]
     pub provider_message_id: Option<String>,
     /// The last failure, or why it was skipped.
+    #[oai(nullable)]
     pub error: Option<String>,
     /// When it was queued.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it last changed.
     pub updated_at: chrono::DateTime<chrono::Utc>,
     /// When the provider accepted it.
+    #[oai(nullable)]
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -199,6 +205,7 @@ pub struct NotificationPage {
     /// Newest first.
     pub items: Vec<NotificationOut>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -245,21 +252,11 @@ impl NotificationsApi {
     ) -> Result<NotificationQueued, ApiError> {
         let principal = auth.principal();
         principal.require_scope(Scope::NotificationsWrite)?;
-        let params = match body.0.params {
-            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
-            Some(serde_json::Value::Object(m)) => m,
-            Some(_) => {
-                return Err(ApiError::unprocessable(
-                    "validation_failed",
-                    "params must be a JSON object",
-                ));
-            }
-        };
         let req = NotificationRequest {
             user_id: body.0.user_id,
             channels: body.0.channels.iter().map(|c| (*c).into()).collect(),
             template: body.0.template.as_str().to_owned(),
-            params,
+            params: body.0.params.unwrap_or_default().into_iter().collect(),
             requested_by: principal.subject.clone(),
             idempotency_key: idempotency_key.0,
         };
@@ -287,6 +284,9 @@ impl NotificationsApi {
         auth: BearerAuth,
         app: Data<&AppContext>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(
+            pattern = r"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        ))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

@@ -10,7 +10,7 @@ use crate::{ApiTags, Scope, auth::Auth, error::ApiError};
 
 /// A queue.
 #[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "QueueName", rename_all = "snake_case")]
 pub enum QueueDto {
     /// Image processing.
     Media,

@@ -19,6 +19,7 @@ pub struct UserPage {
     /// Accounts in id (creation) order.
     pub items: Vec<UserOut>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<Uuid>,
 }
 
@@ -27,8 +28,10 @@ pub struct UserPage {
 #[oai(deny_unknown_fields)]
 pub struct UserPatchIn {
     /// New role.
+    #[oai(nullable)]
     pub role: Option<RoleDto>,
     /// Disable (ends the user's sessions and refuses their API keys) or re-enable.
+    #[oai(nullable)]
     pub disabled: Option<bool>,
 }
 
@@ -43,14 +46,19 @@ pub struct AuditOut {
     /// `api_key_created`, `api_key_revoked`, `role_changed`.
     pub action: String,
     /// Who did it (user id), when known.
+    #[oai(nullable)]
     pub actor: Option<String>,
     /// What it was done to (user, key).
+    #[oai(nullable)]
     pub subject: Option<String>,
     /// The client address.
+    #[oai(nullable)]
     pub ip: Option<String>,
     /// The request id.
+    #[oai(nullable)]
     pub request_id: Option<String>,
     /// Action-specific details.
+    #[oai(nullable)]
     pub details: Option<serde_json::Value>,
 }
 
@@ -75,6 +83,7 @@ pub struct AuditPage {
     /// Newest first.
     pub items: Vec<AuditOut>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<Uuid>,
 }
 

@@ -30,6 +30,7 @@ use crate::{
 
 /// An event type an endpoint can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "EventType")]
 pub enum EventTypeDto {
     /// One of your jobs succeeded.
     #[oai(rename = "job.succeeded")]
@@ -61,13 +62,20 @@ impl From<EventTypeDto> for EventType {
 #[oai(deny_unknown_fields)]
 pub struct WebhookIn {
     /// Where to POST events: an `https://` (or `http://`) URL on a public address.
-    #[oai(validator(min_length = 1, max_length = 2048))]
+    #[oai(
+        validator(min_length = 1, max_length = 2048),
+        deserialize_with = "crate::endpoints::text"
+    )]
     pub url: String,
     /// The events to send.
     #[oai(validator(min_items = 1, max_items = 16))]
     pub events: Vec<EventTypeDto>,
     /// A note for yourself (at most 200 characters).
-    #[oai(validator(max_length = 200))]
+    #[oai(
+        nullable,
+        validator(max_length = 200),
+        deserialize_with = "crate::endpoints::optional_text"
+    )]
     pub description: Option<String>,
 }
 
@@ -76,15 +84,24 @@ pub struct WebhookIn {
 #[oai(deny_unknown_fields)]
 pub struct WebhookPatch {
     /// A new target URL.
-    #[oai(validator(min_length = 1, max_length = 2048))]
+    #[oai(
+        nullable,
+        validator(min_length = 1, max_length = 2048),
+        deserialize_with = "crate::endpoints::optional_text"
+    )]
     pub url: Option<String>,
     /// A new list of events (replaces the old one).
-    #[oai(validator(min_items = 1, max_items = 16))]
+    #[oai(nullable, validator(min_items = 1, max_items = 16))]
     pub events: Option<Vec<EventTypeDto>>,
     /// A new note.
-    #[oai(validator(max_length = 200))]
+    #[oai(
+        nullable,
+        validator(max_length = 200),
+        deserialize_with = "crate::endpoints::optional_text"
+    )]
     pub description: Option<String>,
     /// Enable (which also clears the failure run that disabled it) or disable.
+    #[oai(nullable)]
     pub enabled: Option<bool>,
 }
 
@@ -96,17 +113,20 @@ pub struct WebhookOut {
     /// Target URL.
     pub url: String,
     /// A note.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Subscribed event types.
     pub events: Vec<String>,
     /// False when disabled, by its owner or after too many failed attempts in a row.
     pub enabled: bool,
     /// Why it is disabled.
+    #[oai(nullable)]
     pub disabled_reason: Option<String>,
     /// Failed delivery attempts since the last success.
     pub consecutive_failures: i32,
     /// During a secret rotation: until when deliveries are also signed with
     /// the previous secret.
+    #[oai(nullable)]
     pub previous_secret_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -212,22 +232,27 @@ pub struct DeliveryOut {
     /// The body sent, parsed.
     pub payload: serde_json::Value,
     /// The `webhook.deliver` job.
+    #[oai(nullable)]
     pub job_id: Option<Uuid>,
     /// Where it is.
     pub status: DeliveryStatus,
     /// Attempts so far.
     pub attempts: i32,
     /// The HTTP status of the last answer, if the receiver answered.
+    #[oai(nullable)]
     pub response_status: Option<i32>,
     /// The start of the last answer's body.
+    #[oai(nullable)]
     pub response_body: Option<String>,
     /// Why the last attempt failed.
+    #[oai(nullable)]
     pub error: Option<String>,
     /// When the event was queued.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it last changed.
     pub updated_at: chrono::DateTime<chrono::Utc>,
     /// When the receiver acknowledged it.
+    #[oai(nullable)]
     pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -257,6 +282,7 @@ pub struct DeliveryPage {
     /// Newest first.
     pub items: Vec<DeliveryOut>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -454,6 +480,9 @@ impl WebhooksApi {
         app: Data<&AppContext>,
         id: Path<Uuid>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(
+            pattern = r"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        ))]
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

@@ -1,0 +1,128 @@
+//! The published OpenAPI document: poem-openapi's output, finished where
+//! poem-openapi 5 cannot say what Kiln does.
+//!
+//! Every copy of the document comes from [`document`]: `GET /openapi.json`,
+//! Swagger UI, `kiln openapi` and the checked-in `openapi/`. The finishing
+//! touches are two, each a rule of the API rather than a patch of one schema:
+//!
+//! - **Described references.** poem-openapi wraps a field whose type is a
+//!   component and whose doc comment describes it as
+//!   `allOf: [{$ref}, {description}]`. Generators read that as a composition
+//!   and refuse it for enums ("Cannot take allOf a non-object"). The field
+//!   becomes the plain `$ref`, its description kept beside it.
+//! - **Closed request bodies.** Every JSON request body is an object declared
+//!   with `deny_unknown_fields`: a field the server does not know is refused
+//!   (400) rather than ignored, so a typo never passes unnoticed. The
+//!   document says so with `additionalProperties: false`; the contract
+//!   fuzzer in CI sends unknown fields and holds the server to it.
+
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+
+/// The finished document, built once.
+static DOCUMENT: LazyLock<Value> = LazyLock::new(|| finish(raw_document()));
+
+/// poem-openapi's own document, before [`finish`].
+fn raw_document() -> Value {
+    serde_json::from_str(&crate::openapi_service().spec())
+        .unwrap_or_else(|e| unreachable!("poem-openapi printed a document that is not JSON: {e}"))
+}
+
+/// The published document.
+pub fn document() -> &'static Value {
+    &DOCUMENT
+}
+
+/// Applies the finishing touches described in the module docs.
+fn finish(mut doc: Value) -> Value {
+    unwrap_described_refs(&mut doc);
+    close_request_bodies(&mut doc);
+    doc
+}
+
+/// Keys that only annotate a schema: a `$ref` may carry them beside it.
+const ANNOTATIONS: [&str; 5] = [
+    "description",
+    "deprecated",
+    "nullable",
+    "readOnly",
+    "writeOnly",
+];
+
+/// Turns `{allOf: [{$ref: R}, {annotations}], annotations}` into
+/// `{$ref: R, annotations}`, everywhere in the document.
+fn unwrap_described_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(reference) = described_ref(map) {
+                map.remove("allOf");
+                map.insert("$ref".to_owned(), Value::String(reference));
+            }
+            map.values_mut().for_each(unwrap_described_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_described_refs),
+        _ => {}
+    }
+}
+
+/// The reference of a schema that is only an annotated `$ref` wrapped in
+/// `allOf`; `None` for any other schema (a real composition stays as it is).
+fn described_ref(map: &Map<String, Value>) -> Option<String> {
+    let Some(Value::Array(parts)) = map.get("allOf") else {
+        return None;
+    };
+    let [Value::Object(first), rest @ ..] = parts.as_slice() else {
+        return None;
+    };
+    let reference = match (first.len(), first.get("$ref")) {
+        (1, Some(Value::String(r))) => r.clone(),
+        _ => return None,
+    };
+    let annotation_only =
+        |m: &Map<String, Value>| m.keys().all(|k| ANNOTATIONS.contains(&k.as_str()));
+    let parts_ok = rest
+        .iter()
+        .all(|p| p.as_object().is_some_and(annotation_only));
+    let outer_ok = map
+        .keys()
+        .all(|k| k == "allOf" || ANNOTATIONS.contains(&k.as_str()));
+    (parts_ok && outer_ok).then_some(reference)
+}
+
+/// Marks the schema of every JSON request body `additionalProperties: false`.
+fn close_request_bodies(doc: &mut Value) {
+    let mut closed = Vec::new();
+    if let Some(Value::Object(paths)) = doc.get("paths") {
+        for operation in paths
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|p| p.values())
+        {
+            let Some(Value::Object(content)) = operation.pointer("/requestBody/content") else {
+                continue;
+            };
+            for (media_type, body) in content {
+                if !media_type.starts_with("application/json") {
+                    continue;
+                }
+                if let Some(Value::String(r)) = body.pointer("/schema/$ref")
+                    && let Some(name) = r.strip_prefix("#/components/schemas/")
+                {
+                    closed.push(name.to_owned());
+                }
+            }
+        }
+    }
+    let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") else {
+        return;
+    };
+    for name in closed {
+        if let Some(Value::Object(schema)) = schemas.get_mut(&name) {
+            schema.insert("additionalProperties".to_owned(), Value::Bool(false));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

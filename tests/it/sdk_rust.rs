@@ -12,7 +12,7 @@ use std::{
 
 use futures::TryStreamExt;
 use kiln_client::{
-    Client, Credential, Credentials, Error, ResponseValue,
+    Client, ClientInfo, Credential, Credentials, Error, ResponseValue,
     types::{
         Channel, DeliveryStatus, ErrorBody, EventType, JobStatus, NotificationStatus, Role, Scope,
         Template, UserOut, WebhookInDescription,
@@ -78,14 +78,18 @@ impl Kiln {
         kiln
     }
 
+    /// Polls `GET /health/ready` until 200. kiln-client has no `health_ready`
+    /// (the document gives it two error body types, which progenitor cannot
+    /// generate), so this goes through the client's own `reqwest::Client`.
     async fn wait_ready(&mut self) {
         let client = self.client(Credentials::none());
+        let url = format!("{}/health/ready", client.baseurl());
         let until = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("child status") {
                 panic!("kiln serve exited with {status}:\n{}", self.log());
             }
-            match client.health_ready().send().await {
+            match client.client().get(&url).send().await {
                 Ok(r) if r.status() == 200 => return,
                 _ if tokio::time::Instant::now() >= until => {
                     panic!("kiln serve never became ready:\n{}", self.log())

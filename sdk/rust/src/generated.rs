@@ -956,6 +956,67 @@ pub mod types {
             value.parse()
         }
     }
+    ///`JobsListCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct JobsListCursor(::std::string::String);
+    impl ::std::ops::Deref for JobsListCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<JobsListCursor> for ::std::string::String {
+        fn from(value: JobsListCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for JobsListCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(
+                || {
+                    ::regress::Regex::new(
+                        "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                    )
+                    .unwrap()
+                },
+            );
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for JobsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for JobsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for JobsListCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///Liveness answer.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Live {
@@ -1101,7 +1162,8 @@ pub mod types {
         ///address's local part and `app_url` to Kiln's public URL; `email` is
         ///always the recipient's.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub params: ::std::option::Option<::serde_json::Value>,
+        pub params:
+            ::std::option::Option<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
         pub template: Template,
         ///The recipient's user id.
         pub user_id: ::uuid::Uuid,
@@ -1241,6 +1303,67 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///`NotificationsListCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct NotificationsListCursor(::std::string::String);
+    impl ::std::ops::Deref for NotificationsListCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<NotificationsListCursor> for ::std::string::String {
+        fn from(value: NotificationsListCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for NotificationsListCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(
+                || {
+                    ::regress::Regex::new(
+                        "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                    )
+                    .unwrap()
+                },
+            );
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for NotificationsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for NotificationsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NotificationsListCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///The deliveries a request made.
@@ -2068,8 +2191,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub enabled: ::std::option::Option<bool>,
         ///A new list of events (replaces the old one).
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub events: ::std::vec::Vec<EventType>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub events: ::std::option::Option<::std::vec::Vec<EventType>>,
         ///A new target URL.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub url: ::std::option::Option<WebhookPatchUrl>,
@@ -2171,6 +2294,67 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for WebhookPatchUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`WebhooksDeliveriesCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct WebhooksDeliveriesCursor(::std::string::String);
+    impl ::std::ops::Deref for WebhooksDeliveriesCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<WebhooksDeliveriesCursor> for ::std::string::String {
+        fn from(value: WebhooksDeliveriesCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for WebhooksDeliveriesCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(
+                || {
+                    ::regress::Regex::new(
+                        "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                    )
+                    .unwrap()
+                },
+            );
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for WebhooksDeliveriesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for WebhooksDeliveriesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WebhooksDeliveriesCursor {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -4290,7 +4474,9 @@ pub mod types {
         pub struct NotificationIn {
             channels: ::std::result::Result<::std::vec::Vec<super::Channel>, ::std::string::String>,
             params: ::std::result::Result<
-                ::std::option::Option<::serde_json::Value>,
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
                 ::std::string::String,
             >,
             template: ::std::result::Result<super::Template, ::std::string::String>,
@@ -4319,7 +4505,11 @@ pub mod types {
             }
             pub fn params<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<
+                            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                        >,
+                    >,
                 T::Error: ::std::fmt::Display,
             {
                 self.params = value
@@ -6057,7 +6247,10 @@ pub mod types {
                 ::std::string::String,
             >,
             enabled: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
-            events: ::std::result::Result<::std::vec::Vec<super::EventType>, ::std::string::String>,
+            events: ::std::result::Result<
+                ::std::option::Option<::std::vec::Vec<super::EventType>>,
+                ::std::string::String,
+            >,
             url: ::std::result::Result<
                 ::std::option::Option<super::WebhookPatchUrl>,
                 ::std::string::String,
@@ -6096,7 +6289,9 @@ pub mod types {
             }
             pub fn events<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::EventType>>,
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::std::vec::Vec<super::EventType>>,
+                    >,
                 T::Error: ::std::fmt::Display,
             {
                 self.events = value
@@ -6249,22 +6444,6 @@ impl Client {
     ///```
     pub fn health_live(&self) -> builder::HealthLive<'_> {
         builder::HealthLive::new(self)
-    }
-    ///Readiness
-    ///
-    ///Checks the database, the queue backend and object storage; 503 with
-    ///per-dependency status and latency when any is down. Public: it says
-    ///only which dependency is up or down; why is in the server log.
-    ///
-    ///Sends a `GET` request to `/health/ready`
-    ///
-    ///```ignore
-    ///let response = client.health_ready()
-    ///    .send()
-    ///    .await;
-    ///```
-    pub fn health_ready(&self) -> builder::HealthReady<'_> {
-        builder::HealthReady::new(self)
     }
     ///List the caller's API keys
     ///
@@ -6874,7 +7053,7 @@ pub mod builder {
             Self { client: client }
         }
         ///Sends a `GET` request to `/health/live`
-        pub async fn send(self) -> Result<ResponseValue<types::Live>, Error<()>> {
+        pub async fn send(self) -> Result<ResponseValue<types::Live>, Error<types::ErrorBody>> {
             let Self { client } = self;
             let url = format!("{}/health/live", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
@@ -6901,50 +7080,16 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-    ///Builder for [`Client::health_ready`]
-    ///
-    ///[`Client::health_ready`]: super::Client::health_ready
-    #[derive(Debug, Clone)]
-    pub struct HealthReady<'a> {
-        client: &'a super::Client,
-    }
-    impl<'a> HealthReady<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self { client: client }
-        }
-        ///Sends a `GET` request to `/health/ready`
-        pub async fn send(self) -> Result<ResponseValue<types::Ready>, Error<types::Ready>> {
-            let Self { client } = self;
-            let url = format!("{}/health/ready", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "health_ready",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                503u16 => Err(Error::ErrorResponse(
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
                     ResponseValue::from_response(response).await?,
                 )),
                 _ => Err(Error::UnexpectedResponse(response)),
@@ -8059,7 +8204,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct JobsList<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<::std::string::String>, String>,
+        cursor: Result<Option<types::JobsListCursor>, String>,
         kind: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         status: Result<Option<types::JobStatus>, String>,
@@ -8076,11 +8221,12 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::JobsListCursor>,
         {
-            self.cursor = value.try_into().map(Some).map_err(|_| {
-                "conversion to `:: std :: string :: String` for cursor failed".to_string()
-            });
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `JobsListCursor` for cursor failed".to_string());
             self
         }
         pub fn kind<V>(mut self, value: V) -> Self
@@ -8861,7 +9007,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct NotificationsList<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<::std::string::String>, String>,
+        cursor: Result<Option<types::NotificationsListCursor>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
     }
     impl<'a> NotificationsList<'a> {
@@ -8874,10 +9020,10 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::NotificationsListCursor>,
         {
             self.cursor = value.try_into().map(Some).map_err(|_| {
-                "conversion to `:: std :: string :: String` for cursor failed".to_string()
+                "conversion to `NotificationsListCursor` for cursor failed".to_string()
             });
             self
         }
@@ -10099,7 +10245,7 @@ pub mod builder {
     pub struct WebhooksDeliveries<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        cursor: Result<Option<::std::string::String>, String>,
+        cursor: Result<Option<types::WebhooksDeliveriesCursor>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
     }
     impl<'a> WebhooksDeliveries<'a> {
@@ -10122,10 +10268,10 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::string::String>,
+            V: std::convert::TryInto<types::WebhooksDeliveriesCursor>,
         {
             self.cursor = value.try_into().map(Some).map_err(|_| {
-                "conversion to `:: std :: string :: String` for cursor failed".to_string()
+                "conversion to `WebhooksDeliveriesCursor` for cursor failed".to_string()
             });
             self
         }

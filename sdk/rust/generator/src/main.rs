@@ -7,25 +7,37 @@
 //! scripts/sdk/gen-rust.sh runs it and then rustfmt, so the checked-in file
 //! is what `cargo fmt` would leave.
 //!
-//! progenitor 0.15.1 cannot generate a `multipart/form-data` request body (it
-//! stops the whole generation with "unexpected content type"). The operations
-//! listed in [`HAND_WRITTEN`] are therefore left out of the document given to
-//! progenitor and written by hand in kiln-client's lib.rs. Any other
-//! operation the generator cannot take fails the run, and so does an entry of
-//! [`HAND_WRITTEN`] that is no longer a multipart operation: nothing is
-//! dropped silently.
+//! Some operations progenitor 0.15.1 cannot generate: a `multipart/form-data`
+//! request body stops the whole generation ("unexpected content type"), and
+//! more than one success or error body type per operation trips an assertion
+//! (a panic). The generator finds those operations itself; the ones listed in
+//! [`LEFT_OUT`] are taken out of the document given to progenitor, each with
+//! what kiln-client does instead. An operation with such a problem that is
+//! not listed fails the run, and so does a listed one that no longer has it:
+//! nothing is dropped silently, and nothing stays dropped once the document
+//! is fixed.
 
-use std::{collections::BTreeSet, process::ExitCode};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    process::ExitCode,
+};
 
 use proc_macro2::{Delimiter, Group, Literal, Punct, Spacing, TokenStream, TokenTree};
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle};
 use serde_json::Value;
 
-/// Operations kiln-client implements by hand, with why.
-const HAND_WRITTEN: &[(&str, &str)] = &[(
-    "media_create",
-    "POST /v1/media takes multipart/form-data (field `file`), which progenitor 0.15.1 cannot generate",
-)];
+/// Operations progenitor cannot generate from Kiln's document: the
+/// operationId and what kiln-client does instead.
+const LEFT_OUT: &[(&str, &str)] = &[
+    (
+        "media_create",
+        "written by hand: Client::upload_media in sdk/rust/src/lib.rs",
+    ),
+    (
+        "health_ready",
+        "not in the SDK until the document gives /health/ready one error body type",
+    ),
+];
 
 fn main() -> ExitCode {
     match run() {
@@ -44,8 +56,7 @@ fn run() -> Result<(), String> {
     };
     let text = std::fs::read_to_string(input).map_err(|e| format!("read {input}: {e}"))?;
     let mut doc: Value = serde_json::from_str(&text).map_err(|e| format!("parse {input}: {e}"))?;
-    remove_hand_written(&mut doc)?;
-    check_one_body_type_each(&doc)?;
+    leave_out(&mut doc)?;
     let spec: openapiv3::OpenAPI =
         serde_json::from_value(doc).map_err(|e| format!("{input} as OpenAPI 3.0: {e}"))?;
 
@@ -131,24 +142,89 @@ fn doc_lines(attr: TokenStream) -> Option<Vec<Literal>> {
         .then(|| text.split('\n').map(Literal::string).collect())
 }
 
-/// progenitor 0.15.1 types an operation's answers with one success type and
-/// one error type, and asserts (panics) when the document gives more; say
-/// which operation and which statuses instead.
-fn check_one_body_type_each(doc: &Value) -> Result<(), String> {
-    let mut problems = Vec::new();
+/// Checks the operations progenitor cannot take against [`LEFT_OUT`] and
+/// removes those from `doc`.
+fn leave_out(doc: &mut Value) -> Result<(), String> {
+    let found = problems(doc);
+    let listed: BTreeSet<&str> = LEFT_OUT.iter().map(|(id, _)| *id).collect();
+    let mut errors = Vec::new();
+    for (id, (op, why)) in &found {
+        if !listed.contains(id.as_str()) {
+            errors.push(format!(
+                "{id} ({op}) {}: change the document, or add {id} to LEFT_OUT in \
+                 sdk/rust/generator/src/main.rs with what kiln-client does instead",
+                why.join("; ")
+            ));
+        }
+    }
+    for (id, instead) in LEFT_OUT {
+        match found.get(*id) {
+            Some((op, why)) => eprintln!(
+                "kiln-client-generator: left out {id} ({op}): it {}; {instead}",
+                why.join("; ")
+            ),
+            None => errors.push(format!(
+                "{id} is in LEFT_OUT ({instead}) but progenitor can take it now: remove it \
+                 from LEFT_OUT in sdk/rust/generator/src/main.rs (and its stand-in in \
+                 sdk/rust/src/lib.rs, if any)"
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(format!(
+            "progenitor 0.15.1 cannot generate every operation of the document:\n  {}",
+            errors.join("\n  ")
+        ));
+    }
+    let paths = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .ok_or("the document has no `paths` object")?;
+    for item in paths.values_mut() {
+        if let Some(item) = item.as_object_mut() {
+            item.retain(|method, op| {
+                let id = op.get("operationId").and_then(Value::as_str);
+                !(is_method(method) && id.is_some_and(|id| listed.contains(id)))
+            });
+        }
+    }
+    // A path whose only operations were left out would be an empty item.
+    paths.retain(|_, item| {
+        item.as_object()
+            .is_none_or(|o| o.keys().any(|k| is_method(k)))
+    });
+    Ok(())
+}
+
+/// The operations progenitor 0.15.1 cannot generate, by operationId: the
+/// method and path, and why. It needs one request media type other than
+/// multipart, and one body type for the success answers and one for the
+/// errors (4xx and 5xx).
+fn problems(doc: &Value) -> BTreeMap<String, (String, Vec<String>)> {
+    let mut found = BTreeMap::<String, (String, Vec<String>)>::new();
     let paths = doc.get("paths").and_then(Value::as_object).into_iter();
     for (path, item) in paths.flatten() {
         let ops = item.as_object().into_iter().flatten();
         for (method, op) in ops.filter(|(m, _)| is_method(m)) {
             let id = op.get("operationId").and_then(Value::as_str).unwrap_or("?");
-            let mut success = std::collections::BTreeMap::<String, Vec<&str>>::new();
-            let mut error = std::collections::BTreeMap::<String, Vec<&str>>::new();
+            let mut why = Vec::new();
+            if let Some(content) = op
+                .pointer("/requestBody/content")
+                .and_then(Value::as_object)
+            {
+                if content.keys().any(|k| k.starts_with("multipart/")) {
+                    why.push("takes a multipart/form-data body".to_owned());
+                } else if content.len() > 1 {
+                    why.push(format!("takes {} request media types", content.len()));
+                }
+            }
+            let mut success = BTreeMap::<String, Vec<&str>>::new();
+            let mut error = BTreeMap::<String, Vec<&str>>::new();
             let responses = op.get("responses").and_then(Value::as_object);
             for (status, answer) in responses.into_iter().flatten() {
                 let kinds = match status.as_bytes().first() {
                     Some(b'2') => &mut success,
                     Some(b'4' | b'5') => &mut error,
-                    _ if status == "default" => &mut success,
                     _ => continue,
                 };
                 kinds.entry(body_kind(answer)).or_default().push(status);
@@ -159,35 +235,22 @@ fn check_one_body_type_each(doc: &Value) -> Result<(), String> {
                         .iter()
                         .map(|(kind, statuses)| format!("{kind} for {}", statuses.join(", ")))
                         .collect();
-                    problems.push(format!(
-                        "{id} ({method} {path}): its {what} answers have {} body types ({}); \
-                         progenitor needs one",
+                    why.push(format!(
+                        "has {} {what} body types ({})",
                         kinds.len(),
                         each.join("; ")
                     ));
                 }
             }
-            if let Some(content) = op
-                .pointer("/requestBody/content")
-                .and_then(Value::as_object)
-                && content.len() > 1
-            {
-                problems.push(format!(
-                    "{id} ({method} {path}): its request body has {} media types; progenitor \
-                     takes one",
-                    content.len()
-                ));
+            if !why.is_empty() {
+                found.insert(
+                    id.to_owned(),
+                    (format!("{} {path}", method.to_uppercase()), why),
+                );
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the document needs changes progenitor 0.15.1 can generate from:\n  {}",
-            problems.join("\n  ")
-        ))
-    }
+    found
 }
 
 /// How progenitor sees an answer's body: the JSON schema, raw bytes, or none.
@@ -206,63 +269,6 @@ fn body_kind(answer: &Value) -> String {
         None if content.is_empty() => "no body".into(),
         None => "raw bytes".into(),
     }
-}
-
-/// Removes the [`HAND_WRITTEN`] operations from `doc` after checking that the
-/// multipart operations in it are exactly those.
-fn remove_hand_written(doc: &mut Value) -> Result<(), String> {
-    let paths = doc
-        .get_mut("paths")
-        .and_then(Value::as_object_mut)
-        .ok_or("the document has no `paths` object")?;
-    let expected: BTreeSet<&str> = HAND_WRITTEN.iter().map(|(id, _)| *id).collect();
-    let mut found = BTreeSet::new();
-    for (path, item) in paths.iter_mut() {
-        let Some(item) = item.as_object_mut() else {
-            continue;
-        };
-        let mut removed = Vec::new();
-        for (method, op) in item.iter() {
-            let multipart = op
-                .pointer("/requestBody/content")
-                .and_then(Value::as_object)
-                .is_some_and(|c| c.keys().any(|k| k.starts_with("multipart/")));
-            if !multipart {
-                continue;
-            }
-            let id = op
-                .get("operationId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("{method} {path} has no operationId"))?;
-            if !expected.contains(id) {
-                return Err(format!(
-                    "{id} ({method} {path}) has a multipart/form-data body, which progenitor \
-                     0.15.1 cannot generate: write it by hand in sdk/rust/src/lib.rs and add it \
-                     to HAND_WRITTEN in sdk/rust/generator/src/main.rs"
-                ));
-            }
-            found.insert(id.to_owned());
-            removed.push(method.clone());
-        }
-        for method in removed {
-            item.remove(&method);
-        }
-    }
-    for (id, why) in HAND_WRITTEN {
-        if !found.contains(*id) {
-            return Err(format!(
-                "{id} is listed as hand-written ({why}) but the document has no such multipart \
-                 operation: remove it from HAND_WRITTEN and from sdk/rust/src/lib.rs"
-            ));
-        }
-        eprintln!("kiln-client-generator: left out {id}, written by hand: {why}");
-    }
-    // A path whose only operations were hand-written would be an empty item.
-    paths.retain(|_, item| {
-        item.as_object()
-            .is_none_or(|o| o.keys().any(|k| is_method(k)))
-    });
-    Ok(())
 }
 
 fn is_method(key: &str) -> bool {

@@ -31,9 +31,12 @@ status=0
 cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$output" || status=$?
 
 # The TypeScript and Python SDKs, end to end against the kiln binary the test
-# build just made (the Rust SDK's tests ran above, in tests/it/sdk_rust.rs).
-# Only on a whole-suite run: with a filter the binary may not be rebuilt.
+# build just made (the Rust SDK's tests ran above, in tests/it/sdk_rust.rs),
+# and the Rust SDK README's examples (doctests, which --all-targets leaves
+# out). Only on a whole-suite run: with a filter the binary may not be rebuilt.
 if (($# == 0)); then
+  log "cargo test --doc -p kiln-client (the Rust SDK's README examples)"
+  cargo test --doc --locked -p kiln-client 2>&1 | tee -a "$output" || status=$?
   kiln_bin=${CARGO_TARGET_DIR:-$KILN_ROOT/target}/debug/kiln
   if [[ -x $kiln_bin ]]; then
     for sdk in typescript python; do

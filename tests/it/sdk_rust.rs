@@ -12,10 +12,10 @@ use std::{
 
 use futures::TryStreamExt;
 use kiln_client::{
-    Client, ClientInfo, Credential, Credentials, Error, ResponseValue,
+    Client, Credential, Credentials, Error, ResponseValue,
     types::{
-        Channel, DeliveryStatus, ErrorBody, EventType, JobStatus, NotificationStatus, Role, Scope,
-        Template, UserOut, WebhookInDescription,
+        Channel, DeliveryStatus, ErrorBody, EventType, JobStatus, MediaStatus, NotificationStatus,
+        Role, Scope, Template, UserOut, WebhookInDescription,
     },
 };
 use mail_parser::MessageParser;
@@ -78,18 +78,15 @@ impl Kiln {
         kiln
     }
 
-    /// Polls `GET /health/ready` until 200. kiln-client has no `health_ready`
-    /// (the document gives it two error body types, which progenitor cannot
-    /// generate), so this goes through the client's own `reqwest::Client`.
+    /// Polls `GET /health/ready` until 200.
     async fn wait_ready(&mut self) {
         let client = self.client(Credentials::none());
-        let url = format!("{}/health/ready", client.baseurl());
         let until = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("child status") {
                 panic!("kiln serve exited with {status}:\n{}", self.log());
             }
-            match client.client().get(&url).send().await {
+            match client.health_ready().send().await {
                 Ok(r) if r.status() == 200 => return,
                 _ if tokio::time::Instant::now() >= until => {
                     panic!("kiln serve never became ready:\n{}", self.log())
@@ -283,7 +280,7 @@ async fn sdk_rust_embedded_sqlite_upload_jpeg_poll_job_and_download_variants() {
         .expect("upload");
     assert_eq!(accepted.status(), 202);
     let accepted = accepted.into_inner();
-    assert_eq!(accepted.status, "processing");
+    assert_eq!(accepted.status, MediaStatus::Processing);
 
     // The same idempotency key again: the first upload's ids, 200.
     let again = client
@@ -309,7 +306,7 @@ async fn sdk_rust_embedded_sqlite_upload_jpeg_poll_job_and_download_variants() {
         .await
         .expect("media")
         .into_inner();
-    assert_eq!(media.status, "ready", "{media:?}");
+    assert_eq!(media.status, MediaStatus::Ready, "{media:?}");
     assert_eq!((media.width, media.height), (Some(src_w), Some(src_h)));
     assert!(!media.variants.is_empty(), "{media:?}");
     assert!(media.variants.iter().any(|v| v.format == "jpeg"));
@@ -395,7 +392,7 @@ async fn sdk_rust_embedded_sqlite_api_key_with_a_scope_and_without_one() {
     assert_eq!(created.status(), 201);
     let key = created.into_inner();
     assert!(key.key.starts_with(&key.prefix), "{key:?}");
-    assert_eq!(key.scopes, vec![Scope::JobsRead.to_string()]);
+    assert_eq!(key.scopes, vec![Scope::JobsRead]);
 
     let with_key = kiln.client(Credentials::api_key(key.key.clone()));
     let me = with_key.me_get().send().await.expect("me with a key");

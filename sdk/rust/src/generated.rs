@@ -31,7 +31,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///What it may do.
-        pub scopes: ::std::vec::Vec<::std::string::String>,
+        pub scopes: ::std::vec::Vec<Scope>,
     }
     impl ApiKeyCreatedOut {
         pub fn builder() -> builder::ApiKeyCreatedOut {
@@ -140,7 +140,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///What it may do.
-        pub scopes: ::std::vec::Vec<::std::string::String>,
+        pub scopes: ::std::vec::Vec<Scope>,
     }
     impl ApiKeyOut {
         pub fn builder() -> builder::ApiKeyOut {
@@ -583,6 +583,57 @@ pub mod types {
             value.parse()
         }
     }
+    ///A dependency's state.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum DependencyState {
+        #[serde(rename = "up")]
+        Up,
+        #[serde(rename = "down")]
+        Down,
+    }
+    impl ::std::fmt::Display for DependencyState {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Up => f.write_str("up"),
+                Self::Down => f.write_str("down"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DependencyState {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "up" => Ok(Self::Up),
+                "down" => Ok(Self::Down),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DependencyState {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DependencyState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///One dependency's state.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DependencyStatus {
@@ -590,8 +641,7 @@ pub mod types {
         pub latency_ms: f64,
         ///`database`, `queue` (the database's queue tables) or `redis`, and `storage`.
         pub name: ::std::string::String,
-        ///`up` or `down`.
-        pub status: ::std::string::String,
+        pub status: DependencyState,
     }
     impl DependencyStatus {
         pub fn builder() -> builder::DependencyStatus {
@@ -956,78 +1006,63 @@ pub mod types {
             value.parse()
         }
     }
-    ///`JobsListCursor`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct JobsListCursor(::std::string::String);
-    impl ::std::ops::Deref for JobsListCursor {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<JobsListCursor> for ::std::string::String {
-        fn from(value: JobsListCursor) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for JobsListCursor {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(
-                || {
-                    ::regress::Regex::new(
-                        "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-                    )
-                    .unwrap()
-                },
-            );
-            if PATTERN.find(value).is_none() {
-                return Err(
-                    "doesn't match pattern \"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\""
-                        .into(),
-                );
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for JobsListCursor {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for JobsListCursor {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for JobsListCursor {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///Liveness answer.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Live {
-        ///Always `ok`.
-        pub status: ::std::string::String,
+        pub status: LiveStatus,
         ///Kiln's version.
         pub version: ::std::string::String,
     }
     impl Live {
         pub fn builder() -> builder::Live {
             Default::default()
+        }
+    }
+    ///The liveness state: always `ok` when the process answers.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum LiveStatus {
+        #[serde(rename = "ok")]
+        Ok,
+    }
+    impl ::std::fmt::Display for LiveStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ok => f.write_str("ok"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for LiveStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ok" => Ok(Self::Ok),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LiveStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LiveStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///What to log out.
@@ -1103,8 +1138,7 @@ pub mod types {
         pub job_id: ::uuid::Uuid,
         ///The media id.
         pub media_id: ::uuid::Uuid,
-        ///Media status (`processing` at first).
-        pub status: ::std::string::String,
+        pub status: MediaStatus,
     }
     impl MediaAccepted {
         pub fn builder() -> builder::MediaAccepted {
@@ -1139,8 +1173,7 @@ pub mod types {
         pub source_bytes: u64,
         ///Detected source format.
         pub source_format: ::std::string::String,
-        ///`processing`, `ready` or `failed`.
-        pub status: ::std::string::String,
+        pub status: MediaStatus,
         ///Variants (empty until ready).
         pub variants: ::std::vec::Vec<VariantOut>,
         ///Width after EXIF orientation.
@@ -1150,6 +1183,61 @@ pub mod types {
     impl MediaOut {
         pub fn builder() -> builder::MediaOut {
             Default::default()
+        }
+    }
+    ///Where an upload is.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum MediaStatus {
+        #[serde(rename = "processing")]
+        Processing,
+        #[serde(rename = "ready")]
+        Ready,
+        #[serde(rename = "failed")]
+        Failed,
+    }
+    impl ::std::fmt::Display for MediaStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Processing => f.write_str("processing"),
+                Self::Ready => f.write_str("ready"),
+                Self::Failed => f.write_str("failed"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for MediaStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "processing" => Ok(Self::Processing),
+                "ready" => Ok(Self::Ready),
+                "failed" => Ok(Self::Failed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for MediaStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for MediaStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A notification to send.
@@ -1303,67 +1391,6 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
-        }
-    }
-    ///`NotificationsListCursor`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct NotificationsListCursor(::std::string::String);
-    impl ::std::ops::Deref for NotificationsListCursor {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<NotificationsListCursor> for ::std::string::String {
-        fn from(value: NotificationsListCursor) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for NotificationsListCursor {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(
-                || {
-                    ::regress::Regex::new(
-                        "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-                    )
-                    .unwrap()
-                },
-            );
-            if PATTERN.find(value).is_none() {
-                return Err(
-                    "doesn't match pattern \"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\""
-                        .into(),
-                );
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for NotificationsListCursor {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for NotificationsListCursor {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for NotificationsListCursor {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
     ///The deliveries a request made.
@@ -1587,12 +1614,58 @@ pub mod types {
     pub struct Ready {
         ///Every dependency checked.
         pub checks: ::std::vec::Vec<DependencyStatus>,
-        ///`ready` or `unavailable`.
-        pub status: ::std::string::String,
+        pub status: ReadyStatus,
     }
     impl Ready {
         pub fn builder() -> builder::Ready {
             Default::default()
+        }
+    }
+    ///The readiness state of a 200 answer.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ReadyStatus {
+        #[serde(rename = "ready")]
+        Ready,
+    }
+    impl ::std::fmt::Display for ReadyStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ready => f.write_str("ready"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReadyStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ready" => Ok(Self::Ready),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReadyStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReadyStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A refresh token.
@@ -1870,19 +1943,6 @@ pub mod types {
             value.parse()
         }
     }
-    ///A queued test delivery.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-    pub struct TestQueued {
-        ///The delivery (see the endpoint's deliveries).
-        pub delivery_id: ::uuid::Uuid,
-        ///Its `webhook.deliver` job.
-        pub job_id: ::uuid::Uuid,
-    }
-    impl TestQueued {
-        pub fn builder() -> builder::TestQueued {
-            Default::default()
-        }
-    }
     ///Tokens for a session.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct TokenOut {
@@ -1894,13 +1954,58 @@ pub mod types {
         pub refresh_expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///Opaque token for `POST /v1/auth/refresh`; single use, rotated on each refresh.
         pub refresh_token: ::std::string::String,
-        ///Always `Bearer`.
-        pub token_type: ::std::string::String,
+        pub token_type: TokenType,
         pub user: UserOut,
     }
     impl TokenOut {
         pub fn builder() -> builder::TokenOut {
             Default::default()
+        }
+    }
+    ///How an access token is presented: `Authorization: Bearer …`.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum TokenType {
+        Bearer,
+    }
+    impl ::std::fmt::Display for TokenType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Bearer => f.write_str("Bearer"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for TokenType {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "Bearer" => Ok(Self::Bearer),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for TokenType {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for TokenType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///An account.
@@ -1994,7 +2099,7 @@ pub mod types {
         ///False when disabled, by its owner or after too many failed attempts in a row.
         pub enabled: bool,
         ///Subscribed event types.
-        pub events: ::std::vec::Vec<::std::string::String>,
+        pub events: ::std::vec::Vec<EventType>,
         ///Endpoint id.
         pub id: ::uuid::Uuid,
         ///During a secret rotation: until when deliveries are also signed with
@@ -2162,7 +2267,7 @@ pub mod types {
         ///False when disabled, by its owner or after too many failed attempts in a row.
         pub enabled: bool,
         ///Subscribed event types.
-        pub events: ::std::vec::Vec<::std::string::String>,
+        pub events: ::std::vec::Vec<EventType>,
         ///Endpoint id.
         pub id: ::uuid::Uuid,
         ///During a secret rotation: until when deliveries are also signed with
@@ -2305,65 +2410,17 @@ pub mod types {
                 })
         }
     }
-    ///`WebhooksDeliveriesCursor`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct WebhooksDeliveriesCursor(::std::string::String);
-    impl ::std::ops::Deref for WebhooksDeliveriesCursor {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
+    ///A queued test delivery.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookTestQueued {
+        ///The delivery (see the endpoint's deliveries).
+        pub delivery_id: ::uuid::Uuid,
+        ///Its `webhook.deliver` job.
+        pub job_id: ::uuid::Uuid,
     }
-    impl ::std::convert::From<WebhooksDeliveriesCursor> for ::std::string::String {
-        fn from(value: WebhooksDeliveriesCursor) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for WebhooksDeliveriesCursor {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(
-                || {
-                    ::regress::Regex::new(
-                        "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-                    )
-                    .unwrap()
-                },
-            );
-            if PATTERN.find(value).is_none() {
-                return Err(
-                    "doesn't match pattern \"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\""
-                        .into(),
-                );
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for WebhooksDeliveriesCursor {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for WebhooksDeliveriesCursor {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for WebhooksDeliveriesCursor {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
+    impl WebhookTestQueued {
+        pub fn builder() -> builder::WebhookTestQueued {
+            Default::default()
         }
     }
     /// Types for composing complex structures.
@@ -2390,10 +2447,7 @@ pub mod types {
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
-            scopes: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
-                ::std::string::String,
-            >,
+            scopes: ::std::result::Result<::std::vec::Vec<super::Scope>, ::std::string::String>,
         }
         impl ::std::default::Default for ApiKeyCreatedOut {
             fn default() -> Self {
@@ -2499,7 +2553,7 @@ pub mod types {
             }
             pub fn scopes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Scope>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.scopes = value
@@ -2675,10 +2729,7 @@ pub mod types {
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
-            scopes: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
-                ::std::string::String,
-            >,
+            scopes: ::std::result::Result<::std::vec::Vec<super::Scope>, ::std::string::String>,
         }
         impl ::std::default::Default for ApiKeyOut {
             fn default() -> Self {
@@ -2773,7 +2824,7 @@ pub mod types {
             }
             pub fn scopes<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Scope>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.scopes = value
@@ -3367,7 +3418,7 @@ pub mod types {
         pub struct DependencyStatus {
             latency_ms: ::std::result::Result<f64, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
-            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<super::DependencyState, ::std::string::String>,
         }
         impl ::std::default::Default for DependencyStatus {
             fn default() -> Self {
@@ -3401,7 +3452,7 @@ pub mod types {
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::DependencyState>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -4085,7 +4136,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct Live {
-            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<super::LiveStatus, ::std::string::String>,
             version: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for Live {
@@ -4099,7 +4150,7 @@ pub mod types {
         impl Live {
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::LiveStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -4182,7 +4233,7 @@ pub mod types {
         pub struct MediaAccepted {
             job_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             media_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
-            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<super::MediaStatus, ::std::string::String>,
         }
         impl ::std::default::Default for MediaAccepted {
             fn default() -> Self {
@@ -4216,7 +4267,7 @@ pub mod types {
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::MediaStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -4273,7 +4324,7 @@ pub mod types {
             job_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             source_bytes: ::std::result::Result<u64, ::std::string::String>,
             source_format: ::std::result::Result<::std::string::String, ::std::string::String>,
-            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<super::MediaStatus, ::std::string::String>,
             variants:
                 ::std::result::Result<::std::vec::Vec<super::VariantOut>, ::std::string::String>,
             width: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
@@ -4400,7 +4451,7 @@ pub mod types {
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::MediaStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -5061,7 +5112,7 @@ pub mod types {
                 ::std::vec::Vec<super::DependencyStatus>,
                 ::std::string::String,
             >,
-            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<super::ReadyStatus, ::std::string::String>,
         }
         impl ::std::default::Default for Ready {
             fn default() -> Self {
@@ -5084,7 +5135,7 @@ pub mod types {
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::ReadyStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -5208,60 +5259,6 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
-        pub struct TestQueued {
-            delivery_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
-            job_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
-        }
-        impl ::std::default::Default for TestQueued {
-            fn default() -> Self {
-                Self {
-                    delivery_id: Err("no value supplied for delivery_id".to_string()),
-                    job_id: Err("no value supplied for job_id".to_string()),
-                }
-            }
-        }
-        impl TestQueued {
-            pub fn delivery_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::uuid::Uuid>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.delivery_id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for delivery_id: {e}"));
-                self
-            }
-            pub fn job_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::uuid::Uuid>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.job_id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for job_id: {e}"));
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<TestQueued> for super::TestQueued {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TestQueued,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    delivery_id: value.delivery_id?,
-                    job_id: value.job_id?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::TestQueued> for TestQueued {
-            fn from(value: super::TestQueued) -> Self {
-                Self {
-                    delivery_id: Ok(value.delivery_id),
-                    job_id: Ok(value.job_id),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
         pub struct TokenOut {
             access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
             expires_in: ::std::result::Result<u64, ::std::string::String>,
@@ -5270,7 +5267,7 @@ pub mod types {
                 ::std::string::String,
             >,
             refresh_token: ::std::result::Result<::std::string::String, ::std::string::String>,
-            token_type: ::std::result::Result<::std::string::String, ::std::string::String>,
+            token_type: ::std::result::Result<super::TokenType, ::std::string::String>,
             user: ::std::result::Result<super::UserOut, ::std::string::String>,
         }
         impl ::std::default::Default for TokenOut {
@@ -5328,7 +5325,7 @@ pub mod types {
             }
             pub fn token_type<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::TokenType>,
                 T::Error: ::std::fmt::Display,
             {
                 self.token_type = value
@@ -5755,10 +5752,7 @@ pub mod types {
                 ::std::string::String,
             >,
             enabled: ::std::result::Result<bool, ::std::string::String>,
-            events: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
-                ::std::string::String,
-            >,
+            events: ::std::result::Result<::std::vec::Vec<super::EventType>, ::std::string::String>,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             previous_secret_expires_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -5843,7 +5837,7 @@ pub mod types {
             }
             pub fn events<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::EventType>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.events = value
@@ -6068,10 +6062,7 @@ pub mod types {
                 ::std::string::String,
             >,
             enabled: ::std::result::Result<bool, ::std::string::String>,
-            events: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
-                ::std::string::String,
-            >,
+            events: ::std::result::Result<::std::vec::Vec<super::EventType>, ::std::string::String>,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             previous_secret_expires_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -6154,7 +6145,7 @@ pub mod types {
             }
             pub fn events<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::EventType>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.events = value
@@ -6333,6 +6324,60 @@ pub mod types {
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct WebhookTestQueued {
+            delivery_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            job_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+        }
+        impl ::std::default::Default for WebhookTestQueued {
+            fn default() -> Self {
+                Self {
+                    delivery_id: Err("no value supplied for delivery_id".to_string()),
+                    job_id: Err("no value supplied for job_id".to_string()),
+                }
+            }
+        }
+        impl WebhookTestQueued {
+            pub fn delivery_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delivery_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for delivery_id: {e}"));
+                self
+            }
+            pub fn job_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.job_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for job_id: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WebhookTestQueued> for super::WebhookTestQueued {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookTestQueued,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    delivery_id: value.delivery_id?,
+                    job_id: value.job_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WebhookTestQueued> for WebhookTestQueued {
+            fn from(value: super::WebhookTestQueued) -> Self {
+                Self {
+                    delivery_id: Ok(value.delivery_id),
+                    job_id: Ok(value.job_id),
+                }
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -6444,6 +6489,23 @@ impl Client {
     ///```
     pub fn health_live(&self) -> builder::HealthLive<'_> {
         builder::HealthLive::new(self)
+    }
+    ///Readiness
+    ///
+    ///Checks the database, the queue backend and object storage; 503
+    ///`degraded` when any is down, with each check's status and latency in
+    ///`details.checks`. Public: it says only which dependency is up or
+    ///down; why is in the server log.
+    ///
+    ///Sends a `GET` request to `/health/ready`
+    ///
+    ///```ignore
+    ///let response = client.health_ready()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health_ready(&self) -> builder::HealthReady<'_> {
+        builder::HealthReady::new(self)
     }
     ///List the caller's API keys
     ///
@@ -6639,7 +6701,7 @@ impl Client {
     ///Sends a `GET` request to `/v1/jobs`
     ///
     ///Arguments:
-    ///- `cursor`: The `next_cursor` of the previous page.
+    ///- `cursor`: The `next_cursor` of the previous page (opaque).
     ///- `kind`: Only jobs of this kind, e.g. `image.process`.
     ///- `limit`: Page size, 1–200 (default 50).
     ///- `status`: Only jobs in this status.
@@ -6773,7 +6835,7 @@ impl Client {
     ///Sends a `GET` request to `/v1/notifications`
     ///
     ///Arguments:
-    ///- `cursor`: The `next_cursor` of the previous page.
+    ///- `cursor`: The `next_cursor` of the previous page (opaque).
     ///- `limit`: Page size, 1–200 (default 50).
     ///```ignore
     ///let response = client.notifications_list()
@@ -6983,7 +7045,7 @@ impl Client {
     ///
     ///Arguments:
     ///- `id`
-    ///- `cursor`: The `next_cursor` of the previous page.
+    ///- `cursor`: The `next_cursor` of the previous page (opaque).
     ///- `limit`: Page size, 1–200 (default 50).
     ///```ignore
     ///let response = client.webhooks_deliveries()
@@ -7090,6 +7152,82 @@ pub mod builder {
                     ResponseValue::from_response(response).await?,
                 )),
                 500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::health_ready`]
+    ///
+    ///[`Client::health_ready`]: super::Client::health_ready
+    #[derive(Debug, Clone)]
+    pub struct HealthReady<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> HealthReady<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health/ready`
+        pub async fn send(self) -> Result<ResponseValue<types::Ready>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health/ready", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health_ready",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
                     ResponseValue::from_response(response).await?,
                 )),
                 _ => Err(Error::UnexpectedResponse(response)),
@@ -8204,7 +8342,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct JobsList<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<types::JobsListCursor>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
         kind: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         status: Result<Option<types::JobStatus>, String>,
@@ -8221,12 +8359,11 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::JobsListCursor>,
+            V: std::convert::TryInto<::std::string::String>,
         {
-            self.cursor = value
-                .try_into()
-                .map(Some)
-                .map_err(|_| "conversion to `JobsListCursor` for cursor failed".to_string());
+            self.cursor = value.try_into().map(Some).map_err(|_| {
+                "conversion to `:: std :: string :: String` for cursor failed".to_string()
+            });
             self
         }
         pub fn kind<V>(mut self, value: V) -> Self
@@ -9007,7 +9144,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct NotificationsList<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<types::NotificationsListCursor>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
     }
     impl<'a> NotificationsList<'a> {
@@ -9020,10 +9157,10 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::NotificationsListCursor>,
+            V: std::convert::TryInto<::std::string::String>,
         {
             self.cursor = value.try_into().map(Some).map_err(|_| {
-                "conversion to `NotificationsListCursor` for cursor failed".to_string()
+                "conversion to `:: std :: string :: String` for cursor failed".to_string()
             });
             self
         }
@@ -10245,7 +10382,7 @@ pub mod builder {
     pub struct WebhooksDeliveries<'a> {
         client: &'a super::Client,
         id: Result<::uuid::Uuid, String>,
-        cursor: Result<Option<types::WebhooksDeliveriesCursor>, String>,
+        cursor: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
     }
     impl<'a> WebhooksDeliveries<'a> {
@@ -10268,10 +10405,10 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::WebhooksDeliveriesCursor>,
+            V: std::convert::TryInto<::std::string::String>,
         {
             self.cursor = value.try_into().map(Some).map_err(|_| {
-                "conversion to `WebhooksDeliveriesCursor` for cursor failed".to_string()
+                "conversion to `:: std :: string :: String` for cursor failed".to_string()
             });
             self
         }
@@ -10488,7 +10625,7 @@ pub mod builder {
         ///Sends a `POST` request to `/v1/webhooks/{id}/test`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<types::TestQueued>, Error<types::ErrorBody>> {
+        ) -> Result<ResponseValue<types::WebhookTestQueued>, Error<types::ErrorBody>> {
             let Self { client, id } = self;
             let id = id.map_err(Error::InvalidRequest)?;
             let url = format!(

@@ -33,9 +33,10 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Checks the database, the queue backend and object storage; 503 with
-         *     per-dependency status and latency when any is down. Public: it says
-         *     only which dependency is up or down; why is in the server log.
+         * @description Checks the database, the queue backend and object storage; 503
+         *     `degraded` when any is down, with each check's status and latency in
+         *     `details.checks`. Public: it says only which dependency is up or
+         *     down; why is in the server log.
          */
         get: operations["health_ready"];
         put?: never;
@@ -1310,14 +1311,14 @@ export interface components {
         Ready: {
             /** @description Every dependency checked. */
             checks: components["schemas"]["DependencyStatus"][];
-            /** @description `ready` or `unavailable`. */
+            /** @description Always `ready`. */
             status: components["schemas"]["ReadyStatus"];
         };
         /**
-         * @description The readiness state.
+         * @description The readiness state of a 200 answer.
          * @enum {string}
          */
-        ReadyStatus: "ready" | "unavailable";
+        ReadyStatus: "ready";
         /**
          * RefreshIn
          * @description A refresh token.
@@ -1677,13 +1678,57 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every dependency is up. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Ready"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description The body is larger than allowed. */
@@ -1695,7 +1740,16 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The URL or body holds text that cannot be accepted (a NUL character). */
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1723,13 +1777,17 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description At least one dependency is down. */
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
             503: {
                 headers: {
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": components["schemas"]["Ready"];
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -3143,7 +3201,7 @@ export interface operations {
                 status?: components["schemas"]["JobStatus"];
                 /** @description Only jobs of this kind, e.g. `image.process`. */
                 kind?: string;
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (opaque). */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
                 limit?: number;
@@ -4308,7 +4366,7 @@ export interface operations {
     notifications_list: {
         parameters: {
             query?: {
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (opaque). */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
                 limit?: number;
@@ -5838,7 +5896,7 @@ export interface operations {
     webhooks_deliveries: {
         parameters: {
             query?: {
-                /** @description The `next_cursor` of the previous page. */
+                /** @description The `next_cursor` of the previous page (opaque). */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
                 limit?: number;

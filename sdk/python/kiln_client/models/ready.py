@@ -21,7 +21,7 @@ class Ready:
 
     Attributes:
         checks (list[DependencyStatus]): Every dependency checked.
-        status (ReadyStatus): The readiness state.
+        status (ReadyStatus): The readiness state of a 200 answer.
     """
 
     checks: list[DependencyStatus]

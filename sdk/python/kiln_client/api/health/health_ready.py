@@ -26,10 +26,40 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_200
 
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorBody.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 413:
         response_413 = ErrorBody.from_dict(response.json())
 
         return response_413
+
+    if response.status_code == 415:
+        response_415 = ErrorBody.from_dict(response.json())
+
+        return response_415
 
     if response.status_code == 422:
         response_422 = ErrorBody.from_dict(response.json())
@@ -47,7 +77,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return response_500
 
     if response.status_code == 503:
-        response_503 = Ready.from_dict(response.json())
+        response_503 = ErrorBody.from_dict(response.json())
 
         return response_503
 
@@ -72,9 +102,10 @@ def sync_detailed(
 ) -> Response[ErrorBody | Ready]:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503 with
-    per-dependency status and latency when any is down. Public: it says
-    only which dependency is up or down; why is in the server log.
+     Checks the database, the queue backend and object storage; 503
+    `degraded` when any is down, with each check's status and latency in
+    `details.checks`. Public: it says only which dependency is up or
+    down; why is in the server log.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -99,9 +130,10 @@ def sync(
 ) -> ErrorBody | Ready | None:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503 with
-    per-dependency status and latency when any is down. Public: it says
-    only which dependency is up or down; why is in the server log.
+     Checks the database, the queue backend and object storage; 503
+    `degraded` when any is down, with each check's status and latency in
+    `details.checks`. Public: it says only which dependency is up or
+    down; why is in the server log.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -122,9 +154,10 @@ async def asyncio_detailed(
 ) -> Response[ErrorBody | Ready]:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503 with
-    per-dependency status and latency when any is down. Public: it says
-    only which dependency is up or down; why is in the server log.
+     Checks the database, the queue backend and object storage; 503
+    `degraded` when any is down, with each check's status and latency in
+    `details.checks`. Public: it says only which dependency is up or
+    down; why is in the server log.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -147,9 +180,10 @@ async def asyncio(
 ) -> ErrorBody | Ready | None:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503 with
-    per-dependency status and latency when any is down. Public: it says
-    only which dependency is up or down; why is in the server log.
+     Checks the database, the queue backend and object storage; 503
+    `degraded` when any is down, with each check's status and latency in
+    `details.checks`. Public: it says only which dependency is up or
+    down; why is in the server log.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -40,7 +40,7 @@ CHECKS=(
   ensure_resource_availability
   ignored_auth
   object_level_authorization
-  # positive_data_acceptance: some rules cannot be stated in a schema (a webhook URL must resolve to a public address, an upload must be an image, an API key's expiry must lie ahead, an address must be deliverable, text must hold no NUL), so some schema-valid requests are rightly refused with 4xx.
+  # positive_data_acceptance: some rules cannot be stated in a schema (a webhook URL must resolve to a public address, an upload must be an image, an API key's expiry must lie ahead, an address must be deliverable, text must hold no NUL, a cursor must be one the server gave), so some schema-valid requests are rightly refused with 4xx.
 )
 
 ensure_schemathesis() {

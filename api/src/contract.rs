@@ -2,8 +2,8 @@
 //! poem-openapi 5 cannot say what Kiln does.
 //!
 //! Every copy of the document comes from [`document`]: `GET /openapi.json`,
-//! Swagger UI, `kiln openapi` and the checked-in `openapi/`. The finishing
-//! touches are two, each a rule of the API rather than a patch of one schema:
+//! Swagger UI, `kiln openapi` and the checked-in `openapi/`. Each finishing
+//! touch is a rule of the API rather than a patch of one schema:
 //!
 //! - **Described references.** poem-openapi wraps a field whose type is a
 //!   component and whose doc comment describes it as
@@ -15,6 +15,18 @@
 //!   (400) rather than ignored, so a typo never passes unnoticed. The
 //!   document says so with `additionalProperties: false`; the contract
 //!   fuzzer in CI sends unknown fields and holds the server to it.
+//! - **Public operations say so.** An operation without credentials
+//!   (register, login, refresh, the health checks) carries `security: []`
+//!   instead of nothing, so a reader (and a linter) can tell "public" from
+//!   "forgot to say".
+//! - **Enum values that are not names** (`media:read`, `job.succeeded`) get
+//!   `x-enum-varnames` (`media_read`, `job_succeeded`), which generators use
+//!   for the member names instead of squashing the value (`MEDIAREAD`).
+//! - **Header names in lower case**, as HTTP/2 sends them, instead of
+//!   poem-openapi's upper case (`LOCATION`): generated clients key their
+//!   header types by these names.
+//! - **No empty `servers` list**: the document is served by the server it
+//!   describes, so clients resolve paths against the URL they fetched it from.
 
 use std::sync::LazyLock;
 
@@ -38,7 +50,91 @@ pub fn document() -> &'static Value {
 fn finish(mut doc: Value) -> Value {
     unwrap_described_refs(&mut doc);
     close_request_bodies(&mut doc);
+    mark_public_operations(&mut doc);
+    name_enum_values(&mut doc);
+    lower_case_headers(&mut doc);
+    if doc
+        .get("servers")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.remove("servers");
+    }
     doc
+}
+
+/// The HTTP methods an OpenAPI path item may hold.
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Every operation of the document.
+fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {
+    doc.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| {
+            item.iter_mut()
+                .filter(|(method, _)| METHODS.contains(&method.as_str()))
+                .filter_map(|(_, op)| op.as_object_mut())
+        })
+}
+
+/// Gives an operation without `security` an explicit empty list.
+fn mark_public_operations(doc: &mut Value) {
+    for op in operations_mut(doc) {
+        op.entry("security")
+            .or_insert_with(|| Value::Array(Vec::new()));
+    }
+}
+
+/// Adds `x-enum-varnames` to string enums with a value that is not an
+/// identifier: each value with its other characters turned into `_`.
+fn name_enum_values(doc: &mut Value) {
+    let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") else {
+        return;
+    };
+    for schema in schemas.values_mut().filter_map(Value::as_object_mut) {
+        let Some(Value::Array(values)) = schema.get("enum") else {
+            continue;
+        };
+        let values: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+        let is_name = |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if values.iter().all(|v| is_name(v)) {
+            continue;
+        }
+        let names = values
+            .iter()
+            .map(|v| {
+                Value::String(
+                    v.chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect(),
+                )
+            })
+            .collect();
+        schema.insert("x-enum-varnames".to_owned(), Value::Array(names));
+    }
+}
+
+/// Lower-cases the names of response headers.
+fn lower_case_headers(doc: &mut Value) {
+    for op in operations_mut(doc) {
+        let Some(Value::Object(responses)) = op.get_mut("responses") else {
+            continue;
+        };
+        for response in responses.values_mut() {
+            if let Some(Value::Object(headers)) = response.get_mut("headers") {
+                *headers = std::mem::take(headers)
+                    .into_iter()
+                    .map(|(name, header)| (name.to_ascii_lowercase(), header))
+                    .collect();
+            }
+        }
+    }
 }
 
 /// Keys that only annotate a schema: a `$ref` may carry them beside it.

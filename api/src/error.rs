@@ -172,6 +172,13 @@ impl ApiError {
             None,
         )
     }
+    /// 503 `degraded`: a readiness check found a dependency down; `details`
+    /// holds every check.
+    pub fn degraded(message: impl Into<String>, details: serde_json::Value) -> Self {
+        let mut body = ErrorBody::new("degraded", message);
+        body.0.details = Some(details);
+        ApiError::Unavailable(body, None)
+    }
     /// 503 `busy`: the server sheds load (e.g. the password-hashing queue is
     /// full); `retry_after` is rounded up to whole seconds, at least 1.
     pub fn busy(message: impl Into<String>, retry_after: std::time::Duration) -> Self {

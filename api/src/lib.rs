@@ -76,6 +76,10 @@ pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
         "Kiln",
         env!("CARGO_PKG_VERSION"),
     )
+    .license(
+        poem_openapi::LicenseObject::new("Apache-2.0")
+            .url("https://www.apache.org/licenses/LICENSE-2.0"),
+    )
     .description(
         "Kiln accepts requests and queues the heavy work. Every error has the body \
          `{code, message, request_id, details?}`. Authenticate with a bearer access \
@@ -97,14 +101,17 @@ pub fn spec_yaml() -> String {
 }
 
 /// Swagger UI over the published document: poem-openapi's page, with the
-/// document it embeds replaced by the finished one.
+/// document it embeds replaced by the finished one; its OAuth2 redirect
+/// page as poem-openapi serves it.
 fn swagger_ui() -> impl poem::Endpoint {
     let api = openapi_service();
     let html = api.swagger_ui_html().replacen(&api.spec(), &spec_json(), 1);
-    Route::new().at(
-        "/",
-        poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
-    )
+    Route::new()
+        .at(
+            "/",
+            poem::endpoint::make_sync(move |_| poem::web::Html(html.clone())),
+        )
+        .at("/oauth-receiver.html", api.swagger_ui())
 }
 
 #[handler]

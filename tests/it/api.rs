@@ -156,6 +156,36 @@ async fn jobs_are_listed_newest_first_with_filters_and_a_cursor() {
     app.stop().await;
 }
 
+/// RFC 9110: a 405 lists the methods the resource has, in `Allow`.
+#[tokio::test]
+async fn a_405_names_the_allowed_methods_sqlite() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let id = uuid::Uuid::now_v7();
+    for (method, at, allow) in [
+        ("DELETE", format!("/v1/users/{id}"), "GET, HEAD, PATCH"),
+        ("TRACE", "/health/live".to_owned(), "GET, HEAD"),
+        ("PUT", format!("/v1/media/{id}"), "GET, HEAD, DELETE"),
+        ("GET", "/v1/auth/login".to_owned(), "POST"),
+        ("POST", "/metrics".to_owned(), "GET, HEAD"),
+    ] {
+        let resp = app
+            .http
+            .request(method.parse().expect("method"), app.url(&at))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 405, "{method} {at}");
+        assert_eq!(
+            resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {at}"
+        );
+        let body: serde_json::Value = resp.json().await.expect("error body");
+        assert_eq!(body["code"], "method_not_allowed", "{body}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn docs_and_the_openapi_document_are_served() {
     let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
@@ -192,7 +222,12 @@ async fn docs_and_the_openapi_document_are_served() {
     }
     let docs = app.http.get(app.url("/docs")).send().await.expect("docs");
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.expect("html").contains("swagger"));
+    let html = docs.text().await.expect("html");
+    assert!(html.contains("swagger"));
+    assert!(
+        html.contains(&kiln_api::spec_json()),
+        "Swagger UI shows the published document, not poem-openapi's draft"
+    );
     let live: serde_json::Value = app
         .http
         .get(app.url("/health/live"))
@@ -267,8 +302,8 @@ async fn readiness_reports_each_dependency_and_503_when_the_database_is_unreacha
         .expect("ready");
     assert_eq!(down.status(), 503);
     let body: serde_json::Value = down.json().await.expect("json");
-    assert_eq!(body["status"], "unavailable");
-    let db = body["checks"]
+    assert_eq!(body["code"], "degraded", "{body}");
+    let db = body["details"]["checks"]
         .as_array()
         .expect("checks")
         .iter()
@@ -437,7 +472,8 @@ async fn uploads_get_503_and_leave_nothing_behind_while_redis_is_unreachable() {
         .expect("ready");
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = ready.json().await.expect("json");
-    let redis = body["checks"]
+    assert_eq!(body["code"], "degraded", "{body}");
+    let redis = body["details"]["checks"]
         .as_array()
         .expect("checks")
         .iter()

@@ -536,7 +536,8 @@ async fn readiness_does_not_show_dependency_errors(backend: Backend) {
     assert_eq!(resp.status(), 503);
     let text = resp.text().await.expect("body");
     let body: Value = serde_json::from_str(&text).expect("JSON");
-    let storage = body["checks"]
+    assert_eq!(body["code"], "degraded", "{body}");
+    let storage = body["details"]["checks"]
         .as_array()
         .expect("checks")
         .iter()
@@ -546,7 +547,7 @@ async fn readiness_does_not_show_dependency_errors(backend: Backend) {
     assert_eq!(storage["status"], "down", "{body}");
     assert!(!text.contains("secret-bucket-7f3a9c"), "{text}");
     assert!(!text.contains(&*dir.path().to_string_lossy()), "{text}");
-    for check in body["checks"].as_array().expect("checks") {
+    for check in body["details"]["checks"].as_array().expect("checks") {
         let mut keys: Vec<&str> = check
             .as_object()
             .expect("object")

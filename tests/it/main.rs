@@ -10,4 +10,5 @@ mod lockout;
 mod media;
 mod notify;
 mod process;
+mod sdk_rust;
 mod webhooks;

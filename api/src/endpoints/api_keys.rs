@@ -9,7 +9,7 @@ use kiln_jobs::{AppContext, db::api_keys::ApiKeyRow, identity::Scope};
 use crate::{
     ApiTags,
     auth::{BearerAuth, audit_entry},
-    endpoints::auth::NoContent,
+    endpoints::{auth::NoContent, stored_list},
     error::ApiError,
 };
 
@@ -94,7 +94,7 @@ pub struct ApiKeyOut {
     /// The key's visible start (`kiln_` + 8 characters), to tell keys apart.
     pub prefix: String,
     /// What it may do.
-    pub scopes: Vec<String>,
+    pub scopes: Vec<ScopeDto>,
     /// When it was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it stops working, if ever.
@@ -114,7 +114,7 @@ impl From<ApiKeyRow> for ApiKeyOut {
             id: k.id,
             name: k.name,
             prefix: k.prefix,
-            scopes: k.scopes.split_whitespace().map(str::to_owned).collect(),
+            scopes: stored_list("scope", &k.scopes),
             created_at: k.created_at,
             expires_at: k.expires_at,
             last_used_at: k.last_used_at,

@@ -128,13 +128,20 @@ pub struct LogoutIn {
     pub refresh_token: Option<String>,
 }
 
+/// How an access token is presented: `Authorization: Bearer …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TokenType {
+    /// RFC 6750 bearer token.
+    Bearer,
+}
+
 /// Tokens for a session.
 #[derive(Debug, Clone, Object)]
 pub struct TokenOut {
     /// Bearer token for `Authorization: Bearer …`.
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: String,
+    pub token_type: TokenType,
     /// Seconds until `access_token` expires.
     pub expires_in: u64,
     /// Opaque token for `POST /v1/auth/refresh`; single use, rotated on each refresh.
@@ -167,7 +174,7 @@ fn tokens(keys: &AuthKeys, ttl: u64, s: Session) -> Result<Json<TokenOut>, ApiEr
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(TokenOut {
         access_token: access,
-        token_type: "Bearer".into(),
+        token_type: TokenType::Bearer,
         expires_in: ttl,
         refresh_token: s.refresh_token,
         refresh_expires_at: s.refresh_expires_at,

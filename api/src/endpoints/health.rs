@@ -4,20 +4,49 @@
 use std::time::{Duration, Instant};
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{Enum, Object, OpenApi, payload::Json};
 
 use kiln_jobs::{AppContext, queue::Transport};
 
-use crate::{ApiTags, error::EdgeError};
+use crate::{
+    ApiTags,
+    error::{ApiError, EdgeError},
+};
 
 /// How long one dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The liveness state: always `ok` when the process answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum LiveStatus {
+    /// The process answers.
+    Ok,
+}
+
+/// A dependency's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DependencyState {
+    /// It answered in time.
+    Up,
+    /// It failed or did not answer in time.
+    Down,
+}
+
+/// The readiness state of a 200 answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ReadyStatus {
+    /// Every dependency is up.
+    Ready,
+}
 
 /// Liveness answer.
 #[derive(Debug, Object)]
 pub struct Live {
     /// Always `ok`.
-    pub status: String,
+    pub status: LiveStatus,
     /// Kiln's version.
     pub version: String,
 }
@@ -28,7 +57,7 @@ pub struct DependencyStatus {
     /// `database`, `queue` (the database's queue tables) or `redis`, and `storage`.
     pub name: String,
     /// `up` or `down`.
-    pub status: String,
+    pub status: DependencyState,
     /// Round-trip time of the check in milliseconds.
     pub latency_ms: f64,
 }
@@ -36,21 +65,10 @@ pub struct DependencyStatus {
 /// Readiness answer.
 #[derive(Debug, Object)]
 pub struct Ready {
-    /// `ready` or `unavailable`.
-    pub status: String,
+    /// Always `ready`.
+    pub status: ReadyStatus,
     /// Every dependency checked.
     pub checks: Vec<DependencyStatus>,
-}
-
-/// Readiness outcomes.
-#[derive(Debug, ApiResponse)]
-pub enum ReadyResponse {
-    /// Every dependency is up.
-    #[oai(status = 200)]
-    Ready(Json<Ready>),
-    /// At least one dependency is down.
-    #[oai(status = 503)]
-    Unavailable(Json<Ready>),
 }
 
 async fn check<F, E>(name: &str, fut: F) -> DependencyStatus
@@ -80,7 +98,11 @@ where
     };
     DependencyStatus {
         name: name.to_owned(),
-        status: if up { "up" } else { "down" }.to_owned(),
+        status: if up {
+            DependencyState::Up
+        } else {
+            DependencyState::Down
+        },
         latency_ms: (latency_ms * 100.0).round() / 100.0,
     }
 }
@@ -96,18 +118,19 @@ impl HealthApi {
     #[oai(path = "/live", method = "get", operation_id = "health_live")]
     async fn live(&self) -> Result<Json<Live>, EdgeError> {
         Ok(Json(Live {
-            status: "ok".into(),
+            status: LiveStatus::Ok,
             version: env!("CARGO_PKG_VERSION").into(),
         }))
     }
 
     /// Readiness
     ///
-    /// Checks the database, the queue backend and object storage; 503 with
-    /// per-dependency status and latency when any is down. Public: it says
-    /// only which dependency is up or down; why is in the server log.
+    /// Checks the database, the queue backend and object storage; 503
+    /// `degraded` when any is down, with each check's status and latency in
+    /// `details.checks`. Public: it says only which dependency is up or
+    /// down; why is in the server log.
     #[oai(path = "/ready", method = "get", operation_id = "health_ready")]
-    async fn ready(&self, app: Data<&AppContext>) -> Result<ReadyResponse, EdgeError> {
+    async fn ready(&self, app: Data<&AppContext>) -> Result<Json<Ready>, ApiError> {
         let (db, queue, storage) = tokio::join!(
             check("database", app.db.ping()),
             check(
@@ -120,15 +143,20 @@ impl HealthApi {
             check("storage", app.storage.ping()),
         );
         let checks = vec![db, queue, storage];
-        let ok = checks.iter().all(|c| c.status == "up");
-        let body = Json(Ready {
-            status: if ok { "ready" } else { "unavailable" }.into(),
-            checks,
-        });
-        Ok(if ok {
-            ReadyResponse::Ready(body)
-        } else {
-            ReadyResponse::Unavailable(body)
-        })
+        if checks.iter().all(|c| c.status == DependencyState::Up) {
+            return Ok(Json(Ready {
+                status: ReadyStatus::Ready,
+                checks,
+            }));
+        }
+        let down: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status == DependencyState::Down)
+            .map(|c| c.name.as_str())
+            .collect();
+        let message = format!("not ready: {} down", down.join(", "));
+        let details =
+            serde_json::json!({ "checks": poem_openapi::types::ToJSON::to_json(&checks) });
+        Err(ApiError::degraded(message, details))
     }
 }

@@ -156,10 +156,7 @@ impl JobsApi {
         status: Query<Option<JobStatusDto>>,
         /// Only jobs of this kind, e.g. `image.process`.
         kind: Query<Option<String>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(
-            pattern = r"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        ))]
+        /// The `next_cursor` of the previous page (opaque).
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

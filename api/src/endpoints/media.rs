@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use poem::{Body, web::Data};
 use poem_openapi::{
-    ApiResponse, Multipart, Object, OpenApi,
+    ApiResponse, Enum, Multipart, Object, OpenApi,
     param::{Header, Path},
     payload::{Binary, Json},
 };
@@ -23,6 +23,7 @@ use crate::{
     ApiTags, Scope,
     auth::Auth,
     body_limit::media_upload,
+    endpoints::stored_enum,
     error::ApiError,
     upload::{SpooledUpload, UploadBody},
 };
@@ -34,6 +35,27 @@ pub struct MediaUpload {
     pub file: SpooledUpload,
 }
 
+/// Where an upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum MediaStatus {
+    /// Its job has not finished yet.
+    Processing,
+    /// Its variants are ready.
+    Ready,
+    /// Processing failed; `error` says why.
+    Failed,
+}
+
+impl MediaStatus {
+    /// The status stored in the media row.
+    fn stored(value: &str) -> Result<Self, ApiError> {
+        stored_enum(value).ok_or_else(|| {
+            ApiError::internal(&format_args!("unknown stored media status {value:?}"))
+        })
+    }
+}
+
 /// Answer to an accepted upload.
 #[derive(Debug, Object)]
 pub struct MediaAccepted {
@@ -42,7 +64,7 @@ pub struct MediaAccepted {
     /// The processing job; poll `GET /v1/jobs/{job_id}` or the media itself.
     pub job_id: Uuid,
     /// Media status (`processing` at first).
-    pub status: String,
+    pub status: MediaStatus,
 }
 
 /// Upload outcomes.
@@ -83,7 +105,7 @@ pub struct MediaOut {
     /// The media id.
     pub id: Uuid,
     /// `processing`, `ready` or `failed`.
-    pub status: String,
+    pub status: MediaStatus,
     /// The processing job.
     pub job_id: Uuid,
     /// Why processing failed.
@@ -260,7 +282,7 @@ impl MediaApi {
                 Json(MediaAccepted {
                     media_id,
                     job_id,
-                    status: "processing".into(),
+                    status: MediaStatus::Processing,
                 }),
                 format!("/v1/media/{media_id}"),
             ),
@@ -272,7 +294,7 @@ impl MediaApi {
                 Json(MediaAccepted {
                     media_id,
                     job_id,
-                    status,
+                    status: MediaStatus::stored(&status)?,
                 }),
                 format!("/v1/media/{media_id}"),
             ),
@@ -291,9 +313,9 @@ impl MediaApi {
     ) -> Result<Json<MediaOut>, ApiError> {
         auth.principal().require_scope(Scope::MediaRead)?;
         let m = find(&app, id.0, &auth.principal().subject).await?;
-        let mut status = m.status.clone();
+        let mut status = MediaStatus::stored(&m.status)?;
         let mut error = m.error.clone();
-        if status == "processing" {
+        if status == MediaStatus::Processing {
             // The job may have ended without the handler marking the row (dead after retries).
             if let Some(job) = app.ledger.get(m.job_id, None).await?
                 && matches!(
@@ -301,7 +323,7 @@ impl MediaApi {
                     JobStatus::Failed | JobStatus::Dead | JobStatus::Cancelled
                 )
             {
-                status = "failed".into();
+                status = MediaStatus::Failed;
                 error = job
                     .last_error
                     .or(Some(format!("processing job is {}", job.status.as_str())));

@@ -63,3 +63,25 @@ pub(crate) fn optional_text(
         Some(other) => Err(poem_openapi::types::ParseError::expected_type(other)),
     }
 }
+
+/// Text stored in the database read as one of the document's enums, by its
+/// wire name (`"media:read"`, `"processing"`); `None` for a value this
+/// version does not know.
+pub(crate) fn stored_enum<T: poem_openapi::types::ParseFromJSON>(value: &str) -> Option<T> {
+    T::parse_from_json(Some(serde_json::Value::String(value.to_owned()))).ok()
+}
+
+/// A stored space-separated list (API key scopes, webhook events) as enum
+/// values; an unknown value (written by a newer version) is logged and left
+/// out rather than failing the read.
+pub(crate) fn stored_list<T: poem_openapi::types::ParseFromJSON>(what: &str, list: &str) -> Vec<T> {
+    list.split_whitespace()
+        .filter_map(|v| {
+            let known = stored_enum(v);
+            if known.is_none() {
+                tracing::warn!(value = v, "unknown stored {what} left out of the answer");
+            }
+            known
+        })
+        .collect()
+}

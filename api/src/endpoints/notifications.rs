@@ -283,10 +283,7 @@ impl NotificationsApi {
         &self,
         auth: BearerAuth,
         app: Data<&AppContext>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(
-            pattern = r"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        ))]
+        /// The `next_cursor` of the previous page (opaque).
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

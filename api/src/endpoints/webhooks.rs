@@ -24,7 +24,7 @@ use kiln_jobs::{
 use crate::{
     ApiTags, Scope,
     auth::Auth,
-    endpoints::{auth::NoContent, page, parse_cursor},
+    endpoints::{auth::NoContent, page, parse_cursor, stored_list},
     error::ApiError,
 };
 
@@ -116,7 +116,7 @@ pub struct WebhookOut {
     #[oai(nullable)]
     pub description: Option<String>,
     /// Subscribed event types.
-    pub events: Vec<String>,
+    pub events: Vec<EventTypeDto>,
     /// False when disabled, by its owner or after too many failed attempts in a row.
     pub enabled: bool,
     /// Why it is disabled.
@@ -140,7 +140,7 @@ impl From<WebhookRow> for WebhookOut {
             id: w.id,
             url: w.url,
             description: w.description,
-            events: w.events.split_whitespace().map(str::to_owned).collect(),
+            events: stored_list("event type", &w.events),
             enabled: w.enabled,
             disabled_reason: w.disabled_reason,
             consecutive_failures: w.consecutive_failures,
@@ -288,6 +288,7 @@ pub struct DeliveryPage {
 
 /// A queued test delivery.
 #[derive(Debug, Clone, Object)]
+#[oai(rename = "WebhookTestQueued")]
 pub struct TestQueued {
     /// The delivery (see the endpoint's deliveries).
     pub delivery_id: Uuid,
@@ -479,10 +480,7 @@ impl WebhooksApi {
         auth: Auth,
         app: Data<&AppContext>,
         id: Path<Uuid>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(
-            pattern = r"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        ))]
+        /// The `next_cursor` of the previous page (opaque).
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]

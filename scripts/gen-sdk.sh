@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Regenerates the client SDKs in sdk/ from openapi/openapi.json with their
+# pinned generators: TypeScript (openapi-typescript), Python
+# (openapi-python-client) and Rust (progenitor). See docs/sdks.md.
+#
+#   scripts/gen-sdk.sh                   # rewrite every SDK
+#   scripts/gen-sdk.sh --check           # fail (with a diff) when one is stale
+#   scripts/gen-sdk.sh typescript        # one SDK (typescript, python, rust)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+check=()
+langs=()
+for arg in "$@"; do
+  case $arg in
+    --check) check=(--check) ;;
+    typescript | python | rust) langs+=("$arg") ;;
+    *) die "usage: $0 [--check] [typescript|python|rust]..." ;;
+  esac
+done
+((${#langs[@]})) || langs=(typescript python rust)
+
+failed=()
+for lang in "${langs[@]}"; do
+  log "SDK: $lang ${check[*]}"
+  "$KILN_ROOT/scripts/sdk/gen-$lang.sh" "${check[@]}" || failed+=("$lang")
+done
+((${#failed[@]} == 0)) || die "SDK generation failed or is stale for: ${failed[*]} (run scripts/gen-sdk.sh and commit)"
+log "SDKs: ${langs[*]} ${check[*]:+up to date}"

@@ -1,0 +1,271 @@
+from http import HTTPStatus
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.audit_page import AuditPage
+from ...models.error_body import ErrorBody
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    action: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    cursor: UUID | Unset = UNSET,
+    limit: int | Unset = 50,
+) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["action"] = action
+
+    params["actor"] = actor
+
+    json_cursor: str | Unset = UNSET
+    if not isinstance(cursor, Unset):
+        json_cursor = str(cursor)
+    params["cursor"] = json_cursor
+
+    params["limit"] = limit
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/audit-log",
+        "params": params,
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> AuditPage | ErrorBody | None:
+    if response.status_code == 200:
+        response_200 = AuditPage.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorBody.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = ErrorBody.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = ErrorBody.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = ErrorBody.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = ErrorBody.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorBody.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[AuditPage | ErrorBody]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    action: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    cursor: UUID | Unset = UNSET,
+    limit: int | Unset = 50,
+) -> Response[AuditPage | ErrorBody]:
+    """Read the audit log
+
+     Admins only (bearer token). Newest first.
+
+    Args:
+        action (str | Unset):
+        actor (str | Unset):
+        cursor (UUID | Unset):
+        limit (int | Unset):  Default: 50.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[AuditPage | ErrorBody]
+    """
+
+    kwargs = _get_kwargs(
+        action=action,
+        actor=actor,
+        cursor=cursor,
+        limit=limit,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    action: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    cursor: UUID | Unset = UNSET,
+    limit: int | Unset = 50,
+) -> AuditPage | ErrorBody | None:
+    """Read the audit log
+
+     Admins only (bearer token). Newest first.
+
+    Args:
+        action (str | Unset):
+        actor (str | Unset):
+        cursor (UUID | Unset):
+        limit (int | Unset):  Default: 50.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        AuditPage | ErrorBody
+    """
+
+    return sync_detailed(
+        client=client,
+        action=action,
+        actor=actor,
+        cursor=cursor,
+        limit=limit,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    action: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    cursor: UUID | Unset = UNSET,
+    limit: int | Unset = 50,
+) -> Response[AuditPage | ErrorBody]:
+    """Read the audit log
+
+     Admins only (bearer token). Newest first.
+
+    Args:
+        action (str | Unset):
+        actor (str | Unset):
+        cursor (UUID | Unset):
+        limit (int | Unset):  Default: 50.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[AuditPage | ErrorBody]
+    """
+
+    kwargs = _get_kwargs(
+        action=action,
+        actor=actor,
+        cursor=cursor,
+        limit=limit,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    action: str | Unset = UNSET,
+    actor: str | Unset = UNSET,
+    cursor: UUID | Unset = UNSET,
+    limit: int | Unset = 50,
+) -> AuditPage | ErrorBody | None:
+    """Read the audit log
+
+     Admins only (bearer token). Newest first.
+
+    Args:
+        action (str | Unset):
+        actor (str | Unset):
+        cursor (UUID | Unset):
+        limit (int | Unset):  Default: 50.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        AuditPage | ErrorBody
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            action=action,
+            actor=actor,
+            cursor=cursor,
+            limit=limit,
+        )
+    ).parsed

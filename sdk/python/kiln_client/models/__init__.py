@@ -1,0 +1,119 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .api_key_created_out import ApiKeyCreatedOut
+from .api_key_in import ApiKeyIn
+from .api_key_list import ApiKeyList
+from .api_key_out import ApiKeyOut
+from .audit_out import AuditOut
+from .audit_page import AuditPage
+from .channel import Channel
+from .credentials_in import CredentialsIn
+from .delivery_out import DeliveryOut
+from .delivery_page import DeliveryPage
+from .delivery_status import DeliveryStatus
+from .dependency_state import DependencyState
+from .dependency_status import DependencyStatus
+from .device_in import DeviceIn
+from .device_list import DeviceList
+from .device_out import DeviceOut
+from .error_body import ErrorBody
+from .event_type import EventType
+from .job_out import JobOut
+from .job_page import JobPage
+from .job_status import JobStatus
+from .live import Live
+from .live_status import LiveStatus
+from .logout_in import LogoutIn
+from .media_accepted import MediaAccepted
+from .media_create_body import MediaCreateBody
+from .media_out import MediaOut
+from .media_status import MediaStatus
+from .notification_in import NotificationIn
+from .notification_in_params_type_0 import NotificationInParamsType0
+from .notification_out import NotificationOut
+from .notification_page import NotificationPage
+from .notification_status import NotificationStatus
+from .notifications_queued import NotificationsQueued
+from .platform import Platform
+from .queue_list import QueueList
+from .queue_name import QueueName
+from .queue_out import QueueOut
+from .ready import Ready
+from .ready_status import ReadyStatus
+from .refresh_in import RefreshIn
+from .requeued import Requeued
+from .role import Role
+from .scope import Scope
+from .template import Template
+from .token_out import TokenOut
+from .token_type import TokenType
+from .user_out import UserOut
+from .user_page import UserPage
+from .user_patch_in import UserPatchIn
+from .variant_out import VariantOut
+from .webhook_created_out import WebhookCreatedOut
+from .webhook_in import WebhookIn
+from .webhook_list import WebhookList
+from .webhook_out import WebhookOut
+from .webhook_patch import WebhookPatch
+from .webhook_test_queued import WebhookTestQueued
+
+__all__ = (
+    "ApiKeyCreatedOut",
+    "ApiKeyIn",
+    "ApiKeyList",
+    "ApiKeyOut",
+    "AuditOut",
+    "AuditPage",
+    "Channel",
+    "CredentialsIn",
+    "DeliveryOut",
+    "DeliveryPage",
+    "DeliveryStatus",
+    "DependencyState",
+    "DependencyStatus",
+    "DeviceIn",
+    "DeviceList",
+    "DeviceOut",
+    "ErrorBody",
+    "EventType",
+    "JobOut",
+    "JobPage",
+    "JobStatus",
+    "Live",
+    "LiveStatus",
+    "LogoutIn",
+    "MediaAccepted",
+    "MediaCreateBody",
+    "MediaOut",
+    "MediaStatus",
+    "NotificationIn",
+    "NotificationInParamsType0",
+    "NotificationOut",
+    "NotificationPage",
+    "NotificationsQueued",
+    "NotificationStatus",
+    "Platform",
+    "QueueList",
+    "QueueName",
+    "QueueOut",
+    "Ready",
+    "ReadyStatus",
+    "RefreshIn",
+    "Requeued",
+    "Role",
+    "Scope",
+    "Template",
+    "TokenOut",
+    "TokenType",
+    "UserOut",
+    "UserPage",
+    "UserPatchIn",
+    "VariantOut",
+    "WebhookCreatedOut",
+    "WebhookIn",
+    "WebhookList",
+    "WebhookOut",
+    "WebhookPatch",
+    "WebhookTestQueued",
+)

@@ -1,0 +1,10 @@
+from enum import StrEnum
+
+
+class MediaStatus(StrEnum):
+    FAILED = "failed"
+    PROCESSING = "processing"
+    READY = "ready"
+
+    def __str__(self) -> str:
+        return str(self.value)

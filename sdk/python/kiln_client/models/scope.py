@@ -1,0 +1,17 @@
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    BACKUPS_ADMIN = "backups:admin"
+    JOBS_READ = "jobs:read"
+    JOBS_WRITE = "jobs:write"
+    MEDIA_READ = "media:read"
+    MEDIA_WRITE = "media:write"
+    NOTIFICATIONS_WRITE = "notifications:write"
+    QUEUES_ADMIN = "queues:admin"
+    QUEUES_READ = "queues:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -20,6 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/services.sh"
 
 ensure_postgres
 ensure_redis
+ensure_s3
 ensure_standardwebhooks
 drop_stale_test_databases
 

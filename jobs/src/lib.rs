@@ -24,6 +24,7 @@ pub mod telemetry;
 pub mod testing;
 
 // Job families.
+pub mod backups;
 pub mod media;
 pub mod noop;
 pub mod notifications;

@@ -124,6 +124,41 @@ ensure_standardwebhooks() {
   log "standardwebhooks ready ($KILN_STANDARDWEBHOOKS_PYTHON)"
 }
 
+# An S3-compatible server for the storage tests: moto_server (PyPI, pinned)
+# on 127.0.0.1:KILN_TEST_S3_PORT (default 9561), started when it does not
+# answer, with the bucket KILN_TEST_S3_BUCKET (default kiln-test). Exports the
+# standard AWS_* variables Kiln's S3 store reads, so `s3://` storage URLs in
+# the tests reach it. moto keeps objects in memory; it is left running, like
+# PostgreSQL and Redis.
+MOTO_VERSION=5.2.5
+s3_answers() { curl -fsS -o /dev/null "http://127.0.0.1:$1/moto-api/" 2>/dev/null; }
+ensure_s3() {
+  local venv=${KILN_S3_VENV:-${TMPDIR:-/tmp}/kiln-moto-venv} port=${KILN_TEST_S3_PORT:-9561}
+  export KILN_TEST_S3_BUCKET=${KILN_TEST_S3_BUCKET:-kiln-test}
+  if [[ ! -x $venv/bin/moto_server ]] || [[ $("$venv/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null) != "$MOTO_VERSION" ]]; then
+    log "installing moto[server] $MOTO_VERSION from PyPI into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "could not create a Python virtualenv at $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
+      die "could not install moto[server] $MOTO_VERSION (PyPI), the S3-compatible server the storage tests use"
+  fi
+  if ! s3_answers "$port"; then
+    log "starting moto_server (S3) on 127.0.0.1:$port"
+    nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/kiln-moto-$port.log" 2>&1 &
+    wait_until "$KILN_SERVICE_WAIT_SECS" "moto_server on 127.0.0.1:$port" s3_answers "$port" ||
+      die "moto_server does not answer on 127.0.0.1:$port (log: ${TMPDIR:-/tmp}/kiln-moto-$port.log)"
+  fi
+  export AWS_ENDPOINT=http://127.0.0.1:$port AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=kiln-test AWS_SECRET_ACCESS_KEY=kiln-test
+  "$venv/bin/python" - "$KILN_TEST_S3_BUCKET" <<'PY' || die "could not create the test bucket on moto_server"
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT"], region_name="us-east-1")
+if sys.argv[1] not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+    s3.create_bucket(Bucket=sys.argv[1])
+PY
+  log "S3 (moto_server $MOTO_VERSION) answers at $AWS_ENDPOINT, bucket $KILN_TEST_S3_BUCKET"
+}
+
 # Hides a URL's password.
 redact_url() {
   # shellcheck disable=SC2001

@@ -493,3 +493,74 @@ async fn failed_job_retried_over_http_succeeds_once_its_cause_is_fixed() {
     assert_eq!(error_code(resp, 409).await, "conflict");
     app.stop().await;
 }
+
+/// The media pipeline with its objects on a real S3-compatible server
+/// (moto_server, started by scripts/test.sh): the original and every variant
+/// are written there, served from there, and deleted from there.
+#[tokio::test]
+async fn an_upload_is_processed_and_served_from_s3_storage_sqlite() {
+    let url = kiln_jobs::testing::s3_storage_url();
+    let store_url = url.clone();
+    let app = spawn_app_with(DbKind::Sqlite, true, move |c| {
+        c.storage.url = Some(store_url)
+    })
+    .await;
+    let resp = app
+        .upload("alice", "photo.jpg", fixture("photo_1200x900.jpg"), None)
+        .await;
+    assert_eq!(resp.status(), 202);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let media_id = body["media_id"].as_str().expect("media id").to_owned();
+    let job = app
+        .wait_job("alice", body["job_id"].as_str().expect("job id"))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let media: serde_json::Value = app
+        .get_json("alice", &format!("/v1/media/{media_id}"))
+        .await;
+    assert_eq!(media["status"], "ready", "{media}");
+    let variants = media["variants"].as_array().expect("variants");
+    assert_eq!(variants.len(), 6, "{media}");
+    for v in variants {
+        let resp = app
+            .http
+            .get(v["url"].as_str().expect("url"))
+            .bearer_auth(app.token("alice"))
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(resp.status(), 200, "{v}");
+        let bytes = resp.bytes().await.expect("bytes");
+        let decoded = image::load_from_memory(&bytes).expect("decodes");
+        assert_eq!(
+            decoded.dimensions(),
+            (
+                v["width"].as_u64().expect("w") as u32,
+                v["height"].as_u64().expect("h") as u32
+            )
+        );
+    }
+    // The objects are in the bucket, under the media's prefix.
+    let store = kiln_jobs::storage::Storage::open(&url).expect("open S3");
+    let key = kiln_jobs::media::variant_key(
+        uuid::Uuid::parse_str(&media_id).expect("uuid"),
+        "thumb.webp",
+    );
+    assert!(!store.get(&key).await.expect("thumb on S3").is_empty());
+    let resp = app
+        .http
+        .delete(app.url(&format!("/v1/media/{media_id}")))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 204);
+    assert!(
+        matches!(
+            store.get(&key).await,
+            Err(kiln_jobs::storage::StorageError::NotFound(_))
+        ),
+        "deleting the media deletes its objects from S3"
+    );
+    app.stop().await;
+}

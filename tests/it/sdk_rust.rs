@@ -15,7 +15,7 @@ use kiln_client::{
     Client, Credential, Credentials, Error, ResponseValue,
     types::{
         Channel, DeliveryStatus, ErrorBody, EventType, JobStatus, MediaStatus, NotificationStatus,
-        Role, Scope, Template, UserOut, WebhookInDescription,
+        Role, Scope, Template, UserOut, VariantFormat, WebhookInDescription,
     },
 };
 use mail_parser::MessageParser;
@@ -309,8 +309,18 @@ async fn sdk_rust_embedded_sqlite_upload_jpeg_poll_job_and_download_variants() {
     assert_eq!(media.status, MediaStatus::Ready, "{media:?}");
     assert_eq!((media.width, media.height), (Some(src_w), Some(src_h)));
     assert!(!media.variants.is_empty(), "{media:?}");
-    assert!(media.variants.iter().any(|v| v.format == "jpeg"));
-    assert!(media.variants.iter().any(|v| v.format == "webp"));
+    assert!(
+        media
+            .variants
+            .iter()
+            .any(|v| v.format == VariantFormat::Jpeg)
+    );
+    assert!(
+        media
+            .variants
+            .iter()
+            .any(|v| v.format == VariantFormat::Webp)
+    );
 
     for variant in &media.variants {
         let answer = client

@@ -35,6 +35,16 @@ pub struct MediaUpload {
     pub file: SpooledUpload,
 }
 
+/// A variant's image format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "VariantFormat", rename_all = "lowercase")]
+pub enum VariantFormatDto {
+    /// Baseline JPEG.
+    Jpeg,
+    /// Lossy WebP.
+    Webp,
+}
+
 /// Where an upload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -86,7 +96,7 @@ pub struct VariantOut {
     /// Preset it was made for (`thumb`, `small`, `large`, …).
     pub preset: String,
     /// `jpeg` or `webp`.
-    pub format: String,
+    pub format: VariantFormatDto,
     /// MIME type.
     pub content_type: String,
     /// Width in pixels.
@@ -346,17 +356,24 @@ impl MediaApi {
                 .variants
                 .0
                 .into_iter()
-                .map(|v: StoredVariant| VariantOut {
-                    url: variant_url(&public, m.id, &v.name),
-                    name: v.name,
-                    preset: v.preset,
-                    format: v.format,
-                    content_type: v.content_type,
-                    width: v.width,
-                    height: v.height,
-                    bytes: v.bytes,
+                .map(|v: StoredVariant| {
+                    Ok(VariantOut {
+                        url: variant_url(&public, m.id, &v.name),
+                        format: stored_enum(&v.format).ok_or_else(|| {
+                            ApiError::internal(&format_args!(
+                                "unknown stored variant format {:?}",
+                                v.format
+                            ))
+                        })?,
+                        name: v.name,
+                        preset: v.preset,
+                        content_type: v.content_type,
+                        width: v.width,
+                        height: v.height,
+                        bytes: v.bytes,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ApiError>>()?,
             created_at: m.created_at,
         }))
     }

@@ -4,7 +4,7 @@ use poem::web::Data;
 use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
-use kiln_jobs::{AppContext, QueueName};
+use kiln_jobs::{AppContext, QueueName, queue::Transport};
 
 use crate::{ApiTags, Scope, auth::Auth, error::ApiError};
 
@@ -36,11 +36,33 @@ impl From<QueueDto> for QueueName {
     }
 }
 
+impl From<QueueName> for QueueDto {
+    fn from(q: QueueName) -> Self {
+        match q {
+            QueueName::Media => QueueDto::Media,
+            QueueName::Notifications => QueueDto::Notifications,
+            QueueName::Webhooks => QueueDto::Webhooks,
+            QueueName::Reports => QueueDto::Reports,
+            QueueName::Backups => QueueDto::Backups,
+        }
+    }
+}
+
+/// Where the queues live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum QueueTransport {
+    /// The queue tables of the database (embedded SQLite or PostgreSQL).
+    Database,
+    /// Redis Streams.
+    Redis,
+}
+
 /// One queue's numbers.
 #[derive(Debug, Clone, Object)]
 pub struct QueueOut {
     /// Queue name.
-    pub name: String,
+    pub name: QueueDto,
     /// Jobs due and waiting for a worker.
     pub ready: u64,
     /// Jobs waiting for their time (scheduled or retry backoff).
@@ -57,7 +79,7 @@ pub struct QueueOut {
 #[derive(Debug, Clone, Object)]
 pub struct QueueList {
     /// `database` (the embedded/PostgreSQL queue tables) or `redis`.
-    pub transport: String,
+    pub transport: QueueTransport,
     /// One entry per queue.
     pub queues: Vec<QueueOut>,
 }
@@ -87,7 +109,7 @@ impl QueuesApi {
         for q in QueueName::ALL {
             let s = app.ledger.queue_stats(q).await?;
             queues.push(QueueOut {
-                name: q.as_str().to_owned(),
+                name: q.into(),
                 ready: s.ready,
                 delayed: s.delayed,
                 in_flight: s.in_flight,
@@ -96,7 +118,10 @@ impl QueuesApi {
             });
         }
         Ok(Json(QueueList {
-            transport: app.ledger.transport().name().to_owned(),
+            transport: match app.ledger.transport() {
+                Transport::Database => QueueTransport::Database,
+                Transport::Redis(_) => QueueTransport::Redis,
+            },
             queues,
         }))
     }

@@ -125,6 +125,22 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     c
 }
 
+/// A fresh `s3://` storage URL, under a prefix of its own, on the
+/// S3-compatible server `scripts/test.sh` starts (moto_server; it exports
+/// `AWS_ENDPOINT` and the other `AWS_*` variables the S3 store reads, and
+/// `KILN_TEST_S3_BUCKET`). Panics, naming the fix, when no endpoint is set:
+/// a test that needs S3 never skips.
+pub fn s3_storage_url() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT").unwrap_or_default();
+    assert!(
+        !endpoint.is_empty(),
+        "this test needs an S3-compatible server: run it with scripts/test.sh, which starts \
+         moto_server and sets AWS_ENDPOINT, AWS_ALLOW_HTTP, AWS_REGION and the credentials"
+    );
+    let bucket = std::env::var("KILN_TEST_S3_BUCKET").unwrap_or_else(|_| "kiln-test".to_owned());
+    format!("s3://{bucket}/test-{}", uuid::Uuid::now_v7().simple())
+}
+
 /// A database URL for a fresh, empty database of `kind` (created now).
 pub async fn fresh_database_url(kind: DbKind, dir: &std::path::Path) -> String {
     match kind {

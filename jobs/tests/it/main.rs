@@ -9,3 +9,4 @@ mod history;
 mod http_config;
 mod ledger;
 mod notify;
+mod storage_s3;

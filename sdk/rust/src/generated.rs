@@ -1517,8 +1517,7 @@ pub mod types {
     pub struct QueueList {
         ///One entry per queue.
         pub queues: ::std::vec::Vec<QueueOut>,
-        ///`database` (the embedded/PostgreSQL queue tables) or `redis`.
-        pub transport: ::std::string::String,
+        pub transport: QueueTransport,
     }
     impl QueueList {
         pub fn builder() -> builder::QueueList {
@@ -1597,8 +1596,7 @@ pub mod types {
         pub delayed: u64,
         ///Jobs fetched by a worker and not finished.
         pub in_flight: u64,
-        ///Queue name.
-        pub name: ::std::string::String,
+        pub name: QueueName,
         ///How long the oldest ready job has waited, in milliseconds.
         pub oldest_ready_ms: u64,
         ///Jobs due and waiting for a worker.
@@ -1607,6 +1605,57 @@ pub mod types {
     impl QueueOut {
         pub fn builder() -> builder::QueueOut {
             Default::default()
+        }
+    }
+    ///Where the queues live.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum QueueTransport {
+        #[serde(rename = "database")]
+        Database,
+        #[serde(rename = "redis")]
+        Redis,
+    }
+    impl ::std::fmt::Display for QueueTransport {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Database => f.write_str("database"),
+                Self::Redis => f.write_str("redis"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for QueueTransport {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "database" => Ok(Self::Database),
+                "redis" => Ok(Self::Redis),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for QueueTransport {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for QueueTransport {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///Readiness answer.
@@ -2058,6 +2107,57 @@ pub mod types {
             Default::default()
         }
     }
+    ///A variant's image format.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum VariantFormat {
+        #[serde(rename = "jpeg")]
+        Jpeg,
+        #[serde(rename = "webp")]
+        Webp,
+    }
+    impl ::std::fmt::Display for VariantFormat {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Jpeg => f.write_str("jpeg"),
+                Self::Webp => f.write_str("webp"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for VariantFormat {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "jpeg" => Ok(Self::Jpeg),
+                "webp" => Ok(Self::Webp),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for VariantFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for VariantFormat {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///A processed variant.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct VariantOut {
@@ -2065,8 +2165,7 @@ pub mod types {
         pub bytes: u64,
         ///MIME type.
         pub content_type: ::std::string::String,
-        ///`jpeg` or `webp`.
-        pub format: ::std::string::String,
+        pub format: VariantFormat,
         ///Height in pixels.
         pub height: u32,
         ///Name in the download URL, e.g. `thumb.webp`.
@@ -4945,7 +5044,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct QueueList {
             queues: ::std::result::Result<::std::vec::Vec<super::QueueOut>, ::std::string::String>,
-            transport: ::std::result::Result<::std::string::String, ::std::string::String>,
+            transport: ::std::result::Result<super::QueueTransport, ::std::string::String>,
         }
         impl ::std::default::Default for QueueList {
             fn default() -> Self {
@@ -4968,7 +5067,7 @@ pub mod types {
             }
             pub fn transport<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::QueueTransport>,
                 T::Error: ::std::fmt::Display,
             {
                 self.transport = value
@@ -5001,7 +5100,7 @@ pub mod types {
             dead: ::std::result::Result<u64, ::std::string::String>,
             delayed: ::std::result::Result<u64, ::std::string::String>,
             in_flight: ::std::result::Result<u64, ::std::string::String>,
-            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            name: ::std::result::Result<super::QueueName, ::std::string::String>,
             oldest_ready_ms: ::std::result::Result<u64, ::std::string::String>,
             ready: ::std::result::Result<u64, ::std::string::String>,
         }
@@ -5050,7 +5149,7 @@ pub mod types {
             }
             pub fn name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::QueueName>,
                 T::Error: ::std::fmt::Display,
             {
                 self.name = value
@@ -5602,7 +5701,7 @@ pub mod types {
         pub struct VariantOut {
             bytes: ::std::result::Result<u64, ::std::string::String>,
             content_type: ::std::result::Result<::std::string::String, ::std::string::String>,
-            format: ::std::result::Result<::std::string::String, ::std::string::String>,
+            format: ::std::result::Result<super::VariantFormat, ::std::string::String>,
             height: ::std::result::Result<u32, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             preset: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -5646,7 +5745,7 @@ pub mod types {
             }
             pub fn format<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::VariantFormat>,
                 T::Error: ::std::fmt::Display,
             {
                 self.format = value

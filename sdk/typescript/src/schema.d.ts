@@ -1264,7 +1264,7 @@ export interface components {
             /** @description One entry per queue. */
             queues: components["schemas"]["QueueOut"][];
             /** @description `database` (the embedded/PostgreSQL queue tables) or `redis`. */
-            transport: string;
+            transport: components["schemas"]["QueueTransport"];
         };
         /**
          * @description A queue.
@@ -1292,7 +1292,7 @@ export interface components {
              */
             in_flight: number;
             /** @description Queue name. */
-            name: string;
+            name: components["schemas"]["QueueName"];
             /**
              * Format: uint64
              * @description How long the oldest ready job has waited, in milliseconds.
@@ -1304,6 +1304,11 @@ export interface components {
              */
             ready: number;
         };
+        /**
+         * @description Where the queues live.
+         * @enum {string}
+         */
+        QueueTransport: "database" | "redis";
         /**
          * Ready
          * @description Readiness answer.
@@ -1435,6 +1440,11 @@ export interface components {
             role?: components["schemas"]["Role"];
         };
         /**
+         * @description A variant's image format.
+         * @enum {string}
+         */
+        VariantFormat: "jpeg" | "webp";
+        /**
          * VariantOut
          * @description A processed variant.
          */
@@ -1447,7 +1457,7 @@ export interface components {
             /** @description MIME type. */
             content_type: string;
             /** @description `jpeg` or `webp`. */
-            format: string;
+            format: components["schemas"]["VariantFormat"];
             /**
              * Format: uint32
              * @description Height in pixels.

@@ -38,6 +38,7 @@ from .platform import Platform
 from .queue_list import QueueList
 from .queue_name import QueueName
 from .queue_out import QueueOut
+from .queue_transport import QueueTransport
 from .ready import Ready
 from .ready_status import ReadyStatus
 from .refresh_in import RefreshIn
@@ -50,6 +51,7 @@ from .token_type import TokenType
 from .user_out import UserOut
 from .user_page import UserPage
 from .user_patch_in import UserPatchIn
+from .variant_format import VariantFormat
 from .variant_out import VariantOut
 from .webhook_created_out import WebhookCreatedOut
 from .webhook_in import WebhookIn
@@ -97,6 +99,7 @@ __all__ = (
     "QueueList",
     "QueueName",
     "QueueOut",
+    "QueueTransport",
     "Ready",
     "ReadyStatus",
     "RefreshIn",
@@ -109,6 +112,7 @@ __all__ = (
     "UserOut",
     "UserPage",
     "UserPatchIn",
+    "VariantFormat",
     "VariantOut",
     "WebhookCreatedOut",
     "WebhookIn",

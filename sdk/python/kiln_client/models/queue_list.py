@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.queue_transport import QueueTransport
+
 if TYPE_CHECKING:
     from ..models.queue_out import QueueOut
 
@@ -19,11 +21,11 @@ class QueueList:
 
     Attributes:
         queues (list[QueueOut]): One entry per queue.
-        transport (str): `database` (the embedded/PostgreSQL queue tables) or `redis`.
+        transport (QueueTransport): Where the queues live.
     """
 
     queues: list[QueueOut]
-    transport: str
+    transport: QueueTransport
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,7 +34,7 @@ class QueueList:
             queues_item = queues_item_data.to_dict()
             queues.append(queues_item)
 
-        transport = self.transport
+        transport = self.transport.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -57,7 +59,7 @@ class QueueList:
 
             queues.append(queues_item)
 
-        transport = d.pop("transport")
+        transport = QueueTransport(d.pop("transport"))
 
         queue_list = cls(
             queues=queues,

@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.queue_name import QueueName
+
 T = TypeVar("T", bound="QueueOut")
 
 
@@ -17,7 +19,7 @@ class QueueOut:
         dead (int): Jobs that used every attempt; requeue them with `POST /v1/queues/{queue}/dead/retry`.
         delayed (int): Jobs waiting for their time (scheduled or retry backoff).
         in_flight (int): Jobs fetched by a worker and not finished.
-        name (str): Queue name.
+        name (QueueName): A queue.
         oldest_ready_ms (int): How long the oldest ready job has waited, in milliseconds.
         ready (int): Jobs due and waiting for a worker.
     """
@@ -25,7 +27,7 @@ class QueueOut:
     dead: int
     delayed: int
     in_flight: int
-    name: str
+    name: QueueName
     oldest_ready_ms: int
     ready: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -37,7 +39,7 @@ class QueueOut:
 
         in_flight = self.in_flight
 
-        name = self.name
+        name = self.name.value
 
         oldest_ready_ms = self.oldest_ready_ms
 
@@ -67,7 +69,7 @@ class QueueOut:
 
         in_flight = d.pop("in_flight")
 
-        name = d.pop("name")
+        name = QueueName(d.pop("name"))
 
         oldest_ready_ms = d.pop("oldest_ready_ms")
 

@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.variant_format import VariantFormat
+
 T = TypeVar("T", bound="VariantOut")
 
 
@@ -16,7 +18,7 @@ class VariantOut:
     Attributes:
         bytes_ (int): Size in bytes.
         content_type (str): MIME type.
-        format_ (str): `jpeg` or `webp`.
+        format_ (VariantFormat): A variant's image format.
         height (int): Height in pixels.
         name (str): Name in the download URL, e.g. `thumb.webp`.
         preset (str): Preset it was made for (`thumb`, `small`, `large`, …).
@@ -26,7 +28,7 @@ class VariantOut:
 
     bytes_: int
     content_type: str
-    format_: str
+    format_: VariantFormat
     height: int
     name: str
     preset: str
@@ -39,7 +41,7 @@ class VariantOut:
 
         content_type = self.content_type
 
-        format_ = self.format_
+        format_ = self.format_.value
 
         height = self.height
 
@@ -75,7 +77,7 @@ class VariantOut:
 
         content_type = d.pop("content_type")
 
-        format_ = d.pop("format")
+        format_ = VariantFormat(d.pop("format"))
 
         height = d.pop("height")
 

@@ -44,17 +44,8 @@ CHECKS=(
 )
 
 ensure_schemathesis() {
-  local venv=$CACHE/schemathesis
-  if [[ ! -x $venv/bin/schemathesis ]] ||
-    [[ $("$venv/bin/schemathesis" --version 2>/dev/null) != *"$SCHEMATHESIS_VERSION"* ]]; then
-    log "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
-    have python3 || die "python3 is needed for schemathesis"
-    rm -rf "$venv"
-    python3 -m venv "$venv" || die "could not create a virtualenv at $venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-      "schemathesis==$SCHEMATHESIS_VERSION" || die "could not install schemathesis $SCHEMATHESIS_VERSION from PyPI"
-  fi
-  SCHEMATHESIS=$venv/bin/schemathesis
+  ensure_venv "$CACHE/schemathesis" schemathesis "schemathesis==$SCHEMATHESIS_VERSION"
+  SCHEMATHESIS=$CACHE/schemathesis/bin/schemathesis
 }
 
 # fuzz NAME [HEADER...]: one schemathesis run against the live server.
@@ -92,6 +83,7 @@ main() {
   # The fuzzer sends thousands of requests from one address: the rate limits
   # would answer most of them 429 (documented, so not a failure) and leave
   # the operations themselves untested.
+  # shellcheck disable=SC2034 # read by start_kiln (lib/kiln-server.sh)
   KILN_SERVER_ENV=(KILN__RATE_LIMIT__ENABLED=false)
   start_kiln
   trap stop_kiln EXIT

@@ -32,18 +32,36 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-/// The finished document, built once.
-static DOCUMENT: LazyLock<Value> = LazyLock::new(|| finish(raw_document()));
+/// poem-openapi's own document as it prints it, before [`finish`].
+static RAW_JSON: LazyLock<String> = LazyLock::new(|| crate::openapi_service().spec());
 
-/// poem-openapi's own document, before [`finish`].
-fn raw_document() -> Value {
-    serde_json::from_str(&crate::openapi_service().spec())
-        .unwrap_or_else(|e| unreachable!("poem-openapi printed a document that is not JSON: {e}"))
-}
+/// The finished document, built once.
+static DOCUMENT: LazyLock<Value> =
+    LazyLock::new(|| {
+        finish(serde_json::from_str(&RAW_JSON).unwrap_or_else(|e| {
+            unreachable!("poem-openapi printed a document that is not JSON: {e}")
+        }))
+    });
+
+/// The finished document as pretty JSON, printed once.
+static JSON: LazyLock<String> = LazyLock::new(|| {
+    serde_json::to_string_pretty(document())
+        .unwrap_or_else(|e| unreachable!("a JSON value always serialises: {e}"))
+});
 
 /// The published document.
 pub fn document() -> &'static Value {
     &DOCUMENT
+}
+
+/// The published document as JSON text.
+pub(crate) fn json() -> &'static str {
+    &JSON
+}
+
+/// poem-openapi's own document as JSON text (what its Swagger UI page embeds).
+pub(crate) fn raw_json() -> &'static str {
+    &RAW_JSON
 }
 
 /// Applies the finishing touches described in the module docs.

@@ -58,6 +58,13 @@ pub enum ApiTags {
     Health,
 }
 
+/// The routes beside the document's operations (all read-only).
+pub(crate) const DOCS_PATH: &str = "/docs";
+/// See [`DOCS_PATH`].
+pub(crate) const OPENAPI_PATH: &str = "/openapi.json";
+/// See [`DOCS_PATH`].
+pub(crate) const METRICS_PATH: &str = "/metrics";
+
 /// The OpenAPI service, built without connecting to anything.
 pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
@@ -90,8 +97,7 @@ pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
 
 /// The published OpenAPI document as JSON (see [`contract`]).
 pub fn spec_json() -> String {
-    serde_json::to_string_pretty(contract::document())
-        .unwrap_or_else(|e| unreachable!("a JSON value always serialises: {e}"))
+    contract::json().to_owned()
 }
 
 /// The published OpenAPI document as YAML.
@@ -103,9 +109,10 @@ pub fn spec_yaml() -> String {
 /// Swagger UI over the published document: poem-openapi's page, with the
 /// document it embeds replaced by the finished one; its OAuth2 redirect
 /// page as poem-openapi serves it.
-fn swagger_ui() -> impl poem::Endpoint {
-    let api = openapi_service();
-    let html = api.swagger_ui_html().replacen(&api.spec(), &spec_json(), 1);
+fn swagger_ui<T: OpenApi>(api: &OpenApiService<T, ()>) -> impl poem::Endpoint + use<T> {
+    let html = api
+        .swagger_ui_html()
+        .replacen(contract::raw_json(), contract::json(), 1);
     Route::new()
         .at(
             "/",
@@ -116,10 +123,9 @@ fn swagger_ui() -> impl poem::Endpoint {
 
 #[handler]
 fn openapi_json() -> poem::Response {
-    static SPEC: std::sync::LazyLock<String> = std::sync::LazyLock::new(spec_json);
     poem::Response::builder()
         .content_type("application/json")
-        .body(SPEC.as_str())
+        .body(contract::json())
 }
 
 #[handler]
@@ -133,6 +139,7 @@ fn metrics(app: Data<&AppContext>) -> String {
 /// limit elsewhere, the body limit, the refusal of NUL characters in input.
 pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
     let api = openapi_service();
+    let ui = swagger_ui(&api);
     let http = &ctx.config.http;
     let limits = RateLimits::new(&ctx.config.rate_limit);
     let trusted = ctx
@@ -145,9 +152,9 @@ pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
         });
     Route::new()
         .nest("/", api)
-        .nest("/docs", swagger_ui().with(security_headers::DocsCsp))
-        .at("/openapi.json", get(openapi_json))
-        .at("/metrics", get(metrics))
+        .nest(DOCS_PATH, ui.with(security_headers::DocsCsp))
+        .at(OPENAPI_PATH, get(openapi_json))
+        .at(METRICS_PATH, get(metrics))
         .with(nul_input::RejectNul)
         .with(body_limit::DefaultBodyLimit {
             max: http.max_body_bytes,

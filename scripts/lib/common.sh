@@ -59,3 +59,23 @@ wait_until() {
     sleep 0.25
   done
 }
+
+# ensure_venv DIR WHAT SPEC...: a Python virtualenv at DIR with the pip
+# requirement SPECs installed (from PyPI), for the tool named WHAT. The specs
+# installed are recorded in DIR/.kiln-specs; a virtualenv made for other
+# specs (another pinned version) is made again. Fails loudly when it cannot.
+ensure_venv() {
+  local dir=$1 what=$2
+  shift 2
+  local want="$*"
+  if [[ -x $dir/bin/python && $(cat "$dir/.kiln-specs" 2>/dev/null) == "$want" ]]; then
+    return
+  fi
+  have python3 || die "python3 is needed for $what"
+  log "installing $what ($want) from PyPI into $dir"
+  rm -rf "$dir"
+  python3 -m venv "$dir" || die "could not create a Python virtualenv at $dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@" ||
+    die "could not install $what ($want) from PyPI"
+  printf '%s\n' "$want" >"$dir/.kiln-specs"
+}

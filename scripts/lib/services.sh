@@ -112,14 +112,7 @@ ensure_redis() {
 ensure_standardwebhooks() {
   local venv=${KILN_STANDARDWEBHOOKS_VENV:-${TMPDIR:-/tmp}/kiln-standardwebhooks-venv}
   have python3 || apt_install python3 python3-venv
-  if [[ ! -x "$venv/bin/python" ]]; then
-    python3 -m venv "$venv" || die "could not create a Python virtualenv at $venv"
-  fi
-  if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
-    log "installing standardwebhooks from PyPI into $venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'standardwebhooks>=1.0,<2' ||
-      die "could not install the Python package standardwebhooks (PyPI)"
-  fi
+  ensure_venv "$venv" "the Python package standardwebhooks" 'standardwebhooks>=1.0,<2'
   export KILN_STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
   log "standardwebhooks ready ($KILN_STANDARDWEBHOOKS_PYTHON)"
 }
@@ -135,13 +128,7 @@ s3_answers() { curl -fsS -o /dev/null "http://127.0.0.1:$1/moto-api/" 2>/dev/nul
 ensure_s3() {
   local venv=${KILN_S3_VENV:-${TMPDIR:-/tmp}/kiln-moto-venv} port=${KILN_TEST_S3_PORT:-9561}
   export KILN_TEST_S3_BUCKET=${KILN_TEST_S3_BUCKET:-kiln-test}
-  if [[ ! -x $venv/bin/moto_server ]] || [[ $("$venv/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null) != "$MOTO_VERSION" ]]; then
-    log "installing moto[server] $MOTO_VERSION from PyPI into $venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv" || die "could not create a Python virtualenv at $venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
-      die "could not install moto[server] $MOTO_VERSION (PyPI), the S3-compatible server the storage tests use"
-  fi
+  ensure_venv "$venv" "moto_server, the S3-compatible server of the storage tests" "moto[server]==$MOTO_VERSION"
   if ! s3_answers "$port"; then
     log "starting moto_server (S3) on 127.0.0.1:$port"
     nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/kiln-moto-$port.log" 2>&1 &

@@ -23,7 +23,7 @@ use crate::{
     ApiTags, Scope,
     auth::Auth,
     body_limit::media_upload,
-    endpoints::stored_enum,
+    endpoints::stored_value,
     error::ApiError,
     upload::{SpooledUpload, UploadBody},
 };
@@ -55,15 +55,6 @@ pub enum MediaStatus {
     Ready,
     /// Processing failed; `error` says why.
     Failed,
-}
-
-impl MediaStatus {
-    /// The status stored in the media row.
-    fn stored(value: &str) -> Result<Self, ApiError> {
-        stored_enum(value).ok_or_else(|| {
-            ApiError::internal(&format_args!("unknown stored media status {value:?}"))
-        })
-    }
 }
 
 /// Answer to an accepted upload.
@@ -304,7 +295,7 @@ impl MediaApi {
                 Json(MediaAccepted {
                     media_id,
                     job_id,
-                    status: MediaStatus::stored(&status)?,
+                    status: stored_value("media status", &status)?,
                 }),
                 format!("/v1/media/{media_id}"),
             ),
@@ -323,7 +314,7 @@ impl MediaApi {
     ) -> Result<Json<MediaOut>, ApiError> {
         auth.principal().require_scope(Scope::MediaRead)?;
         let m = find(&app, id.0, &auth.principal().subject).await?;
-        let mut status = MediaStatus::stored(&m.status)?;
+        let mut status = stored_value("media status", &m.status)?;
         let mut error = m.error.clone();
         if status == MediaStatus::Processing {
             // The job may have ended without the handler marking the row (dead after retries).
@@ -359,12 +350,7 @@ impl MediaApi {
                 .map(|v: StoredVariant| {
                     Ok(VariantOut {
                         url: variant_url(&public, m.id, &v.name),
-                        format: stored_enum(&v.format).ok_or_else(|| {
-                            ApiError::internal(&format_args!(
-                                "unknown stored variant format {:?}",
-                                v.format
-                            ))
-                        })?,
+                        format: stored_value("variant format", &v.format)?,
                         name: v.name,
                         preset: v.preset,
                         content_type: v.content_type,

@@ -71,6 +71,16 @@ pub(crate) fn stored_enum<T: poem_openapi::types::ParseFromJSON>(value: &str) ->
     T::parse_from_json(Some(serde_json::Value::String(value.to_owned()))).ok()
 }
 
+/// [`stored_enum`] for a value the answer cannot do without: an unknown one
+/// is a corrupt row, a 500 naming `what` in the log.
+pub(crate) fn stored_value<T: poem_openapi::types::ParseFromJSON>(
+    what: &str,
+    value: &str,
+) -> Result<T, ApiError> {
+    stored_enum(value)
+        .ok_or_else(|| ApiError::internal(&format_args!("unknown stored {what} {value:?}")))
+}
+
 /// A stored space-separated list (API key scopes, webhook events) as enum
 /// values; an unknown value (written by a newer version) is logged and left
 /// out rather than failing the read.

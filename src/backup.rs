@@ -33,7 +33,8 @@ fn describe(b: &BackupRow) -> String {
         b.id,
         b.status.as_str(),
         b.trigger.as_str(),
-        b.size_bytes.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+        b.size_bytes
+            .map_or_else(|| "-".to_owned(), |s| s.to_string()),
         b.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
         b.verify_status.as_deref().unwrap_or("unverified"),
         b.error
@@ -64,7 +65,10 @@ pub async fn run_now(
     )
     .await?;
     let id = made.backup.id;
-    println!("backup {id} queued (job {})", made.backup.job_id.unwrap_or_default());
+    println!(
+        "backup {id} queued (job {})",
+        made.backup.job_id.unwrap_or_default()
+    );
     if no_wait {
         return Ok(());
     }
@@ -125,8 +129,13 @@ pub async fn verify(config: Config, id: Uuid, identity: Option<PathBuf>) -> anyh
     let (status, error) = match &outcome {
         Ok(verify::Outcome::Passed) => (kiln_jobs::backups::VerifyStatus::Passed, None),
         Ok(verify::Outcome::ChecksumOnly) => (kiln_jobs::backups::VerifyStatus::ChecksumOnly, None),
-        Ok(verify::Outcome::Failed(why)) => (kiln_jobs::backups::VerifyStatus::Failed, Some(why.clone())),
-        Err(e) if e.is_backup_fault() => (kiln_jobs::backups::VerifyStatus::Failed, Some(e.to_string())),
+        Ok(verify::Outcome::Failed(why)) => {
+            (kiln_jobs::backups::VerifyStatus::Failed, Some(why.clone()))
+        }
+        Err(e) if e.is_backup_fault() => (
+            kiln_jobs::backups::VerifyStatus::Failed,
+            Some(e.to_string()),
+        ),
         Err(e) => anyhow::bail!("could not verify: {e}"),
     };
     repo::record_verify(&app.db, id, status, error.as_deref(), chrono::Utc::now()).await?;
@@ -185,7 +194,10 @@ pub async fn restore(config: Config, args: RestoreArgs) -> anyhow::Result<()> {
             args.sha256.clone(),
         )
     } else {
-        (Input::File(PathBuf::from(&args.source)), args.sha256.clone())
+        (
+            Input::File(PathBuf::from(&args.source)),
+            args.sha256.clone(),
+        )
     };
     let plan = Plan {
         input,

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::queue::{QueueName, QueueStats};
@@ -25,7 +25,7 @@ pub struct Metrics {
     backup_last_success: GaugeVec,
     backup_duration: HistogramVec,
     backup_size: GaugeVec,
-    backup_verify_failures: IntCounterVec,
+    backup_verify_failures: IntCounter,
 }
 
 impl Default for Metrics {
@@ -107,7 +107,9 @@ impl Metrics {
                 "backup_duration_seconds",
                 "Time to dump, compress, hash and upload one backup, by outcome",
             )
-            .buckets(vec![1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0]),
+            .buckets(vec![
+                1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
+            ]),
             &["outcome"],
         )
         .expect("valid metric");
@@ -119,13 +121,10 @@ impl Metrics {
             &["schedule"],
         )
         .expect("valid metric");
-        let backup_verify_failures = IntCounterVec::new(
-            Opts::new(
-                "backup_verify_failures_total",
-                "Backups whose verification (restore and compare) failed",
-            ),
-            &[],
-        )
+        let backup_verify_failures = IntCounter::with_opts(Opts::new(
+            "backup_verify_failures_total",
+            "Backups whose verification (restore and compare) failed",
+        ))
         .expect("valid metric");
         for c in [
             Box::new(jobs_total.clone()) as Box<dyn prometheus::core::Collector>,
@@ -160,22 +159,32 @@ impl Metrics {
 
     /// Records one finished backup attempt: its duration, and for a success
     /// its size and time under `schedule` (a schedule id, or `manual`).
-    pub fn record_backup(&self, schedule: &str, outcome: &str, elapsed: Duration, stored_bytes: Option<u64>) {
+    pub fn record_backup(
+        &self,
+        schedule: &str,
+        outcome: &str,
+        elapsed: Duration,
+        stored_bytes: Option<u64>,
+    ) {
         self.backup_duration
             .with_label_values(&[outcome])
             .observe(elapsed.as_secs_f64());
         if let Some(bytes) = stored_bytes {
-            self.backup_size.with_label_values(&[schedule]).set(bytes as f64);
+            self.backup_size
+                .with_label_values(&[schedule])
+                .set(bytes as f64);
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            self.backup_last_success.with_label_values(&[schedule]).set(now);
+            self.backup_last_success
+                .with_label_values(&[schedule])
+                .set(now);
         }
     }
 
     /// Counts one failed backup verification.
     pub fn record_verify_failure(&self) {
-        self.backup_verify_failures.with_label_values(&[]).inc();
+        self.backup_verify_failures.inc();
     }
 
     /// Adds collectors a service keeps itself (e.g. the identity service's

@@ -39,7 +39,12 @@ async fn run_now_and_download(backend: Backend) {
     assert_eq!(stored["verify_status"], "passed", "{stored}");
 
     let resp = app
-        .send_as(Method::GET, &format!("/v1/backups/{id}/download"), &op, None)
+        .send_as(
+            Method::GET,
+            &format!("/v1/backups/{id}/download"),
+            &op,
+            None,
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let header = resp
@@ -51,12 +56,24 @@ async fn run_now_and_download(backend: Backend) {
     let body = resp.bytes().await.expect("body");
     let sha = hex::encode(Sha256::digest(&body));
     let (status, manifest) = app
-        .call(Method::GET, &format!("/v1/backups/{id}/manifest"), &op, None)
+        .call(
+            Method::GET,
+            &format!("/v1/backups/{id}/manifest"),
+            &op,
+            None,
+        )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(sha, manifest["sha256"].as_str().expect("sha"), "download = manifest");
+    assert_eq!(
+        sha,
+        manifest["sha256"].as_str().expect("sha"),
+        "download = manifest"
+    );
     assert_eq!(sha, header);
-    assert_eq!(body.len() as u64, manifest["stored_bytes"].as_u64().expect("size"));
+    assert_eq!(
+        body.len() as u64,
+        manifest["stored_bytes"].as_u64().expect("size")
+    );
     assert_eq!(stored["sha256"], manifest["sha256"]);
 
     let (status, page) = app.call(Method::GET, "/v1/backups", &op, None).await;
@@ -72,7 +89,13 @@ async fn run_now_and_download(backend: Backend) {
         .await;
     assert_eq!(status, 404);
     assert!(
-        app.ctx.app.storage.list("backups").await.expect("list").is_empty(),
+        app.ctx
+            .app
+            .storage
+            .list("backups")
+            .await
+            .expect("list")
+            .is_empty(),
         "its objects went with it"
     );
     app.stop().await;
@@ -198,8 +221,162 @@ async fn schedules_name_the_bad_field_and_show_their_next_run_sqlite() {
     assert_eq!(status, 200, "{p}");
     assert!(p["next_run_at"].is_null());
     let (status, _) = app
-        .call(Method::DELETE, &format!("/v1/backup-schedules/{id}"), &op, None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/backup-schedules/{id}"),
+            &op,
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     app.stop().await;
+}
+
+/// After a restore, the jobs that were queued in the backup run again: the
+/// ledger is the truth, and the sweeper pushes to Redis what it lacks.
+#[tokio::test]
+async fn jobs_queued_in_a_backup_run_after_it_is_restored_redis() {
+    use std::{sync::Arc, time::Duration};
+
+    use kiln_jobs::{
+        JobCtx, JobStatus, QueueName,
+        backups::{BackupRunV1, Trigger, restore, run},
+        ledger::NewJob,
+        noop::NoopV1,
+        testing::TestContext,
+    };
+    use tokio_util::sync::CancellationToken;
+
+    let t = TestContext::with_backend(Backend::Redis, |c| {
+        c.redis.sweep_interval_secs = 1;
+        c.redis.sweep_grace_secs = 1;
+        c.backups.verify = false;
+    })
+    .await;
+    let app = t.app.clone();
+    let jobs: Vec<uuid::Uuid> = app
+        .ledger
+        .enqueue_many(
+            (0..20)
+                .map(|_| NewJob::new("owner", NoopV1::default()))
+                .collect(),
+        )
+        .await
+        .expect("enqueue")
+        .iter()
+        .map(|e| e.job().id)
+        .collect();
+    // The backup, taken while the 20 jobs are queued.
+    let made = run::enqueue(
+        &app,
+        &run::Request {
+            trigger: Trigger::Manual,
+            schedule_id: None,
+            requested_by: "test".into(),
+            encrypted: false,
+            idempotency_key: None,
+        },
+    )
+    .await
+    .expect("request");
+    let ctx = JobCtx {
+        app: app.clone(),
+        job_id: made.backup.job_id.expect("job"),
+        owner: "test".into(),
+        attempt: 1,
+        deadline: chrono::Utc::now() + chrono::Duration::hours(1),
+    };
+    run::run(
+        &ctx,
+        BackupRunV1 {
+            backup_id: made.backup.id,
+        },
+    )
+    .await
+    .expect("backup");
+    let location = kiln_jobs::backups::repo::get(&app.db, made.backup.id)
+        .await
+        .expect("get")
+        .and_then(|b| b.location)
+        .expect("stored");
+
+    let wait_all = |status: JobStatus| {
+        let app = app.clone();
+        let jobs = jobs.clone();
+        async move {
+            let until = tokio::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let mut done = 0;
+                for id in &jobs {
+                    if app
+                        .ledger
+                        .get(*id, None)
+                        .await
+                        .expect("get")
+                        .expect("job")
+                        .status
+                        == status
+                    {
+                        done += 1;
+                    }
+                }
+                if done == jobs.len() {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < until,
+                    "{done}/{} {status:?}",
+                    jobs.len()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let workers = |stop: CancellationToken| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            kiln_worker::run(
+                app,
+                &[
+                    QueueName::Reports,
+                    QueueName::Media,
+                    QueueName::Notifications,
+                    QueueName::Webhooks,
+                ],
+                stop,
+            )
+            .await
+        })
+    };
+    // The jobs run and their messages are acknowledged...
+    let stop = CancellationToken::new();
+    let running = workers(stop.clone());
+    wait_all(JobStatus::Succeeded).await;
+    stop.cancel();
+    running.await.expect("join").expect("workers stop");
+
+    // ...then the database is restored from the backup: they are queued again,
+    // with no message left for them in Redis.
+    let plan = restore::Plan {
+        input: restore::Input::Stored {
+            storage: app.storage.clone(),
+            key: location,
+        },
+        identities: Arc::new(Vec::new()),
+        expected: None,
+        target_url: t.database_url.clone(),
+        safety_backup: false,
+    };
+    let report = restore::restore(&app, &plan, |_| {})
+        .await
+        .expect("restore");
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+    wait_all(JobStatus::Queued).await;
+
+    // The sweeper re-pushes them and they run once more.
+    let stop = CancellationToken::new();
+    let running = workers(stop.clone());
+    wait_all(JobStatus::Succeeded).await;
+    stop.cancel();
+    running.await.expect("join").expect("workers stop");
 }

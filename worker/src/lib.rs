@@ -229,7 +229,10 @@ pub async fn run(
         };
         tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, transport = app.ledger.transport().name(), "worker registered");
     }
-    tasks.push(tokio::spawn(scheduler::run(app.clone(), background.clone())));
+    tasks.push(tokio::spawn(scheduler::run(
+        app.clone(),
+        background.clone(),
+    )));
     if let Transport::Redis(_) = app.ledger.transport() {
         tasks.push(tokio::spawn(sweep_loop(
             app.clone(),

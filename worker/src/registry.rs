@@ -11,9 +11,9 @@
 
 use kiln_jobs::{
     AppContext, Job, JobCtx, JobError, JobRun, JobStatus,
+    backups::{self, BackupPruneV1, BackupRunV1, BackupVerifyV1},
     job::payload_type,
     media::{self, ImageProcessV1},
-    backups::{self, BackupPruneV1, BackupRunV1, BackupVerifyV1},
     noop::{self, NoopV1},
     notifications::{self, EmailSendV1, PushSendV1},
     webhooks::{self, WebhookDeliverV1},

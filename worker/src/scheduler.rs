@@ -20,7 +20,9 @@ pub async fn run(app: AppContext, stop: CancellationToken) {
                 tracing::debug!(backups = created.len(), "scheduler queued backups");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "backup scheduler: could not look at the schedules"),
+            Err(e) => {
+                tracing::warn!(error = %e, "backup scheduler: could not look at the schedules")
+            }
         }
         let jitter = rand::rng().random_range(0.9..1.1);
         tokio::select! {

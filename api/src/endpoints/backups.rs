@@ -543,7 +543,10 @@ impl BackupsApi {
         else {
             return Err(ApiError::conflict_code(
                 "backup_not_stored",
-                format!("the backup is {}; only a stored backup can be downloaded", row.status),
+                format!(
+                    "the backup is {}; only a stored backup can be downloaded",
+                    row.status
+                ),
             ));
         };
         let stream = app.storage.get_stream(&key).await.map_err(|e| match e {
@@ -552,7 +555,9 @@ impl BackupsApi {
         })?;
         let name = key.rsplit('/').next().unwrap_or("backup").to_owned();
         Ok(BackupDownload::Ok(
-            Binary(Body::from_bytes_stream(stream.map_err(std::io::Error::other))),
+            Binary(Body::from_bytes_stream(
+                stream.map_err(std::io::Error::other),
+            )),
             format!("attachment; filename=\"{name}\""),
             sha256.clone(),
             format!("\"{sha256}\""),
@@ -578,10 +583,16 @@ impl BackupsApi {
     ) -> Result<Json<serde_json::Value>, ApiError> {
         auth.principal().require_scope(Scope::BackupsAdmin)?;
         let row = backup(&app, id.0).await?;
-        let Some(key) = row.location.filter(|_| row.status == BackupStatus::Succeeded) else {
+        let Some(key) = row
+            .location
+            .filter(|_| row.status == BackupStatus::Succeeded)
+        else {
             return Err(ApiError::conflict_code(
                 "backup_not_stored",
-                format!("the backup is {}; only a stored backup has a manifest", row.status),
+                format!(
+                    "the backup is {}; only a stored backup has a manifest",
+                    row.status
+                ),
             ));
         };
         let bytes = app
@@ -601,7 +612,11 @@ impl BackupsApi {
     ///
     /// Removes its objects and its row. 409 while it is running. Operators
     /// and admins.
-    #[oai(path = "/backups/:id", method = "delete", operation_id = "backups_delete")]
+    #[oai(
+        path = "/backups/:id",
+        method = "delete",
+        operation_id = "backups_delete"
+    )]
     async fn delete(
         &self,
         auth: Auth,
@@ -613,7 +628,10 @@ impl BackupsApi {
         if matches!(row.status, BackupStatus::Queued | BackupStatus::Running) {
             return Err(ApiError::conflict_code(
                 "backup_in_progress",
-                format!("the backup is {}; delete it once it has finished", row.status),
+                format!(
+                    "the backup is {}; delete it once it has finished",
+                    row.status
+                ),
             ));
         }
         run::delete_backup(&app, &row)

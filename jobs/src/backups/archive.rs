@@ -36,7 +36,9 @@ pub struct Sealed {
 #[derive(Debug, thiserror::Error)]
 pub enum UnsealError {
     /// The stored bytes are not the ones the backup recorded.
-    #[error("checksum mismatch: the stored backup has SHA-256 {actual}, the manifest says {expected}")]
+    #[error(
+        "checksum mismatch: the stored backup has SHA-256 {actual}, the manifest says {expected}"
+    )]
     Checksum {
         /// What the manifest recorded.
         expected: String,
@@ -81,10 +83,9 @@ pub fn seal(
     if recipients.is_empty() {
         compress(&mut source, &mut stored)?;
     } else {
-        let encryptor = age::Encryptor::with_recipients(
-            recipients.iter().map(|r| r as &dyn age::Recipient),
-        )
-        .map_err(io::Error::other)?;
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(io::Error::other)?;
         let mut encrypted = encryptor.wrap_output(&mut stored)?;
         compress(&mut source, &mut encrypted)?;
         encrypted.finish()?;
@@ -372,8 +373,13 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        let ok = unseal(&stored[..], &mut out, &boxed(identity), Some(&sealed.sha256))
-            .expect("the right identity decrypts");
+        let ok = unseal(
+            &stored[..],
+            &mut out,
+            &boxed(identity),
+            Some(&sealed.sha256),
+        )
+        .expect("the right identity decrypts");
         assert!(ok.encrypted);
         assert_eq!(out, input);
     }
@@ -405,6 +411,9 @@ mod tests {
     #[test]
     fn bytes_that_are_no_backup_are_refused() {
         let refused = unseal(&b"PGDMP not sealed"[..], io::sink(), &[], None);
-        assert!(matches!(refused, Err(UnsealError::Corrupt(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(UnsealError::Corrupt(_))),
+            "{refused:?}"
+        );
     }
 }

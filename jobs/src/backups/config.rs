@@ -76,6 +76,9 @@ mod tests {
             recipients: vec!["ssh-ed25519 AAAA".into()],
             ..BackupsConfig::default()
         };
-        assert!(bad.validate().is_err_and(|e| e.contains("backups.recipients")));
+        assert!(
+            bad.validate()
+                .is_err_and(|e| e.contains("backups.recipients"))
+        );
     }
 }

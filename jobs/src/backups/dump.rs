@@ -147,7 +147,9 @@ async fn tool_major(tool: &Path) -> Option<u32> {
 }
 
 fn parse_tool_major(version: &str) -> Option<u32> {
-    let number = version.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let number = version
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
     number.split(['.', 'b', 'r', 'd']).next()?.parse().ok()
 }
 
@@ -161,7 +163,9 @@ pub struct PgTarget {
 
 impl std::fmt::Debug for PgTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgTarget").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("PgTarget")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,9 +173,11 @@ impl PgTarget {
     /// Reads a `postgres://` URL.
     pub fn parse(url: &str) -> anyhow::Result<PgTarget> {
         let mut parsed = reqwest::Url::parse(url).context("parse the PostgreSQL URL")?;
-        let password = parsed
-            .password()
-            .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+        let password = parsed.password().map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
         parsed
             .set_password(None)
             .map_err(|()| anyhow::anyhow!("the PostgreSQL URL has no host"))?;
@@ -236,7 +242,9 @@ pub struct PgSnapshot {
 
 impl std::fmt::Debug for PgSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgSnapshot").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("PgSnapshot")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -250,7 +258,7 @@ impl PgSnapshot {
         let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
             .fetch_one(&mut *tx)
             .await?;
-        let contents = pg_contents(&mut tx).await?;
+        let contents = pg_contents(&mut *tx).await?;
         Ok(PgSnapshot { tx, id, contents })
     }
 
@@ -407,7 +415,9 @@ pub async fn sqlite_contents(conn: &mut SqliteConnection) -> Result<Contents, sq
 }
 
 /// `PRAGMA integrity_check` of a SQLite file: `Ok` or the problems found.
-pub async fn sqlite_integrity(conn: &mut SqliteConnection) -> Result<Result<(), String>, sqlx::Error> {
+pub async fn sqlite_integrity(
+    conn: &mut SqliteConnection,
+) -> Result<Result<(), String>, sqlx::Error> {
     let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_all(&mut *conn)
         .await?;
@@ -424,7 +434,10 @@ mod tests {
 
     #[test]
     fn tool_versions_parse_to_their_major() {
-        assert_eq!(parse_tool_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"), Some(15));
+        assert_eq!(
+            parse_tool_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"),
+            Some(15)
+        );
         assert_eq!(parse_tool_major("pg_restore (PostgreSQL) 17.2"), Some(17));
         assert_eq!(parse_tool_major("pg_dump (PostgreSQL) 18beta1"), Some(18));
         assert_eq!(parse_tool_major("pg_dump (PostgreSQL) 9.6.24"), Some(9));
@@ -435,7 +448,10 @@ mod tests {
     fn tool_urls_carry_no_password_and_keep_everything_else() {
         let t = PgTarget::parse("postgres://kiln:p%40ss@db.internal:5433/kiln?sslmode=require")
             .expect("parse");
-        assert_eq!(t.url, "postgres://kiln@db.internal:5433/kiln?sslmode=require");
+        assert_eq!(
+            t.url,
+            "postgres://kiln@db.internal:5433/kiln?sslmode=require"
+        );
         assert_eq!(t.password.as_deref(), Some("p@ss"));
         let scratch = t.with_database("kiln_verify_1").expect("scratch");
         assert_eq!(

@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn keys_follow_the_documented_layout() {
         let id = Uuid::nil();
-        let at = Utc.with_ymd_and_hms(2027, 3, 9, 1, 2, 3).single().expect("time");
+        let at = Utc
+            .with_ymd_and_hms(2027, 3, 9, 1, 2, 3)
+            .single()
+            .expect("time");
         let plain = dump_key(id, at, false);
         assert_eq!(plain, format!("backups/2027/03/{id}.dump.zst"));
         let sealed = dump_key(id, at, true);

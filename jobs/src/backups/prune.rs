@@ -5,12 +5,7 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{
-    BackupPruneV1,
-    repo, retention,
-    run::delete_backup,
-    schedules,
-};
+use super::{BackupPruneV1, repo, retention, run::delete_backup, schedules};
 use crate::{
     context::JobCtx,
     job::{Classify, JobError},

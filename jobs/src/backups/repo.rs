@@ -115,7 +115,12 @@ pub async fn list(
 
 /// Marks a queued (or interrupted) backup `running` for attempt `attempt`.
 /// False when it already finished.
-pub async fn start(db: &Db, id: Uuid, attempt: i32, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn start(
+    db: &Db,
+    id: Uuid,
+    attempt: i32,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE backups SET status = 'running', attempts = $2, error = NULL, \
                started_at = $3, updated_at = $3 \
                WHERE id = $1 AND status IN ('queued', 'running')";
@@ -129,7 +134,12 @@ pub async fn start(db: &Db, id: Uuid, attempt: i32, now: DateTime<Utc>) -> Resul
 }
 
 /// Notes why an attempt failed; the row stays `running` while its job retries.
-pub async fn note_error(db: &Db, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn note_error(
+    db: &Db,
+    id: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let sql = "UPDATE backups SET error = $2, updated_at = $3 WHERE id = $1 AND status = 'running'";
     on_db!(db, p => sqlx::query(sql)
         .bind(id)
@@ -183,7 +193,12 @@ pub async fn fail(db: &Db, id: Uuid, error: &str, now: DateTime<Utc>) -> Result<
 
 /// Marks the backups of a `backup.run` job that ended without its handler
 /// recording it `failed`.
-pub async fn fail_job(db: &Db, job_id: Uuid, error: &str, now: DateTime<Utc>) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn fail_job(
+    db: &Db,
+    job_id: Uuid,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     let sql = "UPDATE backups SET status = 'failed', error = $2, finished_at = $3, \
                updated_at = $3 WHERE job_id = $1 AND status IN ('queued', 'running') RETURNING id";
     on_db!(db, p => sqlx::query_scalar::<_, Uuid>(sql)
@@ -218,7 +233,10 @@ pub async fn record_verify(
 }
 
 /// The succeeded backups of a schedule, newest first.
-pub async fn succeeded_for_schedule(db: &Db, schedule_id: Uuid) -> Result<Vec<BackupRow>, sqlx::Error> {
+pub async fn succeeded_for_schedule(
+    db: &Db,
+    schedule_id: Uuid,
+) -> Result<Vec<BackupRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM backups WHERE schedule_id = $1 AND status = 'succeeded' \
          ORDER BY id DESC"
@@ -230,10 +248,12 @@ pub async fn succeeded_for_schedule(db: &Db, schedule_id: Uuid) -> Result<Vec<Ba
 }
 
 /// The newest backup of each of `schedule_ids` (for the schedules' answers).
-pub async fn latest_for_schedule(db: &Db, schedule_id: Uuid) -> Result<Option<BackupRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM backups WHERE schedule_id = $1 ORDER BY id DESC LIMIT 1"
-    );
+pub async fn latest_for_schedule(
+    db: &Db,
+    schedule_id: Uuid,
+) -> Result<Option<BackupRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM backups WHERE schedule_id = $1 ORDER BY id DESC LIMIT 1");
     on_db!(db, p => sqlx::query_as::<_, BackupRow>(sqlx::AssertSqlSafe(sql))
         .bind(schedule_id)
         .fetch_optional(p)

@@ -51,8 +51,9 @@ impl Input {
                 Ok(Box::new(SyncIoBridge::new(reader)))
             }
             Input::File(path) => {
-                let file = std::fs::File::open(path)
-                    .map_err(|e| RestoreError::Other(anyhow::anyhow!("open {}: {e}", path.display())))?;
+                let file = std::fs::File::open(path).map_err(|e| {
+                    RestoreError::Other(anyhow::anyhow!("open {}: {e}", path.display()))
+                })?;
                 Ok(Box::new(file))
             }
         }
@@ -61,13 +62,11 @@ impl Input {
     /// The manifest beside the dump, if there is one.
     pub async fn manifest(&self) -> Result<Option<Manifest>, RestoreError> {
         let bytes = match self {
-            Input::Stored { storage, key } => {
-                match storage.get(&super::manifest_key(key)).await {
-                    Ok(b) => b.to_vec(),
-                    Err(StorageError::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            Input::Stored { storage, key } => match storage.get(&super::manifest_key(key)).await {
+                Ok(b) => b.to_vec(),
+                Err(StorageError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
             Input::File(path) => {
                 let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                     return Ok(None);
@@ -85,9 +84,12 @@ impl Input {
                 }
             }
         };
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| RestoreError::Other(anyhow::anyhow!("the manifest does not parse: {e}")))?;
-        manifest.check_format().map_err(|e| RestoreError::Other(anyhow::anyhow!(e)))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            RestoreError::Other(anyhow::anyhow!("the manifest does not parse: {e}"))
+        })?;
+        manifest
+            .check_format()
+            .map_err(|e| RestoreError::Other(anyhow::anyhow!(e)))?;
         Ok(Some(manifest))
     }
 }
@@ -156,7 +158,10 @@ pub async fn check(
 
 /// Reads the whole backup and checks only its checksum (what can be checked
 /// of an encrypted backup without its identity).
-pub async fn check_checksum_only(input: &Input, expected: Option<String>) -> Result<u64, RestoreError> {
+pub async fn check_checksum_only(
+    input: &Input,
+    expected: Option<String>,
+) -> Result<u64, RestoreError> {
     let reader = input.open().await?;
     let (sha256, bytes) = tokio::task::spawn_blocking(move || super::archive::digest(reader))
         .await
@@ -194,9 +199,9 @@ pub async fn pg_restore(
     if clean {
         cmd.args(["--clean", "--if-exists"]);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| RestoreError::Other(anyhow::anyhow!("start {}: {e}", tools.pg_restore.display())))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        RestoreError::Other(anyhow::anyhow!("start {}: {e}", tools.pg_restore.display()))
+    })?;
     let stderr = dump::collect_stderr(&mut child);
     let stdin = child
         .stdin
@@ -264,7 +269,9 @@ pub async fn sqlite_file(
     file.sync_all()
         .map_err(|e| RestoreError::Other(anyhow::anyhow!("sync {}: {e}", path.display())))?;
     drop(file);
-    let mut conn = dump::open_sqlite_file(path).await.map_err(RestoreError::Other)?;
+    let mut conn = dump::open_sqlite_file(path)
+        .await
+        .map_err(RestoreError::Other)?;
     let contents = async {
         if let Err(problems) = dump::sqlite_integrity(&mut conn).await? {
             return Ok(Err(problems));
@@ -272,7 +279,9 @@ pub async fn sqlite_file(
         dump::sqlite_contents(&mut conn).await.map(Ok)
     }
     .await
-    .map_err(|e: sqlx::Error| RestoreError::Other(anyhow::anyhow!("read the restored file: {e}")))?;
+    .map_err(|e: sqlx::Error| {
+        RestoreError::Other(anyhow::anyhow!("read the restored file: {e}"))
+    })?;
     use sqlx::Connection as _;
     let _ = conn.close().await;
     match contents {
@@ -297,7 +306,7 @@ pub async fn pg_contents_of(target: &PgTarget) -> Result<dump::Contents, Restore
 }
 
 /// What `kiln backup restore` does, given by the operator.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Plan {
     /// The backup.
     pub input: Input,
@@ -309,6 +318,17 @@ pub struct Plan {
     pub target_url: String,
     /// Back the target up first.
     pub safety_backup: bool,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("input", &self.input)
+            .field("identities", &self.identities.len())
+            .field("expected", &self.expected)
+            .field("safety_backup", &self.safety_backup)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a restore did.
@@ -332,7 +352,7 @@ pub struct Report {
 /// is written beside the target, checked, and renamed over it), and reports
 /// how the result compares with the manifest and which media objects are
 /// missing. For SQLite, nothing may have the target open: stop Kiln first;
-/// `app`'s own pool is closed before the file is replaced.
+/// `app`'s own pool is closed before the file is replaced when it is the target.
 pub async fn restore(
     app: &crate::AppContext,
     plan: &Plan,
@@ -407,14 +427,20 @@ pub async fn restore(
             let (done, contents) =
                 sqlite_file(&plan.input, plan.identities.clone(), expected, &staged).await?;
             report.source_bytes = done.source_bytes;
-            app.db.close().await;
+            let own: Option<sqlx::sqlite::SqliteConnectOptions> =
+                app.config.database_url().parse().ok();
+            if own.is_some_and(|o| o.get_filename() == path) {
+                app.db.close().await;
+            }
             for suffix in ["-wal", "-shm"] {
                 let mut side = path.clone().into_os_string();
                 side.push(suffix);
                 match std::fs::remove_file(&side) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(anyhow::anyhow!("remove {}: {e}", side.to_string_lossy())),
+                    Err(e) => {
+                        return Err(anyhow::anyhow!("remove {}: {e}", side.to_string_lossy()));
+                    }
                 }
             }
             std::fs::rename(&staged, &path)

@@ -10,7 +10,7 @@ use tokio_util::io::SyncIoBridge;
 use uuid::Uuid;
 
 use super::{
-    BackupRunV1, BackupStatus, BackupVerifyV1, BackupPruneV1, Trigger,
+    BackupPruneV1, BackupRunV1, BackupStatus, BackupVerifyV1, Trigger,
     archive::{Sealed, seal},
     dump::{self, Contents, PgSnapshot, PgTarget},
     dump_key, manifest, manifest_key,
@@ -45,7 +45,9 @@ pub struct Request {
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     /// Encryption asked for, and no recipients are configured.
-    #[error("an encrypted backup needs age recipients: set backups.recipients (see docs/backups.md)")]
+    #[error(
+        "an encrypted backup needs age recipients: set backups.recipients (see docs/backups.md)"
+    )]
     NoRecipients,
     /// The ledger or database failed.
     #[error(transparent)]
@@ -142,7 +144,11 @@ pub async fn run(ctx: &JobCtx, job: BackupRunV1) -> Result<Value, JobError> {
         BackupStatus::Queued | BackupStatus::Running => {}
     }
     let recipients = if row.encrypted {
-        let r = app.config.backups.parsed_recipients().map_err(JobError::Abort)?;
+        let r = app
+            .config
+            .backups
+            .parsed_recipients()
+            .map_err(JobError::Abort)?;
         if r.is_empty() {
             return Err(JobError::Abort(RequestError::NoRecipients.to_string()));
         }
@@ -243,7 +249,13 @@ pub async fn run(ctx: &JobCtx, job: BackupRunV1) -> Result<Value, JobError> {
         "sha256": made.sealed.sha256,
         "encrypted": row.encrypted,
     });
-    notify_staff(app, EventType::BackupSucceeded, &format!("backup:{}:succeeded", row.id), &data).await;
+    notify_staff(
+        app,
+        EventType::BackupSucceeded,
+        &format!("backup:{}:succeeded", row.id),
+        &data,
+    )
+    .await;
     Ok(data)
 }
 
@@ -292,9 +304,21 @@ pub async fn safety_backup(app: &AppContext, db: &Db, url: &str) -> anyhow::Resu
     let made = make_of(app, db, url, &key, recipients.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let manifest = manifest_of(id, Trigger::Manual, None, db, &key, &recipients, &made, started_at);
+    let manifest = manifest_of(
+        id,
+        Trigger::Manual,
+        None,
+        db,
+        &key,
+        &recipients,
+        &made,
+        started_at,
+    );
     app.storage
-        .put(&manifest_key(&key), serde_json::to_vec_pretty(&manifest)?.into())
+        .put(
+            &manifest_key(&key),
+            serde_json::to_vec_pretty(&manifest)?.into(),
+        )
         .await?;
     Ok(key)
 }
@@ -316,7 +340,12 @@ fn manifest_of(
         trigger,
         schedule_id,
         database: manifest::database_name(db.kind()).to_owned(),
-        encoding: if recipients.is_empty() { "zstd" } else { "zstd+age" }.to_owned(),
+        encoding: if recipients.is_empty() {
+            "zstd"
+        } else {
+            "zstd+age"
+        }
+        .to_owned(),
         recipients: recipients.iter().map(ToString::to_string).collect(),
         object_key: key.to_owned(),
         stored_bytes: made.sealed.stored_bytes,
@@ -344,7 +373,9 @@ async fn make_postgres(
         let mut conn = pool.acquire().await.retry()?;
         dump::server_major(&mut conn).await.retry()?
     };
-    let tools = dump::find_pg_tools(&app.config.backups, major).await.abort()?;
+    let tools = dump::find_pg_tools(&app.config.backups, major)
+        .await
+        .abort()?;
     let snapshot = PgSnapshot::take(pool).await.retry()?;
     let made = async {
         let media = media_objects(&app.storage).await?;
@@ -366,7 +397,11 @@ async fn make_postgres(
                 pending.abort().await;
                 return Err(JobError::Retry(anyhow::anyhow!(
                     "pg_dump exited with {s}: {}",
-                    if stderr.is_empty() { "no message" } else { &stderr }
+                    if stderr.is_empty() {
+                        "no message"
+                    } else {
+                        &stderr
+                    }
                 )));
             }
             Err(e) => {
@@ -430,7 +465,9 @@ impl Pending {
     async fn complete(mut self) -> Result<Sealed, JobError> {
         if let Err(e) = self.writer.shutdown().await {
             let _ = self.writer.abort().await;
-            return Err(JobError::Retry(anyhow::anyhow!("complete the backup upload: {e}")));
+            return Err(JobError::Retry(anyhow::anyhow!(
+                "complete the backup upload: {e}"
+            )));
         }
         Ok(self.sealed)
     }
@@ -463,7 +500,9 @@ async fn seal_upload<R: Read + Send + 'static>(
         Ok(sealed) => Ok(Pending { sealed, writer }),
         Err(e) => {
             let _ = writer.abort().await;
-            Err(JobError::Retry(anyhow::anyhow!("stream the backup to storage: {e}")))
+            Err(JobError::Retry(anyhow::anyhow!(
+                "stream the backup to storage: {e}"
+            )))
         }
     }
 }
@@ -559,7 +598,13 @@ pub async fn close_unfinished(
     let error = error.unwrap_or("the backup job ended without a result");
     for id in repo::fail_job(&app.db, job.id, error, Utc::now()).await? {
         let data = json!({ "backup_id": id, "job_id": job.id, "error": error });
-        notify_staff(app, EventType::BackupFailed, &format!("backup:{id}:failed"), &data).await;
+        notify_staff(
+            app,
+            EventType::BackupFailed,
+            &format!("backup:{id}:failed"),
+            &data,
+        )
+        .await;
     }
     Ok(())
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use sqlx::Executor as _;
 use uuid::Uuid;
 
 use super::{
@@ -115,7 +114,9 @@ pub async fn verify(
     expected: Option<String>,
 ) -> Result<Outcome, RestoreError> {
     let Some(manifest) = input.manifest().await? else {
-        return Ok(Outcome::Failed("the manifest beside the dump is missing".into()));
+        return Ok(Outcome::Failed(
+            "the manifest beside the dump is missing".into(),
+        ));
     };
     let expected = expected.or_else(|| Some(manifest.sha256.clone()));
     if expected.as_deref() != Some(manifest.sha256.as_str()) {
@@ -128,7 +129,9 @@ pub async fn verify(
         restore::check_checksum_only(input, expected).await?;
         return Ok(Outcome::ChecksumOnly);
     }
-    let kind = manifest.database_kind().map_err(|e| RestoreError::Other(anyhow::anyhow!(e)))?;
+    let kind = manifest
+        .database_kind()
+        .map_err(|e| RestoreError::Other(anyhow::anyhow!(e)))?;
     if kind != app.db.kind() {
         return Ok(Outcome::Failed(format!(
             "a {} backup cannot be verified on a {} server",
@@ -179,23 +182,35 @@ async fn scratch_postgres(
     let target = PgTarget::parse(&app.config.database_url()).map_err(other)?;
     let major = {
         let mut conn = pool.acquire().await.map_err(|e| other(e.into()))?;
-        dump::server_major(&mut conn).await.map_err(|e| other(e.into()))?
+        dump::server_major(&mut conn)
+            .await
+            .map_err(|e| other(e.into()))?
     };
     let tools = dump::find_pg_tools(&app.config.backups, major)
         .await
         .map_err(other)?;
     let name = format!("kiln_verify_{}", Uuid::now_v7().simple());
     let scratch = target.with_database(&name).map_err(other)?;
-    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {}", quote_ident(&name))))
-        .await
-        .map_err(|e| other(anyhow::anyhow!("create the scratch database {name}: {e}")))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {}",
+        quote_ident(&name)
+    )))
+    .execute(pool)
+    .await
+    .map_err(|e| other(anyhow::anyhow!("create the scratch database {name}: {e}")))?;
     let restored = async {
         restore::pg_restore(&tools, &scratch, input, identities, expected, false).await?;
         restore::pg_contents_of(&scratch).await
     }
     .await;
-    let drop_sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
-    if let Err(e) = pool.execute(sqlx::AssertSqlSafe(drop_sql)).await {
+    let drop_sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(&name)
+    );
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(drop_sql))
+        .execute(pool)
+        .await
+    {
         tracing::error!(database = name, error = %e, "could not drop the scratch database of a verification");
     }
     restored

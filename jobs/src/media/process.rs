@@ -11,7 +11,6 @@ use super::{
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
-    db::Db,
     job::{Classify, JobError},
     storage::StorageError,
 };

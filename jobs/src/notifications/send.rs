@@ -16,7 +16,7 @@ use super::{
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
-    db::{Db, users},
+    db::users,
     delivery::{
         DeliveryError,
         email::{EmailMessage, Via},

@@ -13,7 +13,6 @@ use super::{
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
-    db::Db,
     delivery::{
         DeliveryError,
         webhook::{WebhookRequest, WebhookSecret},

@@ -258,7 +258,7 @@ impl PgSnapshot {
         let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
             .fetch_one(&mut *tx)
             .await?;
-        let contents = pg_contents(&mut *tx).await?;
+        let contents = pg_contents(&mut tx).await?;
         Ok(PgSnapshot { tx, id, contents })
     }
 

@@ -424,3 +424,219 @@ async fn three_scheduler_replicas_make_one_backup_per_tick_sqlite() {
 async fn three_scheduler_replicas_make_one_backup_per_tick_postgres() {
     three_replicas(DbKind::Postgres).await;
 }
+
+#[tokio::test]
+async fn a_backup_round_trips_through_s3_storage_postgres() {
+    let url = kiln_jobs::testing::s3_storage_url();
+    let t = TestContext::new(DbKind::Postgres, |c| c.storage.url = Some(url)).await;
+    let app = t.app.clone();
+    enqueue_noops(&app, 50).await;
+    let row = back_up(&app, false).await;
+    assert!(
+        app.storage.description().starts_with("s3://"),
+        "{}",
+        app.storage.description()
+    );
+    verify::run(
+        &ctx(&app, Uuid::now_v7()),
+        BackupVerifyV1 { backup_id: row.id },
+    )
+    .await
+    .expect("verify");
+    let after = repo::get(&app.db, row.id).await.expect("get").expect("row");
+    assert_eq!(
+        after.verify(),
+        Some(VerifyStatus::Passed),
+        "{:?}",
+        after.verify_error
+    );
+    let stored = app
+        .storage
+        .get(row.location.as_deref().expect("location"))
+        .await
+        .expect("the dump is on S3");
+    assert_eq!(
+        hex::encode(Sha256::digest(&stored)),
+        row.sha256.expect("sha256")
+    );
+}
+
+/// Scheduled backups of Europe/Berlin at 02:30 across both 2027 changes:
+/// the night that has no 02:30 makes one backup (at 03:00 CEST), the night
+/// with two makes one (at the first).
+async fn dst(kind: DbKind) {
+    let t = TestContext::new(kind, |_| {}).await;
+    let at = |y, m, d, h, min| {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .expect("time")
+    };
+    let made_at = |created| {
+        let app = t.app.clone();
+        async move {
+            schedules::insert(
+                &app.db,
+                Uuid::now_v7(),
+                &Fields {
+                    name: "night".into(),
+                    cron: "30 2 * * *".into(),
+                    timezone: "Europe/Berlin".into(),
+                    policy: Policy::default(),
+                    encrypted: false,
+                    enabled: true,
+                },
+                "test",
+                created,
+            )
+            .await
+            .expect("schedule")
+        }
+    };
+    // Spring forward: 28 March 2027, 02:00 CET → 03:00 CEST (01:00 UTC).
+    let spring = made_at(at(2027, 3, 27, 12, 0)).await;
+    let mut ticks = Vec::new();
+    for minute in (0..=240).step_by(10) {
+        let now = at(2027, 3, 28, 0, 0) + chrono::Duration::minutes(minute);
+        ticks.extend(schedules::tick(&t.app, now).await.expect("tick"));
+    }
+    let spring_rows = repo::list(&t.app.db, None, Some(spring.id), 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        spring_rows.len(),
+        1,
+        "one backup on the night 02:30 does not exist"
+    );
+    let s = schedules::get(&t.app.db, spring.id)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(s.last_tick_at, Some(at(2027, 3, 28, 1, 0)), "at 03:00 CEST");
+    schedules::delete(&t.app.db, spring.id)
+        .await
+        .expect("delete");
+
+    // Fall back: 31 October 2027, 03:00 CEST → 02:00 CET (01:00 UTC); 02:30 is
+    // 00:30 UTC and again 01:30 UTC.
+    let fall = made_at(at(2027, 10, 30, 12, 0)).await;
+    for minute in (0..=240).step_by(10) {
+        let now = at(2027, 10, 30, 23, 0) + chrono::Duration::minutes(minute);
+        ticks.extend(schedules::tick(&t.app, now).await.expect("tick"));
+    }
+    let fall_rows = repo::list(&t.app.db, None, Some(fall.id), 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        fall_rows.len(),
+        1,
+        "one backup on the night 02:30 happens twice"
+    );
+    let f = schedules::get(&t.app.db, fall.id)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(
+        f.last_tick_at,
+        Some(at(2027, 10, 31, 0, 30)),
+        "at the first 02:30 (CEST)"
+    );
+    assert_eq!(ticks.len(), 2);
+}
+
+#[tokio::test]
+async fn daylight_saving_nights_make_one_backup_each_sqlite() {
+    dst(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn daylight_saving_nights_make_one_backup_each_postgres() {
+    dst(DbKind::Postgres).await;
+}
+
+/// `backup.prune` through the job: a schedule keeping one daily backup
+/// deletes the older ones, objects first, and keeps the newest verified one
+/// even when a newer unverified one exists.
+#[tokio::test]
+async fn prune_keeps_the_policy_and_the_newest_verified_backup_sqlite() {
+    use kiln_jobs::backups::{BackupPruneV1, prune};
+    let t = TestContext::new(DbKind::Sqlite, |c| c.backups.verify = false).await;
+    let app = t.app.clone();
+    let schedule = schedules::insert(
+        &app.db,
+        Uuid::now_v7(),
+        &Fields {
+            name: "tight".into(),
+            cron: "@daily".into(),
+            timezone: "UTC".into(),
+            policy: Policy {
+                daily: 1,
+                weekly: 0,
+                monthly: 0,
+            },
+            encrypted: false,
+            enabled: true,
+        },
+        "test",
+        Utc::now(),
+    )
+    .await
+    .expect("schedule");
+    let mut made = Vec::new();
+    for i in 0..3 {
+        let r = run::enqueue(
+            &app,
+            &Request {
+                trigger: Trigger::Schedule,
+                schedule_id: Some(schedule.id),
+                requested_by: "system".into(),
+                encrypted: false,
+                idempotency_key: Some(format!("test:{i}")),
+            },
+        )
+        .await
+        .expect("request")
+        .backup;
+        run::run(
+            &ctx(&app, r.job_id.expect("job")),
+            BackupRunV1 { backup_id: r.id },
+        )
+        .await
+        .expect("backup");
+        made.push(repo::get(&app.db, r.id).await.expect("get").expect("row"));
+    }
+    // The middle one is the newest verified.
+    repo::record_verify(&app.db, made[1].id, VerifyStatus::Passed, None, Utc::now())
+        .await
+        .expect("verify");
+    prune::run(
+        &ctx(&app, Uuid::now_v7()),
+        BackupPruneV1 {
+            schedule_id: schedule.id,
+        },
+    )
+    .await
+    .expect("prune");
+    let left: Vec<Uuid> = repo::list(&app.db, None, Some(schedule.id), 10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(left, vec![made[1].id], "one kept: the newest verified");
+    for gone in [&made[0], &made[2]] {
+        let key = gone.location.as_deref().expect("location");
+        assert!(
+            matches!(
+                app.storage.size(key).await,
+                Err(kiln_jobs::storage::StorageError::NotFound(_))
+            ),
+            "{key} was deleted"
+        );
+    }
+    assert!(
+        app.storage
+            .size(made[1].location.as_deref().expect("location"))
+            .await
+            .is_ok()
+    );
+}

@@ -35,6 +35,23 @@ async fn run_now_and_download(backend: Backend) {
     let id = made["backup"]["id"].as_str().expect("id").to_owned();
     assert_eq!(made["backup"]["status"], "queued");
     assert_eq!(made["backup"]["keep"], true, "manual backups are kept");
+    // The same Idempotency-Key answers the same backup.
+    let again = |key: &'static str| {
+        app.http
+            .post(app.url("/v1/backups"))
+            .bearer_auth(&op)
+            .header("Idempotency-Key", key)
+            .json(&json!({}))
+            .send()
+    };
+    let first = again("nightly-manual").await.expect("post");
+    assert_eq!(first.status(), 202);
+    let first: serde_json::Value = first.json().await.expect("json");
+    let second = again("nightly-manual").await.expect("post");
+    assert_eq!(second.status(), 200);
+    let second: serde_json::Value = second.json().await.expect("json");
+    assert_eq!(first["backup"]["id"], second["backup"]["id"]);
+    wait_stored(&app, &op, first["backup"]["id"].as_str().expect("id")).await;
     let stored = wait_stored(&app, &op, &id).await;
     assert_eq!(stored["verify_status"], "passed", "{stored}");
 
@@ -78,7 +95,7 @@ async fn run_now_and_download(backend: Backend) {
 
     let (status, page) = app.call(Method::GET, "/v1/backups", &op, None).await;
     assert_eq!(status, 200);
-    assert_eq!(page["items"][0]["id"], id.as_str());
+    assert_eq!(page["items"][1]["id"], id.as_str(), "newest first: {page}");
 
     let (status, _) = app
         .call(Method::DELETE, &format!("/v1/backups/{id}"), &op, None)
@@ -88,15 +105,10 @@ async fn run_now_and_download(backend: Backend) {
         .call(Method::GET, &format!("/v1/backups/{id}"), &op, None)
         .await;
     assert_eq!(status, 404);
+    let left = app.ctx.app.storage.list("backups").await.expect("list");
     assert!(
-        app.ctx
-            .app
-            .storage
-            .list("backups")
-            .await
-            .expect("list")
-            .is_empty(),
-        "its objects went with it"
+        left.iter().all(|(k, _)| !k.contains(&id)),
+        "its objects went with it: {left:?}"
     );
     app.stop().await;
 }

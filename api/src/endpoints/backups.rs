@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use poem::{Body, web::Data};
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::{Binary, Json},
 };
 use uuid::Uuid;
@@ -205,6 +205,9 @@ pub enum BackupCreated {
     /// Queued: a worker on the `backups` queue makes it.
     #[oai(status = 202)]
     Accepted(Json<BackupAccepted>, #[oai(header = "location")] String),
+    /// The idempotency key was used before: the earlier backup.
+    #[oai(status = 200)]
+    Existing(Json<BackupAccepted>, #[oai(header = "location")] String),
 }
 
 /// A page of backups, newest first.
@@ -446,13 +449,17 @@ impl BackupsApi {
     /// Back up the database now
     ///
     /// Queues a `backup.run` job on the `backups` queue and answers 202 with
-    /// the backup. Manual backups are kept until deleted. Operators and
-    /// admins (scope `backups:admin`).
+    /// the backup. Manual backups are kept until deleted. With an
+    /// `Idempotency-Key` header, repeating the request returns the first
+    /// backup (200). Operators and admins (scope `backups:admin`).
     #[oai(path = "/backups", method = "post", operation_id = "backups_create")]
     async fn create(
         &self,
         auth: Auth,
         app: Data<&AppContext>,
+        /// Makes the request idempotent for this caller (1–200 characters).
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 200))]
+        idempotency_key: Header<Option<String>>,
         body: Json<BackupIn>,
     ) -> Result<BackupCreated, ApiError> {
         auth.principal().require_scope(Scope::BackupsAdmin)?;
@@ -462,18 +469,20 @@ impl BackupsApi {
             schedule_id: None,
             requested_by: auth.principal().subject.clone(),
             encrypted,
-            idempotency_key: None,
+            idempotency_key: idempotency_key.0.map(|k| format!("backup:{k}")),
         };
         let made = run::enqueue(&app, &req).await.map_err(request_error)?;
         let job_id = made.backup.job_id.unwrap_or_default();
         let location = format!("/v1/backups/{}", made.backup.id);
-        Ok(BackupCreated::Accepted(
-            Json(BackupAccepted {
-                backup: made.backup.into(),
-                job_id,
-            }),
-            location,
-        ))
+        let body = Json(BackupAccepted {
+            backup: made.backup.into(),
+            job_id,
+        });
+        Ok(if made.created {
+            BackupCreated::Accepted(body, location)
+        } else {
+            BackupCreated::Existing(body, location)
+        })
     }
 
     /// List backups

@@ -606,6 +606,59 @@ pub mod types {
             value.parse()
         }
     }
+    ///`BackupsCreateIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct BackupsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for BackupsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<BackupsCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: BackupsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for BackupsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BackupsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BackupsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for BackupsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`BackupsListCursor`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -8750,13 +8803,18 @@ impl Client {
     ///Back up the database now
     ///
     ///Queues a `backup.run` job on the `backups` queue and answers 202 with
-    ///the backup. Manual backups are kept until deleted. Operators and
-    ///admins (scope `backups:admin`).
+    ///the backup. Manual backups are kept until deleted. With an
+    ///`Idempotency-Key` header, repeating the request returns the first
+    ///backup (200). Operators and admins (scope `backups:admin`).
     ///
     ///Sends a `POST` request to `/v1/backups`
     ///
+    ///Arguments:
+    ///- `idempotency_key`: Makes the request idempotent for this caller (1–200 characters).
+    ///- `body`
     ///```ignore
     ///let response = client.backups_create()
+    ///    .idempotency_key(idempotency_key)
     ///    .body(body)
     ///    .send()
     ///    .await;
@@ -10871,14 +10929,25 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct BackupsCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<types::BackupsCreateIdempotencyKey>, String>,
         body: Result<types::builder::BackupIn, String>,
     }
     impl<'a> BackupsCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::BackupsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value.try_into().map(Some).map_err(|_| {
+                "conversion to `BackupsCreateIdempotencyKey` for idempotency_key failed".to_string()
+            });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -10902,16 +10971,24 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::BackupAccepted>, Error<types::ErrorBody>> {
-            let Self { client, body } = self;
+            let Self {
+                client,
+                idempotency_key,
+                body,
+            } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| types::BackupIn::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/backups", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map.append(
                 ::reqwest::header::HeaderName::from_static("api-version"),
                 ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
             );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -10931,6 +11008,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 202u16 => ResponseValue::from_response(response).await,
                 400u16 => Err(Error::ErrorResponse(
                     ResponseValue::from_response(response).await?,

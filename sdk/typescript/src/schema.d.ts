@@ -275,8 +275,9 @@ export interface paths {
         /**
          * Back up the database now
          * @description Queues a `backup.run` job on the `backups` queue and answers 202 with
-         *     the backup. Manual backups are kept until deleted. Operators and
-         *     admins (scope `backups:admin`).
+         *     the backup. Manual backups are kept until deleted. With an
+         *     `Idempotency-Key` header, repeating the request returns the first
+         *     backup (200). Operators and admins (scope `backups:admin`).
          */
         post: operations["backups_create"];
         delete?: never;
@@ -3992,7 +3993,10 @@ export interface operations {
     backups_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request idempotent for this caller (1–200 characters). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4002,6 +4006,16 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The idempotency key was used before: the earlier backup. */
+            200: {
+                headers: {
+                    location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["BackupAccepted"];
+                };
+            };
             /** @description Queued: a worker on the `backups` queue makes it. */
             202: {
                 headers: {

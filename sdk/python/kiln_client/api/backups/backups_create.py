@@ -8,14 +8,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.backup_accepted import BackupAccepted
 from ...models.backup_in import BackupIn
 from ...models.error_body import ErrorBody
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: BackupIn,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -33,6 +36,11 @@ def _get_kwargs(
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> BackupAccepted | ErrorBody | None:
+    if response.status_code == 200:
+        response_200 = BackupAccepted.from_dict(response.json())
+
+        return response_200
+
     if response.status_code == 202:
         response_202 = BackupAccepted.from_dict(response.json())
 
@@ -114,14 +122,17 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: BackupIn,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[BackupAccepted | ErrorBody]:
     """Back up the database now
 
      Queues a `backup.run` job on the `backups` queue and answers 202 with
-    the backup. Manual backups are kept until deleted. Operators and
-    admins (scope `backups:admin`).
+    the backup. Manual backups are kept until deleted. With an
+    `Idempotency-Key` header, repeating the request returns the first
+    backup (200). Operators and admins (scope `backups:admin`).
 
     Args:
+        idempotency_key (str | Unset):
         body (BackupIn): A backup to run now.
 
     Raises:
@@ -134,6 +145,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -147,14 +159,17 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: BackupIn,
+    idempotency_key: str | Unset = UNSET,
 ) -> BackupAccepted | ErrorBody | None:
     """Back up the database now
 
      Queues a `backup.run` job on the `backups` queue and answers 202 with
-    the backup. Manual backups are kept until deleted. Operators and
-    admins (scope `backups:admin`).
+    the backup. Manual backups are kept until deleted. With an
+    `Idempotency-Key` header, repeating the request returns the first
+    backup (200). Operators and admins (scope `backups:admin`).
 
     Args:
+        idempotency_key (str | Unset):
         body (BackupIn): A backup to run now.
 
     Raises:
@@ -168,6 +183,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -175,14 +191,17 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: BackupIn,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[BackupAccepted | ErrorBody]:
     """Back up the database now
 
      Queues a `backup.run` job on the `backups` queue and answers 202 with
-    the backup. Manual backups are kept until deleted. Operators and
-    admins (scope `backups:admin`).
+    the backup. Manual backups are kept until deleted. With an
+    `Idempotency-Key` header, repeating the request returns the first
+    backup (200). Operators and admins (scope `backups:admin`).
 
     Args:
+        idempotency_key (str | Unset):
         body (BackupIn): A backup to run now.
 
     Raises:
@@ -195,6 +214,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -206,14 +226,17 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: BackupIn,
+    idempotency_key: str | Unset = UNSET,
 ) -> BackupAccepted | ErrorBody | None:
     """Back up the database now
 
      Queues a `backup.run` job on the `backups` queue and answers 202 with
-    the backup. Manual backups are kept until deleted. Operators and
-    admins (scope `backups:admin`).
+    the backup. Manual backups are kept until deleted. With an
+    `Idempotency-Key` header, repeating the request returns the first
+    backup (200). Operators and admins (scope `backups:admin`).
 
     Args:
+        idempotency_key (str | Unset):
         body (BackupIn): A backup to run now.
 
     Raises:
@@ -228,5 +251,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

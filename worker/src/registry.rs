@@ -163,6 +163,9 @@ mod tests {
                 "email.send.v1",
                 "push.send.v1",
                 "webhook.deliver.v1",
+                "backup.run.v1",
+                "backup.verify.v1",
+                "backup.prune.v1",
                 "noop.v1"
             ]
         );

@@ -1,5 +1,6 @@
 //! The `kiln` binary: parse the CLI, load config, wire the libraries, run.
 
+mod backup;
 mod serve;
 
 use std::path::PathBuf;
@@ -38,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Database backups: run, list, verify, restore.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Mint an access token for a subject (development and operations).
     Token {
         /// The subject (user id) the token names.
@@ -64,6 +70,60 @@ enum UserCommand {
         /// Read the password from stdin instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Queue a backup and wait for a worker to store it.
+    Run {
+        /// Encrypt it (default: when backups.recipients is set).
+        #[arg(long, conflicts_with = "no_encrypt")]
+        encrypt: bool,
+        /// Do not encrypt it.
+        #[arg(long)]
+        no_encrypt: bool,
+        /// Return once it is queued.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for it (default 3600).
+        #[arg(long, default_value_t = 3600)]
+        wait_secs: u64,
+    },
+    /// List the newest backups.
+    List {
+        /// How many (default 20).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Restore a backup into a scratch database and compare it with its manifest.
+    Verify {
+        /// The backup id.
+        id: uuid::Uuid,
+        /// age identity file, for an encrypted backup.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+    },
+    /// Restore a backup into the database (this replaces its contents).
+    Restore {
+        /// A backup id, a `backups/…` object key, or a downloaded file (its
+        /// `<id>.manifest.json` beside it).
+        source: String,
+        /// The database to restore into (default: the configured one).
+        #[arg(long)]
+        target_url: Option<String>,
+        /// age identity file, for an encrypted backup.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// The SHA-256 the stored bytes must have, when no manifest is at hand.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Skip the backup of the target taken before restoring.
+        #[arg(long)]
+        no_safety_backup: bool,
+        /// Confirm: the target's contents are replaced.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -99,6 +159,46 @@ async fn main() -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => serve::create_user(config, &email, &role, password_stdin).await,
+        Command::Backup { command } => match command {
+            BackupCommand::Run {
+                encrypt,
+                no_encrypt,
+                no_wait,
+                wait_secs,
+            } => {
+                let encrypted = if encrypt {
+                    Some(true)
+                } else if no_encrypt {
+                    Some(false)
+                } else {
+                    None
+                };
+                backup::run_now(config, encrypted, no_wait, wait_secs).await
+            }
+            BackupCommand::List { limit } => backup::list(config, limit).await,
+            BackupCommand::Verify { id, identity } => backup::verify(config, id, identity).await,
+            BackupCommand::Restore {
+                source,
+                target_url,
+                identity,
+                sha256,
+                no_safety_backup,
+                yes,
+            } => {
+                backup::restore(
+                    config,
+                    backup::RestoreArgs {
+                        source,
+                        target_url,
+                        identity,
+                        sha256,
+                        no_safety_backup,
+                        yes,
+                    },
+                )
+                .await
+            }
+        },
         Command::Openapi { .. } => Ok(()),
     }
 }

@@ -54,6 +54,8 @@ pub enum ApiTags {
     Notifications,
     /// Your webhook endpoints and their deliveries.
     Webhooks,
+    /// Database backups and their schedules (operators).
+    Backups,
     /// Liveness and readiness.
     Health,
 }
@@ -78,6 +80,7 @@ pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
             endpoints::devices::DevicesApi,
             endpoints::notifications::NotificationsApi,
             endpoints::webhooks::WebhooksApi,
+            endpoints::backups::BackupsApi,
             endpoints::health::HealthApi,
         ),
         "Kiln",

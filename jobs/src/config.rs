@@ -21,6 +21,7 @@ pub mod http;
 
 use self::http::{HttpConfig, RateLimitConfig};
 use crate::{
+    backups::config::BackupsConfig,
     db::config::DatabaseConfig,
     delivery::config::{MailConfig, PushConfig},
     identity::config::AuthConfig,
@@ -76,6 +77,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Request rate limits, per instance (see docs/security.md).
     pub rate_limit: RateLimitConfig,
+    /// Database backups: encryption, tools, verification, the scheduler.
+    pub backups: BackupsConfig,
 }
 
 /// A configuration that could not be loaded or is invalid.
@@ -148,6 +151,7 @@ impl Config {
         self.webhooks.validate().map_err(invalid)?;
         self.http.validate().map_err(invalid)?;
         self.rate_limit.validate().map_err(invalid)?;
+        self.backups.validate().map_err(invalid)?;
         if production && self.database.url.is_none() {
             return Err(ConfigError::Invalid(
                 "database.url (DATABASE_URL) must be set in production".into(),

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::queue::{QueueName, QueueStats};
@@ -22,6 +22,10 @@ pub struct Metrics {
     queue_jobs: IntGaugeVec,
     queue_oldest: GaugeVec,
     notifications_total: IntCounterVec,
+    backup_last_success: GaugeVec,
+    backup_duration: HistogramVec,
+    backup_size: GaugeVec,
+    backup_verify_failures: IntCounter,
 }
 
 impl Default for Metrics {
@@ -90,8 +94,44 @@ impl Metrics {
             &["channel", "outcome"],
         )
         .expect("valid metric");
+        let backup_last_success = GaugeVec::new(
+            Opts::new(
+                "backup_last_success_timestamp_seconds",
+                "Unix time of the newest successful backup, by schedule id (`manual` for the rest)",
+            ),
+            &["schedule"],
+        )
+        .expect("valid metric");
+        let backup_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "backup_duration_seconds",
+                "Time to dump, compress, hash and upload one backup, by outcome",
+            )
+            .buckets(vec![
+                1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
+            ]),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let backup_size = GaugeVec::new(
+            Opts::new(
+                "backup_size_bytes",
+                "Stored bytes of the newest successful backup, by schedule id (`manual` for the rest)",
+            ),
+            &["schedule"],
+        )
+        .expect("valid metric");
+        let backup_verify_failures = IntCounter::with_opts(Opts::new(
+            "backup_verify_failures_total",
+            "Backups whose verification (restore and compare) failed",
+        ))
+        .expect("valid metric");
         for c in [
             Box::new(jobs_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(backup_last_success.clone()),
+            Box::new(backup_duration.clone()),
+            Box::new(backup_size.clone()),
+            Box::new(backup_verify_failures.clone()),
             Box::new(job_duration.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
@@ -110,7 +150,41 @@ impl Metrics {
             queue_jobs,
             queue_oldest,
             notifications_total,
+            backup_last_success,
+            backup_duration,
+            backup_size,
+            backup_verify_failures,
         }
+    }
+
+    /// Records one finished backup attempt: its duration, and for a success
+    /// its size and time under `schedule` (a schedule id, or `manual`).
+    pub fn record_backup(
+        &self,
+        schedule: &str,
+        outcome: &str,
+        elapsed: Duration,
+        stored_bytes: Option<u64>,
+    ) {
+        self.backup_duration
+            .with_label_values(&[outcome])
+            .observe(elapsed.as_secs_f64());
+        if let Some(bytes) = stored_bytes {
+            self.backup_size
+                .with_label_values(&[schedule])
+                .set(bytes as f64);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.backup_last_success
+                .with_label_values(&[schedule])
+                .set(now);
+        }
+    }
+
+    /// Counts one failed backup verification.
+    pub fn record_verify_failure(&self) {
+        self.backup_verify_failures.inc();
     }
 
     /// Adds collectors a service keeps itself (e.g. the identity service's

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod backups;
 mod hardening;
 mod helpers;
 mod input_hardening;

@@ -6,7 +6,8 @@
 //! types. Backends differ only in how a queue's apalis backend is built
 //! ([`register_queue!`]); everything a delivery does is backend-agnostic.
 //! Beside the workers run the [`sweeper`] (on every transport: Redis'
-//! `sweep_loop` here, the SQL queues' in `recovery`) and the queue [`sampler`].
+//! `sweep_loop` here, the SQL queues' in `recovery`), the queue [`sampler`]
+//! and the backup [`scheduler`].
 
 pub mod backoff;
 pub mod consumer;
@@ -16,6 +17,7 @@ mod probe;
 mod recovery;
 pub mod registry;
 pub mod sampler;
+pub mod scheduler;
 pub mod stream;
 pub mod sweeper;
 
@@ -227,6 +229,10 @@ pub async fn run(
         };
         tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, transport = app.ledger.transport().name(), "worker registered");
     }
+    tasks.push(tokio::spawn(scheduler::run(
+        app.clone(),
+        background.clone(),
+    )));
     if let Transport::Redis(_) = app.ledger.transport() {
         tasks.push(tokio::spawn(sweep_loop(
             app.clone(),

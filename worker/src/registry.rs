@@ -11,6 +11,7 @@
 
 use kiln_jobs::{
     AppContext, Job, JobCtx, JobError, JobRun, JobStatus,
+    backups::{self, BackupPruneV1, BackupRunV1, BackupVerifyV1},
     job::payload_type,
     media::{self, ImageProcessV1},
     noop::{self, NoopV1},
@@ -71,7 +72,7 @@ macro_rules! registry {
                 return;
             }
             let closed: Result<(), kiln_jobs::ledger::SqlxError> = match job.kind.as_str() {
-                $($(<$job as Job>::KIND => $close(&app.db, job, status, error).await,)?)+
+                $($(<$job as Job>::KIND => $close(app, job, status, error).await,)?)+
                 _ => Ok(()),
             };
             if let Err(e) = closed {
@@ -86,6 +87,9 @@ registry! {
     EmailSendV1 => notifications::send::send_email, unfinished => notifications::send::close_unfinished;
     PushSendV1 => notifications::send::send_push, unfinished => notifications::send::close_unfinished;
     WebhookDeliverV1 => webhooks::deliver::run, unfinished => webhooks::deliver::close_unfinished;
+    BackupRunV1 => backups::run::run, unfinished => backups::run::close_unfinished;
+    BackupVerifyV1 => backups::verify::run;
+    BackupPruneV1 => backups::prune::run;
     NoopV1 => noop::run;
 }
 
@@ -159,6 +163,9 @@ mod tests {
                 "email.send.v1",
                 "push.send.v1",
                 "webhook.deliver.v1",
+                "backup.run.v1",
+                "backup.verify.v1",
+                "backup.prune.v1",
                 "noop.v1"
             ]
         );

@@ -1,5 +1,6 @@
 pub mod api_keys;
 pub mod auth;
+pub mod backups;
 pub mod devices;
 pub mod health;
 pub mod jobs;

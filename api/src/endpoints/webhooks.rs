@@ -44,6 +44,16 @@ pub enum EventTypeDto {
     /// One of your uploads was processed; its variants are ready.
     #[oai(rename = "media.ready")]
     MediaReady,
+    /// A database backup was stored. Operators and admins only.
+    #[oai(rename = "backup.succeeded")]
+    BackupSucceeded,
+    /// A database backup failed for good. Operators and admins only.
+    #[oai(rename = "backup.failed")]
+    BackupFailed,
+    /// A stored backup did not restore or did not match its manifest.
+    /// Operators and admins only.
+    #[oai(rename = "backup.verify_failed")]
+    BackupVerifyFailed,
 }
 
 impl From<EventTypeDto> for EventType {
@@ -53,6 +63,9 @@ impl From<EventTypeDto> for EventType {
             EventTypeDto::JobFailed => EventType::JobFailed,
             EventTypeDto::JobDead => EventType::JobDead,
             EventTypeDto::MediaReady => EventType::MediaReady,
+            EventTypeDto::BackupSucceeded => EventType::BackupSucceeded,
+            EventTypeDto::BackupFailed => EventType::BackupFailed,
+            EventTypeDto::BackupVerifyFailed => EventType::BackupVerifyFailed,
         }
     }
 }
@@ -312,15 +325,26 @@ fn check_target(app: &AppContext, url: &str) -> Result<String, ApiError> {
     })
 }
 
-/// The stored form of an event list: unique, in a stable order.
-fn event_list(events: &[EventTypeDto]) -> String {
+/// The stored form of an event list: unique, in a stable order. System
+/// events (`backup.*`) are for operators and admins: 403 for anyone else.
+fn event_list(auth: &Auth, events: &[EventTypeDto]) -> Result<String, ApiError> {
+    let role = auth.principal().role;
+    if let Some(e) = events
+        .iter()
+        .map(|e| EventType::from(*e))
+        .find(|e| e.staff_only() && !role.is_staff())
+    {
+        return Err(ApiError::forbidden(format!(
+            "only operators and admins may subscribe to {e}"
+        )));
+    }
     let mut names: Vec<&str> = events
         .iter()
         .map(|e| EventType::from(*e).as_str())
         .collect();
     names.sort_unstable();
     names.dedup();
-    names.join(" ")
+    Ok(names.join(" "))
 }
 
 /// Webhook endpoints. Each user manages their own; staff roles see only theirs too.
@@ -352,7 +376,7 @@ impl WebhooksApi {
                 user_id: user,
                 url: &url,
                 description: body.description.as_deref(),
-                events: &event_list(&body.events),
+                events: &event_list(&auth, &body.events)?,
                 secret: &secret,
                 now: Utc::now(),
             },
@@ -428,7 +452,11 @@ impl WebhooksApi {
             .as_deref()
             .map(|u| check_target(&app, u))
             .transpose()?;
-        let events = body.events.as_deref().map(event_list);
+        let events = body
+            .events
+            .as_deref()
+            .map(|e| event_list(&auth, e))
+            .transpose()?;
         let change = webhooks::Update {
             url: url.as_deref(),
             description: body.description.as_deref(),

@@ -11,7 +11,6 @@ use super::{
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
-    db::Db,
     job::{Classify, JobError},
     storage::StorageError,
 };
@@ -109,11 +108,12 @@ pub async fn run(ctx: &JobCtx, job: ImageProcessV1) -> Result<serde_json::Value,
 /// without its handler recording it (a missing original, retries spent, a
 /// lost worker) failed, so it does not stay `processing`.
 pub async fn close_unfinished(
-    db: &Db,
+    app: &crate::context::AppContext,
     job: &JobRun,
     status: JobStatus,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let db = &app.db;
     if !matches!(status, JobStatus::Failed | JobStatus::Dead) {
         return Ok(());
     }

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
-    db::{Db, users},
+    db::users,
     delivery::{
         DeliveryError,
         email::{EmailMessage, Via},
@@ -234,11 +234,12 @@ pub async fn send_push(ctx: &JobCtx, job: PushSendV1) -> Result<Value, JobError>
 /// `failed` or `dead` without its handler recording it (a timeout, a lost
 /// worker). A job that ended otherwise leaves its row alone.
 pub async fn close_unfinished(
-    db: &Db,
+    app: &crate::context::AppContext,
     job: &JobRun,
     status: JobStatus,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let db = &app.db;
     let Some(status) = NotificationStatus::for_failed_job(status) else {
         return Ok(());
     };

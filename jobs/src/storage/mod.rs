@@ -1,4 +1,4 @@
-//! Object storage for uploads and variants: a local folder or S3-compatible,
+//! Object storage for uploads, variants and backups: a local folder or S3-compatible,
 //! through the `object_store` crate.
 
 pub mod config;
@@ -78,13 +78,20 @@ impl Storage {
         Ok(())
     }
 
+    /// A streaming upload to `key` (multipart on S3, a staged file on disk):
+    /// nothing is visible at `key` until `shutdown` completes it, and `abort`
+    /// throws it away.
+    pub fn writer(&self, key: &str) -> BufWriter {
+        BufWriter::new(Arc::clone(&self.store), Path::from(key))
+    }
+
     /// Streams `reader` to `key` without holding it in memory (multipart on S3).
     pub async fn put_stream(
         &self,
         key: &str,
         mut reader: impl AsyncRead + Unpin,
     ) -> Result<u64, StorageError> {
-        let mut writer = BufWriter::new(Arc::clone(&self.store), Path::from(key));
+        let mut writer = self.writer(key);
         let copied = match tokio::io::copy(&mut reader, &mut writer).await {
             Ok(n) => n,
             Err(e) => {
@@ -117,6 +124,48 @@ impl Storage {
             .await
             .map_err(|e| map_nf(key, e))?;
         Ok(res.into_stream())
+    }
+
+    /// The object at `key` as a reader, streamed.
+    pub async fn reader(
+        &self,
+        key: &str,
+    ) -> Result<impl AsyncRead + Unpin + Send + 'static, StorageError> {
+        use futures::TryStreamExt;
+        let stream = self.get_stream(key).await?;
+        Ok(tokio_util::io::StreamReader::new(
+            stream.map_err(std::io::Error::other),
+        ))
+    }
+
+    /// The size of the object at `key`.
+    pub async fn size(&self, key: &str) -> Result<u64, StorageError> {
+        let meta = self
+            .store
+            .head(&Path::from(key))
+            .await
+            .map_err(|e| map_nf(key, e))?;
+        Ok(meta.size)
+    }
+
+    /// Every object under `prefix`, with its size.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
+        use futures::TryStreamExt;
+        let prefix = Path::from(prefix);
+        Ok(self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| (m.location.to_string(), m.size))
+            .try_collect()
+            .await?)
+    }
+
+    /// Deletes the object at `key`; a missing object is fine.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes every object under `prefix`; missing objects are fine.

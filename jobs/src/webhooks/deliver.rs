@@ -13,7 +13,6 @@ use super::{
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
-    db::Db,
     delivery::{
         DeliveryError,
         webhook::{WebhookRequest, WebhookSecret},
@@ -152,11 +151,12 @@ pub async fn run(ctx: &JobCtx, job: WebhookDeliverV1) -> Result<Value, JobError>
 /// or `dead` without its handler recording it (a timeout, a lost worker). A
 /// job that ended otherwise leaves its row alone.
 pub async fn close_unfinished(
-    db: &Db,
+    app: &crate::context::AppContext,
     job: &JobRun,
     status: JobStatus,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let db = &app.db;
     let Some(status) = DeliveryStatus::for_failed_job(status) else {
         return Ok(());
     };

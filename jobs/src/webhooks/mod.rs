@@ -35,15 +35,25 @@ pub enum EventType {
     JobDead,
     /// An uploaded image was processed; its variants are ready.
     MediaReady,
+    /// A database backup was stored (operators and admins only).
+    BackupSucceeded,
+    /// A database backup failed for good (operators and admins only).
+    BackupFailed,
+    /// A stored backup did not restore, or did not match its manifest
+    /// (operators and admins only).
+    BackupVerifyFailed,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 7] = [
         EventType::JobSucceeded,
         EventType::JobFailed,
         EventType::JobDead,
         EventType::MediaReady,
+        EventType::BackupSucceeded,
+        EventType::BackupFailed,
+        EventType::BackupVerifyFailed,
     ];
 
     /// The wire name, e.g. `job.succeeded`.
@@ -53,7 +63,19 @@ impl EventType {
             EventType::JobFailed => "job.failed",
             EventType::JobDead => "job.dead",
             EventType::MediaReady => "media.ready",
+            EventType::BackupSucceeded => "backup.succeeded",
+            EventType::BackupFailed => "backup.failed",
+            EventType::BackupVerifyFailed => "backup.verify_failed",
         }
+    }
+
+    /// Events about the system rather than the subscriber's own work: only
+    /// operators and admins may subscribe to them.
+    pub fn staff_only(self) -> bool {
+        matches!(
+            self,
+            EventType::BackupSucceeded | EventType::BackupFailed | EventType::BackupVerifyFailed
+        )
     }
 
     pub(crate) fn for_status(status: JobStatus) -> Option<EventType> {

@@ -4,6 +4,7 @@
 //! kiln-jobs integration tests: migrations, the ledger, the delivery
 //! histories and configuration, against SQLite and PostgreSQL.
 
+mod backups;
 mod config;
 mod history;
 mod http_config;

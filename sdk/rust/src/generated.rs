@@ -292,6 +292,423 @@ pub mod types {
             Default::default()
         }
     }
+    ///A queued backup.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BackupAccepted {
+        pub backup: BackupOut,
+        ///Its `backup.run` job; poll `GET /v1/jobs/{job_id}` or the backup.
+        pub job_id: ::uuid::Uuid,
+    }
+    impl BackupAccepted {
+        pub fn builder() -> builder::BackupAccepted {
+            Default::default()
+        }
+    }
+    ///Which database a backup holds.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum BackupDatabase {
+        #[serde(rename = "postgres")]
+        Postgres,
+        #[serde(rename = "sqlite")]
+        Sqlite,
+    }
+    impl ::std::fmt::Display for BackupDatabase {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Postgres => f.write_str("postgres"),
+                Self::Sqlite => f.write_str("sqlite"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for BackupDatabase {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "postgres" => Ok(Self::Postgres),
+                "sqlite" => Ok(Self::Sqlite),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BackupDatabase {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BackupDatabase {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A backup to run now.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct BackupIn {
+        ///Encrypt to the configured age recipients (default: when recipients are configured).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub encrypted: ::std::option::Option<bool>,
+    }
+    impl BackupIn {
+        pub fn builder() -> builder::BackupIn {
+            Default::default()
+        }
+    }
+    ///A database backup.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BackupOut {
+        ///Attempts of its job so far.
+        pub attempts: i32,
+        ///When it was asked for.
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub database: BackupDatabase,
+        ///Encrypted to the configured age recipients.
+        pub encrypted: bool,
+        ///Why it failed (or why the last attempt did).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        ///When it was stored or failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub finished_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///The backup id.
+        pub id: ::uuid::Uuid,
+        ///Its `backup.run` job.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub job_id: ::std::option::Option<::uuid::Uuid>,
+        ///Kept until deleted (manual backups); false: its schedule's retention prunes it.
+        pub keep: bool,
+        ///Object key of the dump in storage.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub location: ::std::option::Option<::std::string::String>,
+        ///The user who asked, or `system`.
+        pub requested_by: ::std::string::String,
+        ///The schedule that made it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub schedule_id: ::std::option::Option<::uuid::Uuid>,
+        ///Hex SHA-256 of the stored bytes (what the download sends).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub sha256: ::std::option::Option<::std::string::String>,
+        ///Stored bytes.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub size_bytes: ::std::option::Option<i64>,
+        ///Bytes of the dump before compression.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub source_bytes: ::std::option::Option<i64>,
+        ///When its latest attempt started.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub status: BackupStatus,
+        pub trigger: BackupTrigger,
+        ///When a restore of it last matched its manifest.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub verified_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///Why its verification failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub verify_error: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub verify_status: ::std::option::Option<BackupVerifyStatus>,
+    }
+    impl BackupOut {
+        pub fn builder() -> builder::BackupOut {
+            Default::default()
+        }
+    }
+    ///A page of backups, newest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BackupPage {
+        ///The backups.
+        pub items: ::std::vec::Vec<BackupOut>,
+        ///Pass as `cursor` for the next page; absent on the last.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    impl BackupPage {
+        pub fn builder() -> builder::BackupPage {
+            Default::default()
+        }
+    }
+    ///Where a backup is.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum BackupStatus {
+        #[serde(rename = "queued")]
+        Queued,
+        #[serde(rename = "running")]
+        Running,
+        #[serde(rename = "succeeded")]
+        Succeeded,
+        #[serde(rename = "failed")]
+        Failed,
+    }
+    impl ::std::fmt::Display for BackupStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Queued => f.write_str("queued"),
+                Self::Running => f.write_str("running"),
+                Self::Succeeded => f.write_str("succeeded"),
+                Self::Failed => f.write_str("failed"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for BackupStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "queued" => Ok(Self::Queued),
+                "running" => Ok(Self::Running),
+                "succeeded" => Ok(Self::Succeeded),
+                "failed" => Ok(Self::Failed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BackupStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BackupStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Who asked for a backup.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum BackupTrigger {
+        #[serde(rename = "manual")]
+        Manual,
+        #[serde(rename = "schedule")]
+        Schedule,
+    }
+    impl ::std::fmt::Display for BackupTrigger {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Manual => f.write_str("manual"),
+                Self::Schedule => f.write_str("schedule"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for BackupTrigger {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "manual" => Ok(Self::Manual),
+                "schedule" => Ok(Self::Schedule),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BackupTrigger {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BackupTrigger {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///What a backup's verification found.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum BackupVerifyStatus {
+        #[serde(rename = "passed")]
+        Passed,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "checksum_only")]
+        ChecksumOnly,
+    }
+    impl ::std::fmt::Display for BackupVerifyStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Passed => f.write_str("passed"),
+                Self::Failed => f.write_str("failed"),
+                Self::ChecksumOnly => f.write_str("checksum_only"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for BackupVerifyStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "passed" => Ok(Self::Passed),
+                "failed" => Ok(Self::Failed),
+                "checksum_only" => Ok(Self::ChecksumOnly),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BackupVerifyStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BackupVerifyStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`BackupsCreateIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct BackupsCreateIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for BackupsCreateIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<BackupsCreateIdempotencyKey> for ::std::string::String {
+        fn from(value: BackupsCreateIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for BackupsCreateIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BackupsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BackupsCreateIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for BackupsCreateIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`BackupsListCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct BackupsListCursor(::std::string::String);
+    impl ::std::ops::Deref for BackupsListCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<BackupsListCursor> for ::std::string::String {
+        fn from(value: BackupsListCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for BackupsListCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for BackupsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for BackupsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for BackupsListCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///A delivery channel.
     #[derive(
         ::serde::Deserialize,
@@ -846,6 +1263,12 @@ pub mod types {
         JobDead,
         #[serde(rename = "media.ready")]
         MediaReady,
+        #[serde(rename = "backup.succeeded")]
+        BackupSucceeded,
+        #[serde(rename = "backup.failed")]
+        BackupFailed,
+        #[serde(rename = "backup.verify_failed")]
+        BackupVerifyFailed,
     }
     impl ::std::fmt::Display for EventType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -854,6 +1277,9 @@ pub mod types {
                 Self::JobFailed => f.write_str("job.failed"),
                 Self::JobDead => f.write_str("job.dead"),
                 Self::MediaReady => f.write_str("media.ready"),
+                Self::BackupSucceeded => f.write_str("backup.succeeded"),
+                Self::BackupFailed => f.write_str("backup.failed"),
+                Self::BackupVerifyFailed => f.write_str("backup.verify_failed"),
             }
         }
     }
@@ -865,6 +1291,9 @@ pub mod types {
                 "job.failed" => Ok(Self::JobFailed),
                 "job.dead" => Ok(Self::JobDead),
                 "media.ready" => Ok(Self::MediaReady),
+                "backup.succeeded" => Ok(Self::BackupSucceeded),
+                "backup.failed" => Ok(Self::BackupFailed),
+                "backup.verify_failed" => Ok(Self::BackupVerifyFailed),
                 _ => Err("invalid value".into()),
             }
         }
@@ -1852,6 +2281,442 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///A new schedule.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ScheduleIn {
+        ///Cron expression: five fields, or six with seconds first (`0 30 2 * * *`).
+        pub cron: ScheduleInCron,
+        ///Whether it runs (default true).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub enabled: ::std::option::Option<bool>,
+        ///Encrypt its backups (default: when recipients are configured).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub encrypted: ::std::option::Option<bool>,
+        ///Keep the newest backup of each of this many days (default 7).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub keep_daily: ::std::option::Option<u32>,
+        ///Keep the newest backup of each of this many months (default 12).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub keep_monthly: ::std::option::Option<u32>,
+        ///Keep the newest backup of each of this many ISO weeks (default 4).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub keep_weekly: ::std::option::Option<u32>,
+        ///A name for operators, e.g. `nightly`.
+        pub name: ScheduleInName,
+        ///IANA time zone the expression is read in (default `UTC`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub timezone: ::std::option::Option<ScheduleInTimezone>,
+    }
+    impl ScheduleIn {
+        pub fn builder() -> builder::ScheduleIn {
+            Default::default()
+        }
+    }
+    ///Cron expression: five fields, or six with seconds first (`0 30 2 * * *`).
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ScheduleInCron(::std::string::String);
+    impl ::std::ops::Deref for ScheduleInCron {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ScheduleInCron> for ::std::string::String {
+        fn from(value: ScheduleInCron) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ScheduleInCron {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ScheduleInCron {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ScheduleInCron {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ScheduleInCron {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A name for operators, e.g. `nightly`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ScheduleInName(::std::string::String);
+    impl ::std::ops::Deref for ScheduleInName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ScheduleInName> for ::std::string::String {
+        fn from(value: ScheduleInName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ScheduleInName {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ScheduleInName {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ScheduleInName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ScheduleInName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///IANA time zone the expression is read in (default `UTC`).
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ScheduleInTimezone(::std::string::String);
+    impl ::std::ops::Deref for ScheduleInTimezone {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ScheduleInTimezone> for ::std::string::String {
+        fn from(value: ScheduleInTimezone) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ScheduleInTimezone {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ScheduleInTimezone {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ScheduleInTimezone {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ScheduleInTimezone {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Every schedule.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ScheduleList {
+        ///The schedules, oldest first.
+        pub items: ::std::vec::Vec<ScheduleOut>,
+    }
+    impl ScheduleList {
+        pub fn builder() -> builder::ScheduleList {
+            Default::default()
+        }
+    }
+    ///A backup schedule.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ScheduleOut {
+        ///When it was created.
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Who created it.
+        pub created_by: ::std::string::String,
+        ///Cron expression.
+        pub cron: ::std::string::String,
+        ///Whether it runs.
+        pub enabled: bool,
+        ///Its backups are encrypted.
+        pub encrypted: bool,
+        ///The schedule id.
+        pub id: ::uuid::Uuid,
+        ///Days kept.
+        pub keep_daily: u32,
+        ///Months kept.
+        pub keep_monthly: u32,
+        ///ISO weeks kept.
+        pub keep_weekly: u32,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_backup: ::std::option::Option<BackupOut>,
+        ///The latest tick a scheduler queued.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_tick_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///Its name.
+        pub name: ::std::string::String,
+        ///When its next backup is due (absent when disabled).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_run_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///IANA time zone.
+        pub timezone: ::std::string::String,
+        ///When it last changed.
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ScheduleOut {
+        pub fn builder() -> builder::ScheduleOut {
+            Default::default()
+        }
+    }
+    ///Changes to a schedule; absent fields stay as they are.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct SchedulePatch {
+        ///Cron expression: five fields, or six with seconds first.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cron: ::std::option::Option<SchedulePatchCron>,
+        ///Whether it runs.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub enabled: ::std::option::Option<bool>,
+        ///Encrypt its backups.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub encrypted: ::std::option::Option<bool>,
+        ///Days to keep.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub keep_daily: ::std::option::Option<u32>,
+        ///Months to keep.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub keep_monthly: ::std::option::Option<u32>,
+        ///ISO weeks to keep.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub keep_weekly: ::std::option::Option<u32>,
+        ///A name for operators.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<SchedulePatchName>,
+        ///IANA time zone.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub timezone: ::std::option::Option<SchedulePatchTimezone>,
+    }
+    impl SchedulePatch {
+        pub fn builder() -> builder::SchedulePatch {
+            Default::default()
+        }
+    }
+    ///Cron expression: five fields, or six with seconds first.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SchedulePatchCron(::std::string::String);
+    impl ::std::ops::Deref for SchedulePatchCron {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SchedulePatchCron> for ::std::string::String {
+        fn from(value: SchedulePatchCron) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for SchedulePatchCron {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SchedulePatchCron {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SchedulePatchCron {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SchedulePatchCron {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A name for operators.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SchedulePatchName(::std::string::String);
+    impl ::std::ops::Deref for SchedulePatchName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SchedulePatchName> for ::std::string::String {
+        fn from(value: SchedulePatchName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for SchedulePatchName {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 100usize {
+                return Err("longer than 100 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SchedulePatchName {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SchedulePatchName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SchedulePatchName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///IANA time zone.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SchedulePatchTimezone(::std::string::String);
+    impl ::std::ops::Deref for SchedulePatchTimezone {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SchedulePatchTimezone> for ::std::string::String {
+        fn from(value: SchedulePatchTimezone) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for SchedulePatchTimezone {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SchedulePatchTimezone {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SchedulePatchTimezone {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SchedulePatchTimezone {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///What an API key may do.
@@ -3168,6 +4033,512 @@ pub mod types {
         }
         impl ::std::convert::From<super::AuditPage> for AuditPage {
             fn from(value: super::AuditPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct BackupAccepted {
+            backup: ::std::result::Result<super::BackupOut, ::std::string::String>,
+            job_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+        }
+        impl ::std::default::Default for BackupAccepted {
+            fn default() -> Self {
+                Self {
+                    backup: Err("no value supplied for backup".to_string()),
+                    job_id: Err("no value supplied for job_id".to_string()),
+                }
+            }
+        }
+        impl BackupAccepted {
+            pub fn backup<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BackupOut>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for backup: {e}"));
+                self
+            }
+            pub fn job_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.job_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for job_id: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<BackupAccepted> for super::BackupAccepted {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BackupAccepted,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    backup: value.backup?,
+                    job_id: value.job_id?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::BackupAccepted> for BackupAccepted {
+            fn from(value: super::BackupAccepted) -> Self {
+                Self {
+                    backup: Ok(value.backup),
+                    job_id: Ok(value.job_id),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct BackupIn {
+            encrypted: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        }
+        impl ::std::default::Default for BackupIn {
+            fn default() -> Self {
+                Self {
+                    encrypted: Ok(Default::default()),
+                }
+            }
+        }
+        impl BackupIn {
+            pub fn encrypted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.encrypted = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for encrypted: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<BackupIn> for super::BackupIn {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BackupIn,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    encrypted: value.encrypted?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::BackupIn> for BackupIn {
+            fn from(value: super::BackupIn) -> Self {
+                Self {
+                    encrypted: Ok(value.encrypted),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct BackupOut {
+            attempts: ::std::result::Result<i32, ::std::string::String>,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            database: ::std::result::Result<super::BackupDatabase, ::std::string::String>,
+            encrypted: ::std::result::Result<bool, ::std::string::String>,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            finished_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            job_id:
+                ::std::result::Result<::std::option::Option<::uuid::Uuid>, ::std::string::String>,
+            keep: ::std::result::Result<bool, ::std::string::String>,
+            location: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            requested_by: ::std::result::Result<::std::string::String, ::std::string::String>,
+            schedule_id:
+                ::std::result::Result<::std::option::Option<::uuid::Uuid>, ::std::string::String>,
+            sha256: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            size_bytes: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+            source_bytes: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+            started_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::BackupStatus, ::std::string::String>,
+            trigger: ::std::result::Result<super::BackupTrigger, ::std::string::String>,
+            verified_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            verify_error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            verify_status: ::std::result::Result<
+                ::std::option::Option<super::BackupVerifyStatus>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for BackupOut {
+            fn default() -> Self {
+                Self {
+                    attempts: Err("no value supplied for attempts".to_string()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    database: Err("no value supplied for database".to_string()),
+                    encrypted: Err("no value supplied for encrypted".to_string()),
+                    error: Ok(Default::default()),
+                    finished_at: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    job_id: Ok(Default::default()),
+                    keep: Err("no value supplied for keep".to_string()),
+                    location: Ok(Default::default()),
+                    requested_by: Err("no value supplied for requested_by".to_string()),
+                    schedule_id: Ok(Default::default()),
+                    sha256: Ok(Default::default()),
+                    size_bytes: Ok(Default::default()),
+                    source_bytes: Ok(Default::default()),
+                    started_at: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                    trigger: Err("no value supplied for trigger".to_string()),
+                    verified_at: Ok(Default::default()),
+                    verify_error: Ok(Default::default()),
+                    verify_status: Ok(Default::default()),
+                }
+            }
+        }
+        impl BackupOut {
+            pub fn attempts<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attempts = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for attempts: {e}"));
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+                self
+            }
+            pub fn database<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BackupDatabase>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.database = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for database: {e}"));
+                self
+            }
+            pub fn encrypted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.encrypted = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for encrypted: {e}"));
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for error: {e}"));
+                self
+            }
+            pub fn finished_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.finished_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for finished_at: {e}"));
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn job_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.job_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for job_id: {e}"));
+                self
+            }
+            pub fn keep<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep: {e}"));
+                self
+            }
+            pub fn location<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.location = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for location: {e}"));
+                self
+            }
+            pub fn requested_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.requested_by = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for requested_by: {e}"));
+                self
+            }
+            pub fn schedule_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.schedule_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for schedule_id: {e}"));
+                self
+            }
+            pub fn sha256<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sha256 = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for sha256: {e}"));
+                self
+            }
+            pub fn size_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.size_bytes = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for size_bytes: {e}"));
+                self
+            }
+            pub fn source_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.source_bytes = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for source_bytes: {e}"));
+                self
+            }
+            pub fn started_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.started_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for started_at: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BackupStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+            pub fn trigger<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BackupTrigger>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.trigger = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for trigger: {e}"));
+                self
+            }
+            pub fn verified_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.verified_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for verified_at: {e}"));
+                self
+            }
+            pub fn verify_error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.verify_error = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for verify_error: {e}"));
+                self
+            }
+            pub fn verify_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::BackupVerifyStatus>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.verify_status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for verify_status: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<BackupOut> for super::BackupOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BackupOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attempts: value.attempts?,
+                    created_at: value.created_at?,
+                    database: value.database?,
+                    encrypted: value.encrypted?,
+                    error: value.error?,
+                    finished_at: value.finished_at?,
+                    id: value.id?,
+                    job_id: value.job_id?,
+                    keep: value.keep?,
+                    location: value.location?,
+                    requested_by: value.requested_by?,
+                    schedule_id: value.schedule_id?,
+                    sha256: value.sha256?,
+                    size_bytes: value.size_bytes?,
+                    source_bytes: value.source_bytes?,
+                    started_at: value.started_at?,
+                    status: value.status?,
+                    trigger: value.trigger?,
+                    verified_at: value.verified_at?,
+                    verify_error: value.verify_error?,
+                    verify_status: value.verify_status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::BackupOut> for BackupOut {
+            fn from(value: super::BackupOut) -> Self {
+                Self {
+                    attempts: Ok(value.attempts),
+                    created_at: Ok(value.created_at),
+                    database: Ok(value.database),
+                    encrypted: Ok(value.encrypted),
+                    error: Ok(value.error),
+                    finished_at: Ok(value.finished_at),
+                    id: Ok(value.id),
+                    job_id: Ok(value.job_id),
+                    keep: Ok(value.keep),
+                    location: Ok(value.location),
+                    requested_by: Ok(value.requested_by),
+                    schedule_id: Ok(value.schedule_id),
+                    sha256: Ok(value.sha256),
+                    size_bytes: Ok(value.size_bytes),
+                    source_bytes: Ok(value.source_bytes),
+                    started_at: Ok(value.started_at),
+                    status: Ok(value.status),
+                    trigger: Ok(value.trigger),
+                    verified_at: Ok(value.verified_at),
+                    verify_error: Ok(value.verify_error),
+                    verify_status: Ok(value.verify_status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct BackupPage {
+            items: ::std::result::Result<::std::vec::Vec<super::BackupOut>, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for BackupPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+        impl BackupPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::BackupOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for items: {e}"));
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for next_cursor: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<BackupPage> for super::BackupPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BackupPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::BackupPage> for BackupPage {
+            fn from(value: super::BackupPage) -> Self {
                 Self {
                     items: Ok(value.items),
                     next_cursor: Ok(value.next_cursor),
@@ -5358,6 +6729,590 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct ScheduleIn {
+            cron: ::std::result::Result<super::ScheduleInCron, ::std::string::String>,
+            enabled: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+            encrypted: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+            keep_daily: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
+            keep_monthly: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
+            keep_weekly: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
+            name: ::std::result::Result<super::ScheduleInName, ::std::string::String>,
+            timezone: ::std::result::Result<
+                ::std::option::Option<super::ScheduleInTimezone>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ScheduleIn {
+            fn default() -> Self {
+                Self {
+                    cron: Err("no value supplied for cron".to_string()),
+                    enabled: Ok(Default::default()),
+                    encrypted: Ok(Default::default()),
+                    keep_daily: Ok(Default::default()),
+                    keep_monthly: Ok(Default::default()),
+                    keep_weekly: Ok(Default::default()),
+                    name: Err("no value supplied for name".to_string()),
+                    timezone: Ok(Default::default()),
+                }
+            }
+        }
+        impl ScheduleIn {
+            pub fn cron<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ScheduleInCron>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cron = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for cron: {e}"));
+                self
+            }
+            pub fn enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.enabled = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for enabled: {e}"));
+                self
+            }
+            pub fn encrypted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.encrypted = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for encrypted: {e}"));
+                self
+            }
+            pub fn keep_daily<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_daily = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_daily: {e}"));
+                self
+            }
+            pub fn keep_monthly<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_monthly = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_monthly: {e}"));
+                self
+            }
+            pub fn keep_weekly<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_weekly = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_weekly: {e}"));
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ScheduleInName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for name: {e}"));
+                self
+            }
+            pub fn timezone<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ScheduleInTimezone>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.timezone = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for timezone: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ScheduleIn> for super::ScheduleIn {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ScheduleIn,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cron: value.cron?,
+                    enabled: value.enabled?,
+                    encrypted: value.encrypted?,
+                    keep_daily: value.keep_daily?,
+                    keep_monthly: value.keep_monthly?,
+                    keep_weekly: value.keep_weekly?,
+                    name: value.name?,
+                    timezone: value.timezone?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ScheduleIn> for ScheduleIn {
+            fn from(value: super::ScheduleIn) -> Self {
+                Self {
+                    cron: Ok(value.cron),
+                    enabled: Ok(value.enabled),
+                    encrypted: Ok(value.encrypted),
+                    keep_daily: Ok(value.keep_daily),
+                    keep_monthly: Ok(value.keep_monthly),
+                    keep_weekly: Ok(value.keep_weekly),
+                    name: Ok(value.name),
+                    timezone: Ok(value.timezone),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ScheduleList {
+            items:
+                ::std::result::Result<::std::vec::Vec<super::ScheduleOut>, ::std::string::String>,
+        }
+        impl ::std::default::Default for ScheduleList {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                }
+            }
+        }
+        impl ScheduleList {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ScheduleOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for items: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ScheduleList> for super::ScheduleList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ScheduleList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ScheduleList> for ScheduleList {
+            fn from(value: super::ScheduleList) -> Self {
+                Self {
+                    items: Ok(value.items),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ScheduleOut {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            created_by: ::std::result::Result<::std::string::String, ::std::string::String>,
+            cron: ::std::result::Result<::std::string::String, ::std::string::String>,
+            enabled: ::std::result::Result<bool, ::std::string::String>,
+            encrypted: ::std::result::Result<bool, ::std::string::String>,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            keep_daily: ::std::result::Result<u32, ::std::string::String>,
+            keep_monthly: ::std::result::Result<u32, ::std::string::String>,
+            keep_weekly: ::std::result::Result<u32, ::std::string::String>,
+            last_backup: ::std::result::Result<
+                ::std::option::Option<super::BackupOut>,
+                ::std::string::String,
+            >,
+            last_tick_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            next_run_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            timezone: ::std::result::Result<::std::string::String, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ScheduleOut {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    created_by: Err("no value supplied for created_by".to_string()),
+                    cron: Err("no value supplied for cron".to_string()),
+                    enabled: Err("no value supplied for enabled".to_string()),
+                    encrypted: Err("no value supplied for encrypted".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    keep_daily: Err("no value supplied for keep_daily".to_string()),
+                    keep_monthly: Err("no value supplied for keep_monthly".to_string()),
+                    keep_weekly: Err("no value supplied for keep_weekly".to_string()),
+                    last_backup: Ok(Default::default()),
+                    last_tick_at: Ok(Default::default()),
+                    name: Err("no value supplied for name".to_string()),
+                    next_run_at: Ok(Default::default()),
+                    timezone: Err("no value supplied for timezone".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl ScheduleOut {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+                self
+            }
+            pub fn created_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_by = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_by: {e}"));
+                self
+            }
+            pub fn cron<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cron = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for cron: {e}"));
+                self
+            }
+            pub fn enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.enabled = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for enabled: {e}"));
+                self
+            }
+            pub fn encrypted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.encrypted = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for encrypted: {e}"));
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn keep_daily<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_daily = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_daily: {e}"));
+                self
+            }
+            pub fn keep_monthly<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_monthly = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_monthly: {e}"));
+                self
+            }
+            pub fn keep_weekly<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_weekly = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_weekly: {e}"));
+                self
+            }
+            pub fn last_backup<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::BackupOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_backup = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for last_backup: {e}"));
+                self
+            }
+            pub fn last_tick_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_tick_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for last_tick_at: {e}"));
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for name: {e}"));
+                self
+            }
+            pub fn next_run_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_run_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for next_run_at: {e}"));
+                self
+            }
+            pub fn timezone<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.timezone = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for timezone: {e}"));
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for updated_at: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ScheduleOut> for super::ScheduleOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ScheduleOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    created_by: value.created_by?,
+                    cron: value.cron?,
+                    enabled: value.enabled?,
+                    encrypted: value.encrypted?,
+                    id: value.id?,
+                    keep_daily: value.keep_daily?,
+                    keep_monthly: value.keep_monthly?,
+                    keep_weekly: value.keep_weekly?,
+                    last_backup: value.last_backup?,
+                    last_tick_at: value.last_tick_at?,
+                    name: value.name?,
+                    next_run_at: value.next_run_at?,
+                    timezone: value.timezone?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ScheduleOut> for ScheduleOut {
+            fn from(value: super::ScheduleOut) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    created_by: Ok(value.created_by),
+                    cron: Ok(value.cron),
+                    enabled: Ok(value.enabled),
+                    encrypted: Ok(value.encrypted),
+                    id: Ok(value.id),
+                    keep_daily: Ok(value.keep_daily),
+                    keep_monthly: Ok(value.keep_monthly),
+                    keep_weekly: Ok(value.keep_weekly),
+                    last_backup: Ok(value.last_backup),
+                    last_tick_at: Ok(value.last_tick_at),
+                    name: Ok(value.name),
+                    next_run_at: Ok(value.next_run_at),
+                    timezone: Ok(value.timezone),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SchedulePatch {
+            cron: ::std::result::Result<
+                ::std::option::Option<super::SchedulePatchCron>,
+                ::std::string::String,
+            >,
+            enabled: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+            encrypted: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+            keep_daily: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
+            keep_monthly: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
+            keep_weekly: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
+            name: ::std::result::Result<
+                ::std::option::Option<super::SchedulePatchName>,
+                ::std::string::String,
+            >,
+            timezone: ::std::result::Result<
+                ::std::option::Option<super::SchedulePatchTimezone>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for SchedulePatch {
+            fn default() -> Self {
+                Self {
+                    cron: Ok(Default::default()),
+                    enabled: Ok(Default::default()),
+                    encrypted: Ok(Default::default()),
+                    keep_daily: Ok(Default::default()),
+                    keep_monthly: Ok(Default::default()),
+                    keep_weekly: Ok(Default::default()),
+                    name: Ok(Default::default()),
+                    timezone: Ok(Default::default()),
+                }
+            }
+        }
+        impl SchedulePatch {
+            pub fn cron<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SchedulePatchCron>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cron = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for cron: {e}"));
+                self
+            }
+            pub fn enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.enabled = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for enabled: {e}"));
+                self
+            }
+            pub fn encrypted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.encrypted = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for encrypted: {e}"));
+                self
+            }
+            pub fn keep_daily<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_daily = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_daily: {e}"));
+                self
+            }
+            pub fn keep_monthly<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_monthly = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_monthly: {e}"));
+                self
+            }
+            pub fn keep_weekly<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keep_weekly = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keep_weekly: {e}"));
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SchedulePatchName>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for name: {e}"));
+                self
+            }
+            pub fn timezone<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::SchedulePatchTimezone>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.timezone = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for timezone: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SchedulePatch> for super::SchedulePatch {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SchedulePatch,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cron: value.cron?,
+                    enabled: value.enabled?,
+                    encrypted: value.encrypted?,
+                    keep_daily: value.keep_daily?,
+                    keep_monthly: value.keep_monthly?,
+                    keep_weekly: value.keep_weekly?,
+                    name: value.name?,
+                    timezone: value.timezone?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SchedulePatch> for SchedulePatch {
+            fn from(value: super::SchedulePatch) -> Self {
+                Self {
+                    cron: Ok(value.cron),
+                    enabled: Ok(value.enabled),
+                    encrypted: Ok(value.encrypted),
+                    keep_daily: Ok(value.keep_daily),
+                    keep_monthly: Ok(value.keep_monthly),
+                    keep_weekly: Ok(value.keep_weekly),
+                    name: Ok(value.name),
+                    timezone: Ok(value.timezone),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct TokenOut {
             access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
             expires_in: ::std::result::Result<u64, ::std::string::String>,
@@ -6746,6 +8701,195 @@ impl Client {
     pub fn auth_register(&self) -> builder::AuthRegister<'_> {
         builder::AuthRegister::new(self)
     }
+    ///List backup schedules
+    ///
+    ///Operators and admins.
+    ///
+    ///Sends a `GET` request to `/v1/backup-schedules`
+    ///
+    ///```ignore
+    ///let response = client.backup_schedules_list()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backup_schedules_list(&self) -> builder::BackupSchedulesList<'_> {
+        builder::BackupSchedulesList::new(self)
+    }
+    ///Create a backup schedule
+    ///
+    ///Every worker runs the scheduler; each tick makes one backup, however
+    ///many replicas run. A bad cron expression or time zone is 422 naming
+    ///the field (`invalid_cron`, `invalid_timezone`). Operators and admins.
+    ///
+    ///Sends a `POST` request to `/v1/backup-schedules`
+    ///
+    ///```ignore
+    ///let response = client.backup_schedules_create()
+    ///    .body(body)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backup_schedules_create(&self) -> builder::BackupSchedulesCreate<'_> {
+        builder::BackupSchedulesCreate::new(self)
+    }
+    ///Get a backup schedule
+    ///
+    ///With its next run and its newest backup. Operators and admins.
+    ///
+    ///Sends a `GET` request to `/v1/backup-schedules/{id}`
+    ///
+    ///```ignore
+    ///let response = client.backup_schedules_get()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backup_schedules_get(&self) -> builder::BackupSchedulesGet<'_> {
+        builder::BackupSchedulesGet::new(self)
+    }
+    ///Delete a backup schedule
+    ///
+    ///Its backups stay, kept until deleted one by one. Operators and admins.
+    ///
+    ///Sends a `DELETE` request to `/v1/backup-schedules/{id}`
+    ///
+    ///```ignore
+    ///let response = client.backup_schedules_delete()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backup_schedules_delete(&self) -> builder::BackupSchedulesDelete<'_> {
+        builder::BackupSchedulesDelete::new(self)
+    }
+    ///Change a backup schedule
+    ///
+    ///A changed expression or time zone, or a schedule enabled again, counts
+    ///from now: missed ticks are not made up for. Operators and admins.
+    ///
+    ///Sends a `PATCH` request to `/v1/backup-schedules/{id}`
+    ///
+    ///```ignore
+    ///let response = client.backup_schedules_update()
+    ///    .id(id)
+    ///    .body(body)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backup_schedules_update(&self) -> builder::BackupSchedulesUpdate<'_> {
+        builder::BackupSchedulesUpdate::new(self)
+    }
+    ///List backups
+    ///
+    ///Newest first, with cursor paging. Operators and admins.
+    ///
+    ///Sends a `GET` request to `/v1/backups`
+    ///
+    ///Arguments:
+    ///- `cursor`: `next_cursor` of the previous page.
+    ///- `limit`: Page size, 1–100 (default 50).
+    ///- `schedule_id`: Only this schedule's backups.
+    ///```ignore
+    ///let response = client.backups_list()
+    ///    .cursor(cursor)
+    ///    .limit(limit)
+    ///    .schedule_id(schedule_id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backups_list(&self) -> builder::BackupsList<'_> {
+        builder::BackupsList::new(self)
+    }
+    ///Back up the database now
+    ///
+    ///Queues a `backup.run` job on the `backups` queue and answers 202 with
+    ///the backup. Manual backups are kept until deleted. With an
+    ///`Idempotency-Key` header, repeating the request returns the first
+    ///backup (200). Operators and admins (scope `backups:admin`).
+    ///
+    ///Sends a `POST` request to `/v1/backups`
+    ///
+    ///Arguments:
+    ///- `idempotency_key`: Makes the request idempotent for this caller (1–200 characters).
+    ///- `body`
+    ///```ignore
+    ///let response = client.backups_create()
+    ///    .idempotency_key(idempotency_key)
+    ///    .body(body)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backups_create(&self) -> builder::BackupsCreate<'_> {
+        builder::BackupsCreate::new(self)
+    }
+    ///Get a backup
+    ///
+    ///Operators and admins.
+    ///
+    ///Sends a `GET` request to `/v1/backups/{id}`
+    ///
+    ///```ignore
+    ///let response = client.backups_get()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backups_get(&self) -> builder::BackupsGet<'_> {
+        builder::BackupsGet::new(self)
+    }
+    ///Delete a backup
+    ///
+    ///Removes its objects and its row. 409 while it is running. Operators
+    ///and admins.
+    ///
+    ///Sends a `DELETE` request to `/v1/backups/{id}`
+    ///
+    ///```ignore
+    ///let response = client.backups_delete()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backups_delete(&self) -> builder::BackupsDelete<'_> {
+        builder::BackupsDelete::new(self)
+    }
+    ///Download a backup
+    ///
+    ///Streams the stored bytes as they are (zstd; age-encrypted when the
+    ///backup is), never buffered; `x-backup-sha256` is their SHA-256.
+    ///Restore it with `kiln backup restore <file>`, with its manifest
+    ///(`…/manifest`) beside it. 409 until the backup is stored. Operators
+    ///and admins.
+    ///
+    ///Sends a `GET` request to `/v1/backups/{id}/download`
+    ///
+    ///```ignore
+    ///let response = client.backups_download()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backups_download(&self) -> builder::BackupsDownload<'_> {
+        builder::BackupsDownload::new(self)
+    }
+    ///Get a backup's manifest
+    ///
+    ///The JSON manifest stored beside the dump: format, sizes, checksum,
+    ///versions, row counts per table and the media objects at the time.
+    ///Save it beside a downloaded dump as `<id>.manifest.json`. Operators
+    ///and admins.
+    ///
+    ///Sends a `GET` request to `/v1/backups/{id}/manifest`
+    ///
+    ///```ignore
+    ///let response = client.backups_manifest()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn backups_manifest(&self) -> builder::BackupsManifest<'_> {
+        builder::BackupsManifest::new(self)
+    }
     ///List the caller's devices
     ///
     ///Any user (bearer token).
@@ -8121,6 +10265,1123 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 201u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backup_schedules_list`]
+    ///
+    ///[`Client::backup_schedules_list`]: super::Client::backup_schedules_list
+    #[derive(Debug, Clone)]
+    pub struct BackupSchedulesList<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> BackupSchedulesList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/v1/backup-schedules`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ScheduleList>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/v1/backup-schedules", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backup_schedules_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backup_schedules_create`]
+    ///
+    ///[`Client::backup_schedules_create`]: super::Client::backup_schedules_create
+    #[derive(Debug, Clone)]
+    pub struct BackupSchedulesCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ScheduleIn, String>,
+    }
+    impl<'a> BackupSchedulesCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ScheduleIn>,
+            <V as std::convert::TryInto<types::ScheduleIn>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `ScheduleIn` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::ScheduleIn) -> types::builder::ScheduleIn,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/backup-schedules`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ScheduleOut>, Error<types::ErrorBody>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| types::ScheduleIn::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/backup-schedules", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backup_schedules_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backup_schedules_get`]
+    ///
+    ///[`Client::backup_schedules_get`]: super::Client::backup_schedules_get
+    #[derive(Debug, Clone)]
+    pub struct BackupSchedulesGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> BackupSchedulesGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/backup-schedules/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ScheduleOut>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/backup-schedules/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backup_schedules_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backup_schedules_delete`]
+    ///
+    ///[`Client::backup_schedules_delete`]: super::Client::backup_schedules_delete
+    #[derive(Debug, Clone)]
+    pub struct BackupSchedulesDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> BackupSchedulesDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/backup-schedules/{id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/backup-schedules/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backup_schedules_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backup_schedules_update`]
+    ///
+    ///[`Client::backup_schedules_update`]: super::Client::backup_schedules_update
+    #[derive(Debug, Clone)]
+    pub struct BackupSchedulesUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::SchedulePatch, String>,
+    }
+    impl<'a> BackupSchedulesUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SchedulePatch>,
+            <V as std::convert::TryInto<types::SchedulePatch>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `SchedulePatch` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::SchedulePatch) -> types::builder::SchedulePatch,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/backup-schedules/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ScheduleOut>, Error<types::ErrorBody>> {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::SchedulePatch::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/backup-schedules/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backup_schedules_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backups_list`]
+    ///
+    ///[`Client::backups_list`]: super::Client::backups_list
+    #[derive(Debug, Clone)]
+    pub struct BackupsList<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<types::BackupsListCursor>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        schedule_id: Result<Option<::uuid::Uuid>, String>,
+    }
+    impl<'a> BackupsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+                schedule_id: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::BackupsListCursor>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `BackupsListCursor` for cursor failed".to_string());
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value.try_into().map(Some).map_err(|_| {
+                "conversion to `:: std :: num :: NonZeroU32` for limit failed".to_string()
+            });
+            self
+        }
+        pub fn schedule_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.schedule_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for schedule_id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/backups`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::BackupPage>, Error<types::ErrorBody>> {
+            let Self {
+                client,
+                cursor,
+                limit,
+                schedule_id,
+            } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let schedule_id = schedule_id.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/backups", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new(
+                    "schedule_id",
+                    &schedule_id,
+                ))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backups_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backups_create`]
+    ///
+    ///[`Client::backups_create`]: super::Client::backups_create
+    #[derive(Debug, Clone)]
+    pub struct BackupsCreate<'a> {
+        client: &'a super::Client,
+        idempotency_key: Result<Option<types::BackupsCreateIdempotencyKey>, String>,
+        body: Result<types::builder::BackupIn, String>,
+    }
+    impl<'a> BackupsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::BackupsCreateIdempotencyKey>,
+        {
+            self.idempotency_key = value.try_into().map(Some).map_err(|_| {
+                "conversion to `BackupsCreateIdempotencyKey` for idempotency_key failed".to_string()
+            });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::BackupIn>,
+            <V as std::convert::TryInto<types::BackupIn>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `BackupIn` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::BackupIn) -> types::builder::BackupIn,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/backups`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::BackupAccepted>, Error<types::ErrorBody>> {
+            let Self {
+                client,
+                idempotency_key,
+                body,
+            } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::BackupIn::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/backups", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backups_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backups_get`]
+    ///
+    ///[`Client::backups_get`]: super::Client::backups_get
+    #[derive(Debug, Clone)]
+    pub struct BackupsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> BackupsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/backups/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::BackupOut>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/backups/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backups_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backups_delete`]
+    ///
+    ///[`Client::backups_delete`]: super::Client::backups_delete
+    #[derive(Debug, Clone)]
+    pub struct BackupsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> BackupsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/backups/{id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/backups/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backups_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backups_download`]
+    ///
+    ///[`Client::backups_download`]: super::Client::backups_download
+    #[derive(Debug, Clone)]
+    pub struct BackupsDownload<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> BackupsDownload<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/backups/{id}/download`
+        pub async fn send(self) -> Result<ResponseValue<ByteStream>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/backups/{}/download",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "backups_download",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::backups_manifest`]
+    ///
+    ///[`Client::backups_manifest`]: super::Client::backups_manifest
+    #[derive(Debug, Clone)]
+    pub struct BackupsManifest<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> BackupsManifest<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/backups/{id}/manifest`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<::serde_json::Value>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/backups/{}/manifest",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "backups_manifest",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 400u16 => Err(Error::ErrorResponse(
                     ResponseValue::from_response(response).await?,
                 )),

@@ -6,6 +6,14 @@ from .api_key_list import ApiKeyList
 from .api_key_out import ApiKeyOut
 from .audit_out import AuditOut
 from .audit_page import AuditPage
+from .backup_accepted import BackupAccepted
+from .backup_database import BackupDatabase
+from .backup_in import BackupIn
+from .backup_out import BackupOut
+from .backup_page import BackupPage
+from .backup_status import BackupStatus
+from .backup_trigger import BackupTrigger
+from .backup_verify_status import BackupVerifyStatus
 from .channel import Channel
 from .credentials_in import CredentialsIn
 from .delivery_out import DeliveryOut
@@ -44,6 +52,10 @@ from .ready_status import ReadyStatus
 from .refresh_in import RefreshIn
 from .requeued import Requeued
 from .role import Role
+from .schedule_in import ScheduleIn
+from .schedule_list import ScheduleList
+from .schedule_out import ScheduleOut
+from .schedule_patch import SchedulePatch
 from .scope import Scope
 from .template import Template
 from .token_out import TokenOut
@@ -67,6 +79,14 @@ __all__ = (
     "ApiKeyOut",
     "AuditOut",
     "AuditPage",
+    "BackupAccepted",
+    "BackupDatabase",
+    "BackupIn",
+    "BackupOut",
+    "BackupPage",
+    "BackupStatus",
+    "BackupTrigger",
+    "BackupVerifyStatus",
     "Channel",
     "CredentialsIn",
     "DeliveryOut",
@@ -105,6 +125,10 @@ __all__ = (
     "RefreshIn",
     "Requeued",
     "Role",
+    "ScheduleIn",
+    "ScheduleList",
+    "ScheduleOut",
+    "SchedulePatch",
     "Scope",
     "Template",
     "TokenOut",

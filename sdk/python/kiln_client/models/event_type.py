@@ -2,6 +2,9 @@ from enum import StrEnum
 
 
 class EventType(StrEnum):
+    BACKUP_FAILED = "backup.failed"
+    BACKUP_SUCCEEDED = "backup.succeeded"
+    BACKUP_VERIFY_FAILED = "backup.verify_failed"
     JOB_DEAD = "job.dead"
     JOB_FAILED = "job.failed"
     JOB_SUCCEEDED = "job.succeeded"

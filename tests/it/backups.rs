@@ -93,6 +93,22 @@ async fn run_now_and_download(backend: Backend) {
     );
     assert_eq!(stored["sha256"], manifest["sha256"]);
 
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "kiln_backup_last_success_timestamp_seconds{schedule=\"manual\"}",
+        "kiln_backup_size_bytes{schedule=\"manual\"}",
+        "kiln_backup_duration_seconds_count{outcome=\"succeeded\"}",
+    ] {
+        assert!(metrics.contains(name), "{name} in /metrics");
+    }
     let (status, page) = app.call(Method::GET, "/v1/backups", &op, None).await;
     assert_eq!(status, 200);
     assert_eq!(page["items"][1]["id"], id.as_str(), "newest first: {page}");
@@ -391,4 +407,207 @@ async fn jobs_queued_in_a_backup_run_after_it_is_restored_redis() {
     wait_all(JobStatus::Succeeded).await;
     stop.cancel();
     running.await.expect("join").expect("workers stop");
+}
+
+/// `kiln backup restore FILE`: a downloaded dump with its manifest beside it
+/// and no database row restores into another database after a safety backup
+/// of that database; a wrong `--sha256` is refused before anything is
+/// touched.
+#[tokio::test]
+async fn the_cli_restores_a_downloaded_file_and_refuses_a_wrong_checksum_postgres() {
+    use std::process::Command;
+
+    use kiln_jobs::{
+        JobCtx,
+        backups::{BackupRunV1, Trigger, manifest_key, repo, run},
+        ledger::NewJob,
+        noop::NoopV1,
+        testing::{TestContext, fresh_database_url},
+    };
+
+    let t = TestContext::new(DbKind::Postgres, |c| c.backups.verify = false).await;
+    let app = t.app.clone();
+    app.ledger
+        .enqueue_many(
+            (0..25)
+                .map(|_| NewJob::new("owner", NoopV1::default()))
+                .collect(),
+        )
+        .await
+        .expect("enqueue");
+    let made = run::enqueue(
+        &app,
+        &run::Request {
+            trigger: Trigger::Manual,
+            schedule_id: None,
+            requested_by: "test".into(),
+            encrypted: false,
+            idempotency_key: None,
+        },
+    )
+    .await
+    .expect("request");
+    let ctx = JobCtx {
+        app: app.clone(),
+        job_id: made.backup.job_id.expect("job"),
+        owner: "test".into(),
+        attempt: 1,
+        deadline: chrono::Utc::now() + chrono::Duration::hours(1),
+    };
+    run::run(
+        &ctx,
+        BackupRunV1 {
+            backup_id: made.backup.id,
+        },
+    )
+    .await
+    .expect("backup");
+    let row = repo::get(&app.db, made.backup.id)
+        .await
+        .expect("get")
+        .expect("row");
+    let key = row.location.clone().expect("location");
+
+    // "Download" the dump and its manifest into a folder of their own.
+    let downloads = tempfile::tempdir().expect("dir");
+    let name = key.rsplit('/').next().expect("name");
+    let file = downloads.path().join(name);
+    std::fs::write(&file, app.storage.get(&key).await.expect("dump")).expect("write");
+    let manifest = manifest_key(&key);
+    std::fs::write(
+        downloads
+            .path()
+            .join(manifest.rsplit('/').next().expect("name")),
+        app.storage.get(&manifest).await.expect("manifest"),
+    )
+    .expect("write");
+
+    // The target: another database, already holding something.
+    let target_dir = tempfile::tempdir().expect("dir");
+    let target = fresh_database_url(DbKind::Postgres, target_dir.path()).await;
+    let target_db = kiln_jobs::db::Db::connect(&target, 2, std::time::Duration::from_secs(10))
+        .await
+        .expect("target");
+    target_db.migrate().await.expect("migrate the target");
+    target_db.close().await;
+
+    let restore = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["backup", "restore"])
+            .arg(&file)
+            .args(["--target-url", &target])
+            .args(extra)
+            .env("KILN__DATA_DIR", t.dir.path())
+            .env("DATABASE_URL", &t.database_url)
+            .env("STORAGE_URL", t.dir.path().join("objects"))
+            .env_remove("REDIS_URL")
+            .output()
+            .expect("kiln backup restore")
+    };
+    let wrong = restore(&["--sha256", &"0".repeat(64), "--yes"]);
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    let unconfirmed = restore(&[]);
+    assert!(!unconfirmed.status.success());
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+
+    let ok = restore(&["--yes"]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("row counts and migration version match the manifest"),
+        "{stdout}"
+    );
+    let safety = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("safety backup of the previous contents: "))
+        .expect("the safety backup is named");
+    assert!(app.storage.size(safety).await.is_ok(), "{safety} is stored");
+    assert!(app.storage.size(&manifest_key(safety)).await.is_ok());
+
+    let target_db = kiln_jobs::db::Db::connect(&target, 2, std::time::Duration::from_secs(10))
+        .await
+        .expect("target");
+    let noops: i64 = kiln_jobs::on_db!(&target_db, p => sqlx::query_scalar(
+        "SELECT count(*) FROM job_runs WHERE kind = 'noop'",
+    )
+    .fetch_one(p)
+    .await
+    .expect("count"));
+    assert_eq!(noops, 25);
+}
+
+/// `backup.succeeded` reaches an operator's subscribed endpoint (signed like
+/// every event), and a user's endpoint never gets it.
+#[tokio::test]
+async fn an_operator_endpoint_gets_backup_succeeded_sqlite() {
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let app = spawn_app_with(DbKind::Sqlite, true, |c| {
+        c.webhooks.allow_private_targets = true;
+    })
+    .await;
+    let (_, op) = app.account_token("op@example.com", Role::Operator).await;
+    let (_, user) = app.account_token("user@example.com", Role::User).await;
+    let hook = |events: serde_json::Value, path: &str| json!({"url": format!("{}{path}", receiver.uri()), "events": events});
+    let (status, b) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &op,
+            Some(&hook(json!(["backup.succeeded", "backup.failed"]), "/ops")),
+        )
+        .await;
+    assert_eq!(status, 201, "{b}");
+    let (status, b) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &user,
+            Some(&hook(json!(["job.succeeded"]), "/user")),
+        )
+        .await;
+    assert_eq!(status, 201, "{b}");
+    let (status, made) = app
+        .call(Method::POST, "/v1/backups", &op, Some(&json!({})))
+        .await;
+    assert_eq!(status, 202, "{made}");
+    let id = made["backup"]["id"].as_str().expect("id").to_owned();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let event = loop {
+        let got = receiver.received_requests().await.expect("recording");
+        let found = got.iter().find_map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+            (r.url.path() == "/ops" && body["type"] == "backup.succeeded")
+                .then_some((r.clone(), body))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no backup.succeeded: {got:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (request, body) = event;
+    assert_eq!(body["data"]["backup_id"], id.as_str());
+    assert!(body["data"]["sha256"].is_string());
+    assert!(request.headers.get("webhook-signature").is_some());
+    let got = receiver.received_requests().await.expect("recording");
+    assert!(
+        got.iter().all(|r| r.url.path() != "/user"),
+        "the user's endpoint got nothing of the backup"
+    );
+    app.stop().await;
 }

@@ -640,3 +640,27 @@ async fn prune_keeps_the_policy_and_the_newest_verified_backup_sqlite() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_missing_pg_dump_is_named_with_what_to_install_postgres() {
+    let tools = tempfile::tempdir().expect("dir");
+    let t = TestContext::new(DbKind::Postgres, |c| {
+        c.backups.pg_bin_dir = Some(tools.path().to_path_buf());
+    })
+    .await;
+    let row = request(&t.app, false).await;
+    let err = run::run(
+        &ctx(&t.app, row.job_id.expect("job")),
+        BackupRunV1 { backup_id: row.id },
+    )
+    .await
+    .expect_err("no pg_dump");
+    assert!(
+        matches!(err, JobError::Abort(_)),
+        "a setup problem is not retried: {err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("no pg_dump for PostgreSQL"), "{message}");
+    assert!(message.contains("postgresql-client-"), "{message}");
+    assert!(message.contains("backups.pg_bin_dir"), "{message}");
+}

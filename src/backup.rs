@@ -121,24 +121,9 @@ pub async fn verify(config: Config, id: Uuid, identity: Option<PathBuf>) -> anyh
         .filter(|_| row.status == BackupStatus::Succeeded)
         .context("the backup is not stored")?;
     let ids = identities(identity.as_ref())?;
-    let input = Input::Stored {
-        storage: app.storage.clone(),
-        key,
-    };
-    let outcome = verify::verify(&app, &input, ids, row.sha256.clone()).await;
-    let (status, error) = match &outcome {
-        Ok(verify::Outcome::Passed) => (kiln_jobs::backups::VerifyStatus::Passed, None),
-        Ok(verify::Outcome::ChecksumOnly) => (kiln_jobs::backups::VerifyStatus::ChecksumOnly, None),
-        Ok(verify::Outcome::Failed(why)) => {
-            (kiln_jobs::backups::VerifyStatus::Failed, Some(why.clone()))
-        }
-        Err(e) if e.is_backup_fault() => (
-            kiln_jobs::backups::VerifyStatus::Failed,
-            Some(e.to_string()),
-        ),
-        Err(e) => anyhow::bail!("could not verify: {e}"),
-    };
-    repo::record_verify(&app.db, id, status, error.as_deref(), chrono::Utc::now()).await?;
+    let (status, error) = verify::verify_and_record(&app, &row, key, ids)
+        .await
+        .context("could not verify")?;
     match error {
         None => {
             println!("backup {id}: {}", status.as_str());

@@ -267,11 +267,11 @@ async fn jobs_queued_in_a_backup_run_after_it_is_restored_redis() {
     use std::{sync::Arc, time::Duration};
 
     use kiln_jobs::{
-        JobCtx, JobStatus, QueueName,
-        backups::{BackupRunV1, Trigger, restore, run},
+        JobStatus, QueueName,
+        backups::restore,
         ledger::NewJob,
         noop::NoopV1,
-        testing::TestContext,
+        testing::{TestContext, back_up},
     };
     use tokio_util::sync::CancellationToken;
 
@@ -295,38 +295,7 @@ async fn jobs_queued_in_a_backup_run_after_it_is_restored_redis() {
         .map(|e| e.job().id)
         .collect();
     // The backup, taken while the 20 jobs are queued.
-    let made = run::enqueue(
-        &app,
-        &run::Request {
-            trigger: Trigger::Manual,
-            schedule_id: None,
-            requested_by: "test".into(),
-            encrypted: false,
-            idempotency_key: None,
-        },
-    )
-    .await
-    .expect("request");
-    let ctx = JobCtx {
-        app: app.clone(),
-        job_id: made.backup.job_id.expect("job"),
-        owner: "test".into(),
-        attempt: 1,
-        deadline: chrono::Utc::now() + chrono::Duration::hours(1),
-    };
-    run::run(
-        &ctx,
-        BackupRunV1 {
-            backup_id: made.backup.id,
-        },
-    )
-    .await
-    .expect("backup");
-    let location = kiln_jobs::backups::repo::get(&app.db, made.backup.id)
-        .await
-        .expect("get")
-        .and_then(|b| b.location)
-        .expect("stored");
+    let location = back_up(&app, false).await.location.expect("stored");
 
     let wait_all = |status: JobStatus| {
         let app = app.clone();
@@ -418,11 +387,10 @@ async fn the_cli_restores_a_downloaded_file_and_refuses_a_wrong_checksum_postgre
     use std::process::Command;
 
     use kiln_jobs::{
-        JobCtx,
-        backups::{BackupRunV1, Trigger, manifest_key, repo, run},
+        backups::manifest_key,
         ledger::NewJob,
         noop::NoopV1,
-        testing::{TestContext, fresh_database_url},
+        testing::{TestContext, back_up, fresh_database_url},
     };
 
     let t = TestContext::new(DbKind::Postgres, |c| c.backups.verify = false).await;
@@ -435,37 +403,7 @@ async fn the_cli_restores_a_downloaded_file_and_refuses_a_wrong_checksum_postgre
         )
         .await
         .expect("enqueue");
-    let made = run::enqueue(
-        &app,
-        &run::Request {
-            trigger: Trigger::Manual,
-            schedule_id: None,
-            requested_by: "test".into(),
-            encrypted: false,
-            idempotency_key: None,
-        },
-    )
-    .await
-    .expect("request");
-    let ctx = JobCtx {
-        app: app.clone(),
-        job_id: made.backup.job_id.expect("job"),
-        owner: "test".into(),
-        attempt: 1,
-        deadline: chrono::Utc::now() + chrono::Duration::hours(1),
-    };
-    run::run(
-        &ctx,
-        BackupRunV1 {
-            backup_id: made.backup.id,
-        },
-    )
-    .await
-    .expect("backup");
-    let row = repo::get(&app.db, made.backup.id)
-        .await
-        .expect("get")
-        .expect("row");
+    let row = back_up(&app, false).await;
     let key = row.location.clone().expect("location");
 
     // "Download" the dump and its manifest into a folder of their own.

@@ -53,10 +53,10 @@ pub struct PgTools {
     pub major: u32,
 }
 
-/// The major version of the server `conn` talks to.
-pub async fn server_major(conn: &mut PgConnection) -> Result<u32, sqlx::Error> {
+/// The major version of the server behind `pool`.
+pub async fn server_major(pool: &sqlx::PgPool) -> Result<u32, sqlx::Error> {
     let num: String = sqlx::query_scalar("SHOW server_version_num")
-        .fetch_one(&mut *conn)
+        .fetch_one(pool)
         .await?;
     num.trim()
         .parse::<u32>()

@@ -137,6 +137,17 @@ pub fn manifest_key(dump_key: &str) -> String {
     format!("{stem}.manifest.json")
 }
 
+/// A temporary folder under `{data_dir}/tmp` for a SQLite copy (removed
+/// when dropped): beside the database, on a disk sized for it.
+pub(crate) fn scratch_dir(
+    config: &crate::Config,
+    prefix: &str,
+) -> std::io::Result<tempfile::TempDir> {
+    let dir = config.data_dir.join("tmp");
+    std::fs::create_dir_all(&dir)?;
+    tempfile::Builder::new().prefix(prefix).tempdir_in(&dir)
+}
+
 /// Payload of `backup.run`: make the backup of one `backups` row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -247,7 +247,7 @@ pub async fn succeeded_for_schedule(
         .await)
 }
 
-/// The newest backup of each of `schedule_ids` (for the schedules' answers).
+/// The newest backup of a schedule (for the schedules' answers).
 pub async fn latest_for_schedule(
     db: &Db,
     schedule_id: Uuid,

@@ -394,10 +394,7 @@ pub async fn restore(
     }
     let contents = match &target {
         Db::Postgres(pool) => {
-            let major = {
-                let mut conn = pool.acquire().await?;
-                dump::server_major(&mut conn).await?
-            };
+            let major = dump::server_major(pool).await?;
             target.close().await;
             let tools = dump::find_pg_tools(&app.config.backups, major).await?;
             let pg = PgTarget::parse(&plan.target_url)?;

@@ -15,6 +15,7 @@ use super::{
     dump::{self, Contents, PgSnapshot, PgTarget},
     dump_key, manifest, manifest_key,
     repo::{self, BackupRow},
+    scratch_dir,
 };
 use crate::{
     JobRun, JobStatus,
@@ -22,7 +23,7 @@ use crate::{
     db::{Db, users},
     job::{Classify, Job, JobError},
     ledger::{Enqueued, LedgerError, NewJob},
-    storage::Storage,
+    storage::{Storage, StorageError},
     webhooks::{EventType, events},
 };
 
@@ -369,10 +370,7 @@ async fn make_postgres(
     recipients: Vec<age::x25519::Recipient>,
 ) -> Result<Made, JobError> {
     let target = PgTarget::parse(url).abort()?;
-    let major = {
-        let mut conn = pool.acquire().await.retry()?;
-        dump::server_major(&mut conn).await.retry()?
-    };
+    let major = dump::server_major(pool).await.retry()?;
     let tools = dump::find_pg_tools(&app.config.backups, major)
         .await
         .abort()?;
@@ -427,12 +425,7 @@ async fn make_sqlite(
     key: &str,
     recipients: Vec<age::x25519::Recipient>,
 ) -> Result<Made, JobError> {
-    let dir = app.config.data_dir.join("tmp");
-    std::fs::create_dir_all(&dir).retry()?;
-    let tmp = tempfile::Builder::new()
-        .prefix("backup-")
-        .tempdir_in(&dir)
-        .retry()?;
+    let tmp = scratch_dir(&app.config, "backup-").retry()?;
     let copy = tmp.path().join("kiln.db");
     dump::sqlite_copy(pool, &copy).await.retry()?;
     let contents = {
@@ -514,19 +507,24 @@ async fn media_objects(storage: &Storage) -> Result<BTreeMap<String, u64>, JobEr
 
 /// Removes a backup's dump and manifest; failures are only logged.
 pub async fn remove_objects(storage: &Storage, key: &str) {
-    for k in [key.to_owned(), manifest_key(key)] {
-        if let Err(e) = storage.delete(&k).await {
-            tracing::warn!(key = k, error = %e, "could not remove a backup object");
-        }
+    if let Err(e) = delete_objects(storage, key).await {
+        tracing::warn!(key, error = %e, "could not remove a backup's objects");
     }
+}
+
+/// Deletes a backup's dump and manifest (both are tried); missing objects
+/// are fine.
+async fn delete_objects(storage: &Storage, key: &str) -> Result<(), StorageError> {
+    let dump = storage.delete(key).await;
+    let manifest = storage.delete(&manifest_key(key)).await;
+    dump.and(manifest)
 }
 
 /// Deletes a backup: its objects first, then its row, so a failure leaves
 /// the row to try again. False when the row was already gone.
 pub async fn delete_backup(app: &AppContext, row: &BackupRow) -> anyhow::Result<bool> {
     if let Some(key) = &row.location {
-        app.storage.delete(key).await?;
-        app.storage.delete(&manifest_key(key)).await?;
+        delete_objects(&app.storage, key).await?;
     }
     Ok(repo::delete(&app.db, row.id).await?)
 }

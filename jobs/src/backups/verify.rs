@@ -19,9 +19,10 @@ use super::{
     archive::read_identities,
     dump::{self, PgTarget, quote_ident},
     manifest::{self, Manifest},
-    repo,
+    repo::{self, BackupRow},
     restore::{self, Identities, Input, RestoreError},
     run::{notify_staff, prune_job},
+    scratch_dir,
 };
 use crate::{
     context::{AppContext, JobCtx},
@@ -62,23 +63,10 @@ pub async fn run(ctx: &JobCtx, job: BackupVerifyV1) -> Result<Value, JobError> {
         (Some(path), true) => Arc::new(read_identities(path).abort()?),
         _ => Arc::new(Vec::new()),
     };
-    let input = Input::Stored {
-        storage: app.storage.clone(),
-        key: location,
-    };
-    let outcome = match verify(app, &input, identities, row.sha256.clone()).await {
-        Ok(o) => o,
-        Err(e) if e.is_backup_fault() => Outcome::Failed(e.to_string()),
-        Err(e) => return Err(JobError::Retry(e.into())),
-    };
-    let (status, error) = match &outcome {
-        Outcome::Passed => (VerifyStatus::Passed, None),
-        Outcome::ChecksumOnly => (VerifyStatus::ChecksumOnly, None),
-        Outcome::Failed(why) => (VerifyStatus::Failed, Some(why.as_str())),
-    };
-    repo::record_verify(&app.db, row.id, status, error, Utc::now())
+    let (status, error) = verify_and_record(app, &row, location, identities)
         .await
         .retry()?;
+    let error = error.as_deref();
     let data = json!({
         "backup_id": row.id,
         "schedule_id": row.schedule_id,
@@ -102,6 +90,34 @@ pub async fn run(ctx: &JobCtx, job: BackupVerifyV1) -> Result<Value, JobError> {
         tracing::warn!(backup_id = %row.id, error = %e, "could not queue the schedule's retention");
     }
     Ok(data)
+}
+
+/// Verifies the stored backup `row` (its dump at `key`) against its manifest
+/// and records the outcome on the row: the status, and why it failed. `Err`
+/// when the machinery failed (storage, the database server, a missing tool):
+/// nothing is recorded then.
+pub async fn verify_and_record(
+    app: &AppContext,
+    row: &BackupRow,
+    key: String,
+    identities: Identities,
+) -> anyhow::Result<(VerifyStatus, Option<String>)> {
+    let input = Input::Stored {
+        storage: app.storage.clone(),
+        key,
+    };
+    let outcome = match verify(app, &input, identities, row.sha256.clone()).await {
+        Ok(o) => o,
+        Err(e) if e.is_backup_fault() => Outcome::Failed(e.to_string()),
+        Err(e) => return Err(e.into()),
+    };
+    let (status, error) = match outcome {
+        Outcome::Passed => (VerifyStatus::Passed, None),
+        Outcome::ChecksumOnly => (VerifyStatus::ChecksumOnly, None),
+        Outcome::Failed(why) => (VerifyStatus::Failed, Some(why)),
+    };
+    repo::record_verify(&app.db, row.id, status, error.as_deref(), Utc::now()).await?;
+    Ok((status, error))
 }
 
 /// Verifies one stored backup against its manifest. `Err` for failures of
@@ -142,12 +158,8 @@ pub async fn verify(
     let contents = match &app.db {
         Db::Postgres(pool) => scratch_postgres(app, pool, input, identities, expected).await?,
         Db::Sqlite(_) => {
-            let dir = app.config.data_dir.join("tmp");
-            std::fs::create_dir_all(&dir).map_err(|e| RestoreError::Other(e.into()))?;
-            let tmp = tempfile::Builder::new()
-                .prefix("verify-")
-                .tempdir_in(&dir)
-                .map_err(|e| RestoreError::Other(e.into()))?;
+            let tmp =
+                scratch_dir(&app.config, "verify-").map_err(|e| RestoreError::Other(e.into()))?;
             let (_, contents) =
                 restore::sqlite_file(input, identities, expected, &tmp.path().join("kiln.db"))
                     .await?;
@@ -180,12 +192,9 @@ async fn scratch_postgres(
 ) -> Result<dump::Contents, RestoreError> {
     let other = |e: anyhow::Error| RestoreError::Other(e);
     let target = PgTarget::parse(&app.config.database_url()).map_err(other)?;
-    let major = {
-        let mut conn = pool.acquire().await.map_err(|e| other(e.into()))?;
-        dump::server_major(&mut conn)
-            .await
-            .map_err(|e| other(e.into()))?
-    };
+    let major = dump::server_major(pool)
+        .await
+        .map_err(|e| other(e.into()))?;
     let tools = dump::find_pg_tools(&app.config.backups, major)
         .await
         .map_err(other)?;

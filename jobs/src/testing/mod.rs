@@ -280,3 +280,41 @@ pub fn standard_webhook_signature_valid(
     let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
     signature_header.split(' ').any(|s| s == expected)
 }
+
+/// A handler's view of job `job_id`, as a worker would build it for a first
+/// attempt with an hour to run.
+pub fn job_ctx(app: &AppContext, job_id: uuid::Uuid) -> crate::JobCtx {
+    crate::JobCtx {
+        app: app.clone(),
+        job_id,
+        owner: "system".into(),
+        attempt: 1,
+        deadline: chrono::Utc::now() + chrono::Duration::hours(1),
+    }
+}
+
+/// Makes a manual backup here, as a worker would (its `backup.run` job runs
+/// in this task), and returns its row once stored. Panics if it fails.
+pub async fn back_up(app: &AppContext, encrypted: bool) -> crate::backups::repo::BackupRow {
+    use crate::backups::{BackupRunV1, BackupStatus, Trigger, repo, run};
+    let row = run::enqueue(
+        app,
+        &run::Request {
+            trigger: Trigger::Manual,
+            schedule_id: None,
+            requested_by: "test".into(),
+            encrypted,
+            idempotency_key: None,
+        },
+    )
+    .await
+    .expect("request a backup")
+    .backup;
+    let job = row.job_id.expect("job");
+    run::run(&job_ctx(app, job), BackupRunV1 { backup_id: row.id })
+        .await
+        .expect("backup.run succeeds");
+    let row = repo::get(&app.db, row.id).await.expect("get").expect("row");
+    assert_eq!(row.status, BackupStatus::Succeeded, "{:?}", row.error);
+    row
+}

@@ -5,9 +5,9 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::{TimeZone, Utc};
 use kiln_jobs::{
-    AppContext, JobCtx,
+    AppContext,
     backups::{
-        BackupRunV1, BackupStatus, BackupVerifyV1, Trigger, VerifyStatus,
+        BackupRunV1, BackupVerifyV1, Trigger, VerifyStatus,
         archive::UnsealError,
         repo, restore,
         retention::Policy,
@@ -19,20 +19,10 @@ use kiln_jobs::{
     job::JobError,
     ledger::NewJob,
     noop::NoopV1,
-    testing::{TestContext, fresh_database_url},
+    testing::{TestContext, back_up, fresh_database_url, job_ctx},
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-fn ctx(app: &AppContext, job_id: Uuid) -> JobCtx {
-    JobCtx {
-        app: app.clone(),
-        job_id,
-        owner: "system".into(),
-        attempt: 1,
-        deadline: Utc::now() + chrono::Duration::hours(1),
-    }
-}
 
 async fn request(app: &AppContext, encrypted: bool) -> repo::BackupRow {
     run::enqueue(
@@ -48,18 +38,6 @@ async fn request(app: &AppContext, encrypted: bool) -> repo::BackupRow {
     .await
     .expect("request a backup")
     .backup
-}
-
-/// Runs `backup.run` for a new backup and returns its row once stored.
-async fn back_up(app: &AppContext, encrypted: bool) -> repo::BackupRow {
-    let row = request(app, encrypted).await;
-    let job = row.job_id.expect("job");
-    run::run(&ctx(app, job), BackupRunV1 { backup_id: row.id })
-        .await
-        .expect("backup.run succeeds");
-    let row = repo::get(&app.db, row.id).await.expect("get").expect("row");
-    assert_eq!(row.status, BackupStatus::Succeeded, "{:?}", row.error);
-    row
 }
 
 async fn enqueue_noops(app: &AppContext, n: usize) {
@@ -108,7 +86,7 @@ async fn round_trip_with_writes(kind: DbKind) {
 
     // verify restores it into a scratch database and finds the manifest's counts.
     verify::run(
-        &ctx(&app, Uuid::now_v7()),
+        &job_ctx(&app, Uuid::now_v7()),
         BackupVerifyV1 { backup_id: row.id },
     )
     .await
@@ -196,7 +174,7 @@ async fn corrupted(kind: DbKind) {
     std::fs::write(&path, &bytes).expect("flip a byte");
 
     verify::run(
-        &ctx(&app, Uuid::now_v7()),
+        &job_ctx(&app, Uuid::now_v7()),
         BackupVerifyV1 { backup_id: row.id },
     )
     .await
@@ -262,7 +240,7 @@ async fn an_encrypted_backup_restores_only_with_its_identity_sqlite() {
 
     // Without an identity on the workers, verify checks only the checksum.
     verify::run(
-        &ctx(&app, Uuid::now_v7()),
+        &job_ctx(&app, Uuid::now_v7()),
         BackupVerifyV1 { backup_id: row.id },
     )
     .await
@@ -315,7 +293,7 @@ async fn a_failing_pg_dump_fails_with_its_message_and_leaves_no_object_postgres(
     let app = AppContext::with_db(Arc::new(config), t.app.db.clone()).expect("context");
     let row = request(&app, false).await;
     let err = run::run(
-        &ctx(&app, row.job_id.expect("job")),
+        &job_ctx(&app, row.job_id.expect("job")),
         BackupRunV1 { backup_id: row.id },
     )
     .await
@@ -438,7 +416,7 @@ async fn a_backup_round_trips_through_s3_storage_postgres() {
         app.storage.description()
     );
     verify::run(
-        &ctx(&app, Uuid::now_v7()),
+        &job_ctx(&app, Uuid::now_v7()),
         BackupVerifyV1 { backup_id: row.id },
     )
     .await
@@ -597,7 +575,7 @@ async fn prune_keeps_the_policy_and_the_newest_verified_backup_sqlite() {
         .expect("request")
         .backup;
         run::run(
-            &ctx(&app, r.job_id.expect("job")),
+            &job_ctx(&app, r.job_id.expect("job")),
             BackupRunV1 { backup_id: r.id },
         )
         .await
@@ -609,7 +587,7 @@ async fn prune_keeps_the_policy_and_the_newest_verified_backup_sqlite() {
         .await
         .expect("verify");
     prune::run(
-        &ctx(&app, Uuid::now_v7()),
+        &job_ctx(&app, Uuid::now_v7()),
         BackupPruneV1 {
             schedule_id: schedule.id,
         },
@@ -650,7 +628,7 @@ async fn a_missing_pg_dump_is_named_with_what_to_install_postgres() {
     .await;
     let row = request(&t.app, false).await;
     let err = run::run(
-        &ctx(&t.app, row.job_id.expect("job")),
+        &job_ctx(&t.app, row.job_id.expect("job")),
         BackupRunV1 { backup_id: row.id },
     )
     .await

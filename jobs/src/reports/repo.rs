@@ -282,19 +282,31 @@ pub async fn target(db: &Db, id: Uuid) -> Result<Option<TargetRow>, sqlx::Error>
         .await)
 }
 
-/// One target, read (and on PostgreSQL locked) inside `tx`, so triage and
-/// review of the same target take turns.
+/// One target, read and locked inside `tx`, so triage and review of the
+/// same target take turns: `FOR UPDATE` on PostgreSQL; on SQLite a write
+/// comes first, which takes the database's write lock (waiting for it) before
+/// anything is read — a transaction that read first and wrote later could
+/// find the database changed under it and fail with "database is locked".
 pub async fn lock_target(tx: &mut DbTx, id: Uuid) -> Result<Option<TargetRow>, sqlx::Error> {
-    let lock = if matches!(tx, DbTx::Postgres(_)) {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let sql = format!("SELECT {TARGET_COLUMNS} FROM report_targets WHERE id = $1{lock}");
-    on_tx!(tx, t => sqlx::query_as::<_, TargetRow>(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut **t)
-        .await)
+    let sql = format!("SELECT {TARGET_COLUMNS} FROM report_targets WHERE id = $1");
+    match tx {
+        DbTx::Postgres(t) => {
+            sqlx::query_as::<_, TargetRow>(sqlx::AssertSqlSafe(format!("{sql} FOR UPDATE")))
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await
+        }
+        DbTx::Sqlite(t) => {
+            sqlx::query("UPDATE report_targets SET updated_at = updated_at WHERE id = $1")
+                .bind(id)
+                .execute(&mut **t)
+                .await?;
+            sqlx::query_as::<_, TargetRow>(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **t)
+                .await
+        }
+    }
 }
 
 /// One open reporter's part of a target's priority: the reason of their

@@ -116,6 +116,8 @@ pub async fn decide(
     let now = Utc::now();
     let actor = by.id.to_string();
     let mut tx = app.db.begin().await?;
+    // Taken first: decisions and triage runs on one target take turns.
+    repo::lock_target(&mut tx, report.target_ref).await?;
     let mut ids = vec![report.id];
     if decision.apply_to_target {
         for other in repo::open_on_target(&mut tx, report.target_ref).await? {

@@ -170,6 +170,9 @@ mod tests {
                 "backup.run.v1",
                 "backup.verify.v1",
                 "backup.prune.v1",
+                "report.triage.v1",
+                "report.notify.v1",
+                "report.export.v1",
                 "noop.v1"
             ]
         );

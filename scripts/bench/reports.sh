@@ -20,20 +20,10 @@ reports=${1:-100000}
 rate=${2:-200}
 duration=${KILN_BENCH_DURATION:-10s}
 ensure_postgres
-if ! have oha; then
-  log "installing oha (cargo install oha --locked)"
-  cargo install oha --locked -q || die "could not install oha"
-fi
+ensure_oha
 
 cd "$KILN_ROOT"
-if [[ -n ${KILN_BENCH_BIN:-} ]]; then
-  kiln=$KILN_BENCH_BIN
-else
-  log "building kiln (release)"
-  cargo build --locked --release -q --bin kiln
-  target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  kiln="$target_dir/release/kiln"
-fi
+kiln=$(release_kiln)
 
 work=$(mktemp -d)
 api_pid=""

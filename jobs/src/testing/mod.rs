@@ -332,25 +332,11 @@ pub async fn seed_reports(app: &AppContext, count: usize) -> Vec<uuid::Uuid> {
     let target_ids: Vec<uuid::Uuid> = (0..targets).map(|_| uuid::Uuid::now_v7()).collect();
     let mut tx = app.db.begin().await.expect("begin");
     for (c, ids) in target_ids.chunks(500).enumerate() {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO report_targets (id, target_type, target_id, priority, first_reported_at, \
-             last_reported_at, updated_at) VALUES ",
+             last_reported_at, updated_at) VALUES {}",
+            value_rows(ids.len(), "$, 'external', $, $, $, $, $")
         );
-        for i in 0..ids.len() {
-            let b = i * 4;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, 'external', ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 4,
-                b + 4
-            ));
-        }
         crate::on_tx!(&mut tx, t => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (i, id) in ids.iter().enumerate() {
@@ -358,40 +344,24 @@ pub async fn seed_reports(app: &AppContext, count: usize) -> Vec<uuid::Uuid> {
                 q = q
                     .bind(*id)
                     .bind(format!("comment-{n}"))
-                    .bind((n % 40) as f64 / 2.0)
-                    .bind(start + Duration::seconds(n as i64));
+                    .bind((n % 40) as f64 / 2.0);
+                let at = start + Duration::seconds(n as i64);
+                q = q.bind(at).bind(at).bind(at);
             }
             q.execute(&mut **t).await.expect("seed targets");
         });
     }
     let ids: Vec<uuid::Uuid> = (0..count).map(|_| uuid::Uuid::now_v7()).collect();
     for (c, chunk) in ids.chunks(500).enumerate() {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO reports (id, target_ref, target_type, target_id, reporter_id, \
              reporter_new, reason, details, status, priority, target_first_at, created_at, \
-             updated_at) VALUES ",
+             updated_at) VALUES {}",
+            value_rows(
+                chunk.len(),
+                "$, $, 'external', $, $, $, $, $, $, $, $, $, $"
+            )
         );
-        for i in 0..chunk.len() {
-            let b = i * 11;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, 'external', ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10,
-                b + 11,
-                b + 11
-            ));
-        }
         crate::on_tx!(&mut tx, t => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (i, id) in chunk.iter().enumerate() {
@@ -412,14 +382,39 @@ pub async fn seed_reports(app: &AppContext, count: usize) -> Vec<uuid::Uuid> {
                     .bind(details)
                     .bind(ReportStatus::ALL[n % ReportStatus::ALL.len()].as_str())
                     .bind((tgt % 40) as f64 / 2.0)
-                    .bind(start + Duration::seconds(tgt as i64))
-                    .bind(start + Duration::seconds(n as i64));
+                    .bind(start + Duration::seconds(tgt as i64));
+                let at = start + Duration::seconds(n as i64);
+                q = q.bind(at).bind(at);
             }
             q.execute(&mut **t).await.expect("seed reports");
         });
     }
     tx.commit().await.expect("commit");
     ids
+}
+
+/// `rows` rows of a multi-row VALUES list, each `row` with every `$`
+/// numbered in turn (`$1, $2, …` across the rows).
+fn value_rows(rows: usize, row: &str) -> String {
+    let mut n = 0;
+    (0..rows)
+        .map(|_| {
+            let cells: Vec<String> = row
+                .split('$')
+                .enumerate()
+                .map(|(i, part)| {
+                    if i == 0 {
+                        part.to_owned()
+                    } else {
+                        n += 1;
+                        format!("${n}{part}")
+                    }
+                })
+                .collect();
+            format!("({})", cells.concat())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// PostgreSQL's plan (EXPLAIN, text) for the moderator list's statement

@@ -142,7 +142,7 @@ pub struct MediaOut {
     /// Who may see it.
     pub visibility: VisibilityDto,
     /// Why moderation hid it: the reason class of the reports (never who reported it).
-    #[oai(nullable)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub hidden_reason: Option<ReasonDto>,
     /// The processing job.
     pub job_id: Uuid,

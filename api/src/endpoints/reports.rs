@@ -317,7 +317,7 @@ pub struct ReportOut {
     /// Its target's priority.
     pub priority: f64,
     /// What the last moderator decision did.
-    #[oai(nullable)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub action: Option<ActionDto>,
     /// The moderators' private note.
     #[oai(nullable)]
@@ -467,10 +467,10 @@ pub struct TargetSummary {
     /// When it was first reported.
     pub first_reported_at: DateTime<Utc>,
     /// The media (media targets that still exist).
-    #[oai(nullable)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub media: Option<MediaSummary>,
     /// The account (user targets that still exist).
-    #[oai(nullable)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub user: Option<UserSummary>,
 }
 

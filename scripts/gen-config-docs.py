@@ -188,7 +188,19 @@ def generate():
                 if d is None:
                     d = pretty(defaults.get(ty, {}).get(name, "")) or ""
                 lines.append(f"| `{key}` | {env} | {md(d)} | {md(doc)} |")
-        if nested:
+        if len(nested) == 1:
+            # One nested table (e.g. `reports.weights`): its own keys.
+            (nname, nty, ndoc), = nested
+            _, nfields = structs[nty]
+            lines += ["", f"### `{sec}.{nname}`: {md(ndoc)}", ""]
+            lines += ["| key | env | default | description |", "|---|---|---|---|"]
+            for name, _, doc in nfields:
+                d = doc_default(doc)
+                if d is None:
+                    d = pretty(defaults.get(nty, {}).get(name, "")) or ""
+                env = f"`KILN__{sec.upper()}__{nname.upper()}__{name.upper()}`"
+                lines.append(f"| `{sec}.{nname}.{name}` | {env} | {md(d)} | {md(doc)} |")
+        elif nested:
             # Per-queue policies: one row per policy field, one column per queue.
             pty = nested[0][1]
             _, pfields = structs[pty]

@@ -54,6 +54,8 @@ pub enum ApiTags {
     Notifications,
     /// Your webhook endpoints and their deliveries.
     Webhooks,
+    /// Content reports: file them (users), review, act and export (moderators).
+    Reports,
     /// Database backups and their schedules (operators).
     Backups,
     /// Liveness and readiness.
@@ -80,6 +82,7 @@ pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
             endpoints::devices::DevicesApi,
             endpoints::notifications::NotificationsApi,
             endpoints::webhooks::WebhooksApi,
+            endpoints::reports::ReportsApi,
             endpoints::backups::BackupsApi,
             endpoints::health::HealthApi,
         ),

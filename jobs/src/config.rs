@@ -28,6 +28,7 @@ use crate::{
     media::config::MediaConfig,
     notifications::config::NotificationsConfig,
     queue::config::{QueuesConfig, RedisConfig, WorkerConfig},
+    reports::config::ReportsConfig,
     storage::config::StorageConfig,
     webhooks::config::WebhooksConfig,
 };
@@ -79,6 +80,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Database backups: encryption, tools, verification, the scheduler.
     pub backups: BackupsConfig,
+    /// Content reports: the hourly limit per reporter, priority weights, the auto-hide threshold.
+    pub reports: ReportsConfig,
 }
 
 /// A configuration that could not be loaded or is invalid.
@@ -152,6 +155,7 @@ impl Config {
         self.http.validate().map_err(invalid)?;
         self.rate_limit.validate().map_err(invalid)?;
         self.backups.validate().map_err(invalid)?;
+        self.reports.validate().map_err(invalid)?;
         if production && self.database.url.is_none() {
             return Err(ConfigError::Invalid(
                 "database.url (DATABASE_URL) must be set in production".into(),

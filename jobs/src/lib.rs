@@ -5,7 +5,8 @@
 //! queue names and transports ([`queue`]), the database, object storage,
 //! identity and the provider clients ([`delivery`]). Then one folder per job
 //! family, each with its payload types, handlers, repository code and config:
-//! [`media`], [`notifications`], [`webhooks`] and [`noop`]. The worker crate
+//! [`media`], [`notifications`], [`webhooks`], [`reports`], [`backups`] and
+//! [`noop`]. The worker crate
 //! maps each payload type to its handler; nothing here dispatches.
 
 pub mod config;
@@ -28,6 +29,7 @@ pub mod backups;
 pub mod media;
 pub mod noop;
 pub mod notifications;
+pub mod reports;
 pub mod webhooks;
 
 pub use config::Config;

@@ -26,6 +26,10 @@ pub struct Metrics {
     backup_duration: HistogramVec,
     backup_size: GaugeVec,
     backup_verify_failures: IntCounter,
+    reports_filed: IntCounterVec,
+    reports_escalated: IntCounter,
+    reports_closed: IntCounterVec,
+    report_export_rows: IntCounter,
 }
 
 impl Default for Metrics {
@@ -126,8 +130,38 @@ impl Metrics {
             "Backups whose verification (restore and compare) failed",
         ))
         .expect("valid metric");
+        let reports_filed = IntCounterVec::new(
+            Opts::new(
+                "reports_filed_total",
+                "Content reports filed, by target type and reason",
+            ),
+            &["target_type", "reason"],
+        )
+        .expect("valid metric");
+        let reports_escalated = IntCounter::with_opts(Opts::new(
+            "reports_escalated_total",
+            "Reported targets whose priority crossed reports.auto_hide_threshold",
+        ))
+        .expect("valid metric");
+        let reports_closed = IntCounterVec::new(
+            Opts::new(
+                "reports_closed_total",
+                "Reports resolved or dismissed by moderators, by status and action",
+            ),
+            &["status", "action"],
+        )
+        .expect("valid metric");
+        let report_export_rows = IntCounter::with_opts(Opts::new(
+            "report_export_rows_total",
+            "Rows written by report.export jobs",
+        ))
+        .expect("valid metric");
         for c in [
             Box::new(jobs_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reports_filed.clone()),
+            Box::new(reports_escalated.clone()),
+            Box::new(reports_closed.clone()),
+            Box::new(report_export_rows.clone()),
             Box::new(backup_last_success.clone()),
             Box::new(backup_duration.clone()),
             Box::new(backup_size.clone()),
@@ -154,7 +188,37 @@ impl Metrics {
             backup_duration,
             backup_size,
             backup_verify_failures,
+            reports_filed,
+            reports_escalated,
+            reports_closed,
+            report_export_rows,
         }
+    }
+
+    /// Counts one filed report (both labels are closed sets).
+    pub fn record_report_filed(&self, target_type: &str, reason: &str) {
+        self.reports_filed
+            .with_label_values(&[target_type, reason])
+            .inc();
+    }
+
+    /// Counts a triage run; `escalated` when it escalated its target.
+    pub fn record_report_triage(&self, escalated: bool) {
+        if escalated {
+            self.reports_escalated.inc();
+        }
+    }
+
+    /// Counts one report a moderator closed.
+    pub fn record_report_closed(&self, status: &str, action: &str) {
+        self.reports_closed
+            .with_label_values(&[status, action])
+            .inc();
+    }
+
+    /// Counts rows an export wrote.
+    pub fn record_export_rows(&self, rows: u64) {
+        self.report_export_rows.inc_by(rows);
     }
 
     /// Records one finished backup attempt: its duration, and for a success

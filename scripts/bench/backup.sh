@@ -22,14 +22,7 @@ ensure_postgres
 have pgbench || die "pgbench is needed (Debian: postgresql-client or postgresql-contrib)"
 
 cd "$KILN_ROOT"
-if [[ -n ${KILN_BENCH_BIN:-} ]]; then
-  kiln=$KILN_BENCH_BIN
-else
-  log "building kiln (release)"
-  cargo build --locked --release -q --bin kiln
-  target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  kiln="$target_dir/release/kiln"
-fi
+kiln=$(release_kiln)
 
 work=$(mktemp -d)
 worker_pid=""

@@ -20,20 +20,10 @@ duration=${2:-10s}
 connections=${KILN_BENCH_CONNECTIONS:-64}
 role=${KILN_BENCH_ROLE:-api}
 
-if ! have oha; then
-  log "installing oha (cargo install oha --locked)"
-  cargo install oha --locked -q || die "could not install oha"
-fi
+ensure_oha
 
 cd "$KILN_ROOT"
-if [[ -n ${KILN_BENCH_BIN:-} ]]; then
-  kiln=$KILN_BENCH_BIN # a release `kiln` built already
-else
-  log "building kiln (release)"
-  cargo build --locked --release -q --bin kiln
-  target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  kiln="$target_dir/release/kiln"
-fi
+kiln=$(release_kiln)
 
 work=$(mktemp -d)
 server_pid=""

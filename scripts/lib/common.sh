@@ -79,3 +79,26 @@ ensure_venv() {
     die "could not install $what ($want) from PyPI"
   printf '%s\n' "$want" >"$dir/.kiln-specs"
 }
+
+# release_kiln: prints the path of a release `kiln`: $KILN_BENCH_BIN when
+# set (one built already, e.g. at another commit), else builds it.
+release_kiln() {
+  if [[ -n ${KILN_BENCH_BIN:-} ]]; then
+    printf '%s\n' "$KILN_BENCH_BIN"
+    return
+  fi
+  log "building kiln (release)"
+  (cd "$KILN_ROOT" && cargo build --locked --release -q --bin kiln) || die "release build failed"
+  local target_dir
+  target_dir=$(cd "$KILN_ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  printf '%s\n' "$target_dir/release/kiln"
+}
+
+# ensure_oha: installs the oha load generator when it is missing.
+ensure_oha() {
+  if ! have oha; then
+    log "installing oha (cargo install oha --locked)"
+    cargo install oha --locked -q || die "could not install oha"
+  fi
+}

@@ -164,7 +164,7 @@ async fn a_405_names_the_allowed_methods_sqlite() {
     for (method, at, allow) in [
         ("DELETE", format!("/v1/users/{id}"), "GET, HEAD, PATCH"),
         ("TRACE", "/health/live".to_owned(), "GET, HEAD"),
-        ("PUT", format!("/v1/media/{id}"), "GET, HEAD, DELETE"),
+        ("PUT", format!("/v1/media/{id}"), "GET, HEAD, PATCH, DELETE"),
         ("GET", "/v1/auth/login".to_owned(), "POST"),
         ("POST", "/metrics".to_owned(), "GET, HEAD"),
     ] {

@@ -11,5 +11,6 @@ mod lockout;
 mod media;
 mod notify;
 mod process;
+mod reports;
 mod sdk_rust;
 mod webhooks;

@@ -109,7 +109,7 @@ async fn requests(server: &MockServer, at: &str) -> Vec<Request> {
 }
 
 /// Waits until the receiver got `n` requests on `path`.
-async fn wait_requests(server: &MockServer, at: &str, n: usize) -> Vec<Request> {
+pub(crate) async fn wait_requests(server: &MockServer, at: &str, n: usize) -> Vec<Request> {
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let got = requests(server, at).await;
@@ -155,14 +155,14 @@ async fn settled_log(app: &TestApp, token: &str, hook: &str) -> Vec<Value> {
     }
 }
 
-fn header<'a>(r: &'a Request, name: &str) -> &'a str {
+pub(crate) fn header<'a>(r: &'a Request, name: &str) -> &'a str {
     r.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_else(|| panic!("header {name}"))
 }
 
-fn assert_signed(r: &Request, secret: &str) {
+pub(crate) fn assert_signed(r: &Request, secret: &str) {
     assert!(
         standard_webhook_signature_valid(
             secret,

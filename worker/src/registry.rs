@@ -16,6 +16,7 @@ use kiln_jobs::{
     media::{self, ImageProcessV1},
     noop::{self, NoopV1},
     notifications::{self, EmailSendV1, PushSendV1},
+    reports::{self, ReportExportV1, ReportNotifyV1, ReportTriageV1},
     webhooks::{self, WebhookDeliverV1},
 };
 use serde_json::Value;
@@ -90,6 +91,9 @@ registry! {
     BackupRunV1 => backups::run::run, unfinished => backups::run::close_unfinished;
     BackupVerifyV1 => backups::verify::run;
     BackupPruneV1 => backups::prune::run;
+    ReportTriageV1 => reports::triage::run;
+    ReportNotifyV1 => reports::notify::run;
+    ReportExportV1 => reports::export::run;
     NoopV1 => noop::run;
 }
 
@@ -166,6 +170,9 @@ mod tests {
                 "backup.run.v1",
                 "backup.verify.v1",
                 "backup.prune.v1",
+                "report.triage.v1",
+                "report.notify.v1",
+                "report.export.v1",
                 "noop.v1"
             ]
         );

@@ -102,8 +102,49 @@ fn every_json_request_body_is_closed() {
 }
 
 /// Optional fields that are left out when empty instead of sent as `null`
-/// (`skip_serializing_if_is_none`).
-const OMITTED_WHEN_EMPTY: [&str; 1] = ["ErrorBody.details"];
+/// (`skip_serializing_if_is_none`). An optional answer field whose schema is
+/// a `$ref` must be one of them: OpenAPI 3.0 ignores `nullable` beside a
+/// `$ref`, so generated clients (openapi-python-client) cannot read a `null`
+/// there, while an absent field is plainly unset.
+const OMITTED_WHEN_EMPTY: [&str; 7] = [
+    "ErrorBody.details",
+    "BackupOut.verify_status",
+    "ScheduleOut.last_backup",
+    "MediaOut.hidden_reason",
+    "ReportOut.action",
+    "TargetSummary.media",
+    "TargetSummary.user",
+];
+
+/// See [`OMITTED_WHEN_EMPTY`]: answers (schemas that are not closed request
+/// bodies) never send `null` for a referenced schema.
+#[test]
+fn optional_references_in_answers_are_omitted_when_empty() {
+    let mut checked = 0;
+    for (name, schema) in schemas() {
+        if schema["additionalProperties"] == Value::Bool(false) {
+            continue; // a request body: `null` is read as absent
+        }
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let Some(properties) = schema["properties"].as_object() else {
+            continue;
+        };
+        for (field, property) in properties {
+            if property.get("$ref").is_none() || required.contains(&field.as_str()) {
+                continue;
+            }
+            assert!(
+                OMITTED_WHEN_EMPTY.contains(&format!("{name}.{field}").as_str()),
+                "{name}.{field}: an optional reference; say `skip_serializing_if_is_none` and list it"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{checked} optional references");
+}
 
 /// Every optional field may be `null`: the server sends `null` for an empty
 /// optional response field, and reads a `null` in a request as absent.

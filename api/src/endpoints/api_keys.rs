@@ -47,6 +47,15 @@ pub enum ScopeDto {
     /// Create, change, test and delete own webhook endpoints.
     #[oai(rename = "webhooks:write")]
     WebhooksWrite,
+    /// Read own content reports.
+    #[oai(rename = "reports:read")]
+    ReportsRead,
+    /// File content reports.
+    #[oai(rename = "reports:write")]
+    ReportsWrite,
+    /// Review, act on and export content reports (moderators and admins).
+    #[oai(rename = "reports:moderate")]
+    ReportsModerate,
 }
 
 impl From<ScopeDto> for Scope {
@@ -62,6 +71,9 @@ impl From<ScopeDto> for Scope {
             ScopeDto::NotificationsWrite => Scope::NotificationsWrite,
             ScopeDto::WebhooksRead => Scope::WebhooksRead,
             ScopeDto::WebhooksWrite => Scope::WebhooksWrite,
+            ScopeDto::ReportsRead => Scope::ReportsRead,
+            ScopeDto::ReportsWrite => Scope::ReportsWrite,
+            ScopeDto::ReportsModerate => Scope::ReportsModerate,
         }
     }
 }

@@ -119,7 +119,7 @@ pub struct BackupOut {
     #[oai(nullable)]
     pub error: Option<String>,
     /// The outcome of its verification, once run.
-    #[oai(nullable)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub verify_status: Option<VerifyStatusDto>,
     /// Why its verification failed.
     #[oai(nullable)]
@@ -347,7 +347,7 @@ pub struct ScheduleOut {
     #[oai(nullable)]
     pub last_tick_at: Option<DateTime<Utc>>,
     /// Its newest backup.
-    #[oai(nullable)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub last_backup: Option<BackupOut>,
     /// Who created it.
     pub created_by: String,

@@ -12,18 +12,20 @@ use uuid::Uuid;
 
 use kiln_jobs::{
     AppContext, JobStatus,
+    identity::Role,
     media::{
         self, StoredVariant, repo, sniff,
         upload::{self, Accepted, NewUpload, Original, UploadError},
     },
+    reports::{self, TargetType},
     storage::StorageError,
 };
 
 use crate::{
     ApiTags, Scope,
-    auth::Auth,
+    auth::{Auth, Principal},
     body_limit::media_upload,
-    endpoints::stored_value,
+    endpoints::{reports::ReasonDto, stored_enum, stored_value},
     error::ApiError,
     upload::{SpooledUpload, UploadBody},
 };
@@ -55,6 +57,36 @@ pub enum MediaStatus {
     Ready,
     /// Processing failed; `error` says why.
     Failed,
+    /// Hidden by moderation after reports; `hidden_reason` says why. Its
+    /// variants are served to moderators and admins only.
+    Hidden,
+}
+
+/// Who may see an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "MediaVisibility", rename_all = "lowercase")]
+pub enum VisibilityDto {
+    /// Its owner only (the default).
+    Private,
+    /// Every signed-in user (who can then also report it).
+    Public,
+}
+
+impl VisibilityDto {
+    fn as_str(self) -> &'static str {
+        match self {
+            VisibilityDto::Private => "private",
+            VisibilityDto::Public => "public",
+        }
+    }
+}
+
+/// Changes to an upload.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MediaPatch {
+    /// Who may see it.
+    pub visibility: VisibilityDto,
 }
 
 /// Answer to an accepted upload.
@@ -105,8 +137,13 @@ pub struct VariantOut {
 pub struct MediaOut {
     /// The media id.
     pub id: Uuid,
-    /// `processing`, `ready` or `failed`.
+    /// `processing`, `ready`, `failed` or `hidden`.
     pub status: MediaStatus,
+    /// Who may see it.
+    pub visibility: VisibilityDto,
+    /// Why moderation hid it: the reason class of the reports (never who reported it).
+    #[oai(nullable, skip_serializing_if_is_none)]
+    pub hidden_reason: Option<ReasonDto>,
     /// The processing job.
     pub job_id: Uuid,
     /// Why processing failed.
@@ -195,19 +232,53 @@ impl poem::IntoResponse for VariantResponse {
 /// Media endpoints.
 pub struct MediaApi;
 
-fn variant_url(public_url: &str, media_id: Uuid, name: &str) -> String {
-    format!("{public_url}/v1/media/{media_id}/variants/{name}")
+/// How a caller may see a media row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sight {
+    /// Its owner.
+    Owner,
+    /// Anyone signed in (public, not hidden).
+    Viewer,
+    /// A moderator looking at reported media, or an admin.
+    Moderator,
 }
 
-/// The caller's media row; another owner's is "not found", never "forbidden".
-async fn find(app: &AppContext, id: Uuid, owner: &str) -> Result<repo::MediaRow, ApiError> {
-    repo::get(&app.db, id, Some(owner))
+/// A media row the caller may see, and how. Anything else is "not found":
+/// someone else's private media, hidden media for everyone but its owner
+/// and the moderators, and for moderators unreported private media.
+async fn visible(
+    app: &AppContext,
+    id: Uuid,
+    who: &Principal,
+) -> Result<(repo::MediaRow, Sight), ApiError> {
+    let m = repo::get(&app.db, id, None)
         .await?
-        .ok_or_else(|| ApiError::not_found("media"))
+        .ok_or_else(|| ApiError::not_found("media"))?;
+    let sight = if m.owner == who.subject {
+        Sight::Owner
+    } else if who.role == Role::Admin
+        || (who.role.may_moderate()
+            && reports::repo::is_reported(&app.db, TargetType::Media, &m.id.to_string()).await?)
+    {
+        Sight::Moderator
+    } else if m.visible_to(&who.subject) {
+        Sight::Viewer
+    } else {
+        return Err(ApiError::not_found("media"));
+    };
+    Ok((m, sight))
 }
 
 fn storage_err(e: StorageError) -> ApiError {
     ApiError::unavailable("object storage", &e)
+}
+
+fn upload_err(e: UploadError) -> ApiError {
+    match e {
+        UploadError::Storage(e) => storage_err(e),
+        UploadError::Ledger(e) => e.into(),
+        e @ UploadError::KeyReused => ApiError::conflict(e.to_string()),
+    }
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
@@ -273,11 +344,7 @@ impl MediaApi {
         };
         let accepted = upload::accept(&app, &new, original)
             .await
-            .map_err(|e| match e {
-                UploadError::Storage(e) => storage_err(e),
-                UploadError::Ledger(e) => e.into(),
-                e @ UploadError::KeyReused => ApiError::conflict(e.to_string()),
-            })?;
+            .map_err(upload_err)?;
         Ok(match accepted {
             Accepted::Created { media_id, job_id } => MediaCreated::Accepted(
                 Json(MediaAccepted {
@@ -313,7 +380,7 @@ impl MediaApi {
         id: Path<Uuid>,
     ) -> Result<Json<MediaOut>, ApiError> {
         auth.principal().require_scope(Scope::MediaRead)?;
-        let m = find(&app, id.0, &auth.principal().subject).await?;
+        let (m, sight) = visible(&app, id.0, auth.principal()).await?;
         let mut status = stored_value("media status", &m.status)?;
         let mut error = m.error.clone();
         if status == MediaStatus::Processing {
@@ -331,9 +398,29 @@ impl MediaApi {
             }
         }
         let public = app.config.public_url();
+        let hidden = m.hidden_at.is_some();
+        if hidden {
+            status = MediaStatus::Hidden;
+        }
+        // A hidden upload's variants are for the moderators' eyes only.
+        let variants = if hidden && sight != Sight::Moderator {
+            Vec::new()
+        } else {
+            m.variants.0
+        };
         Ok(Json(MediaOut {
             id: m.id,
             status,
+            visibility: if m.visibility == "public" {
+                VisibilityDto::Public
+            } else {
+                VisibilityDto::Private
+            },
+            hidden_reason: m
+                .hidden_reason
+                .as_deref()
+                .filter(|_| sight != Sight::Viewer)
+                .and_then(stored_enum),
             job_id: m.job_id,
             error,
             filename: m.filename,
@@ -343,13 +430,11 @@ impl MediaApi {
             height: m.height.and_then(|h| u32::try_from(h).ok()),
             blurhash: m.blurhash,
             dominant_color: m.dominant_color,
-            variants: m
-                .variants
-                .0
+            variants: variants
                 .into_iter()
                 .map(|v: StoredVariant| {
                     Ok(VariantOut {
-                        url: variant_url(&public, m.id, &v.name),
+                        url: media::variant_url(&public, m.id, &v.name),
                         format: stored_value("variant format", &v.format)?,
                         name: v.name,
                         preset: v.preset,
@@ -385,7 +470,10 @@ impl MediaApi {
         if_none_match: Header<Option<String>>,
     ) -> Result<VariantResponse, ApiError> {
         auth.principal().require_scope(Scope::MediaRead)?;
-        let m = find(&app, id.0, &auth.principal().subject).await?;
+        let (m, sight) = visible(&app, id.0, auth.principal()).await?;
+        if m.hidden_at.is_some() && sight != Sight::Moderator {
+            return Err(ApiError::not_found("variant"));
+        }
         let v = m
             .variants
             .0
@@ -427,18 +515,38 @@ impl MediaApi {
         id: Path<Uuid>,
     ) -> Result<DeleteResponse, ApiError> {
         auth.principal().require_scope(Scope::MediaWrite)?;
-        let m = find(&app, id.0, &auth.principal().subject).await?;
-        if !repo::delete(&app.db, m.id, Some(&auth.principal().subject)).await? {
+        let removed = upload::remove(&app, id.0, Some(&auth.principal().subject))
+            .await
+            .map_err(upload_err)?;
+        if !removed {
             return Err(ApiError::not_found("media"));
         }
-        if let Err(e) = app.ledger.cancel(m.job_id, None).await {
-            tracing::debug!(job_id = %m.job_id, error = %e, "processing job not cancelled");
-        }
-        app.storage
-            .delete_prefix(&media::media_prefix(m.id))
-            .await
-            .map_err(storage_err)?;
         Ok(DeleteResponse::Deleted)
+    }
+
+    /// Change an image
+    ///
+    /// Sets who may see it: `private` (its owner) or `public` (every
+    /// signed-in user, who may then report it). Owners only.
+    #[oai(path = "/media/:id", method = "patch", operation_id = "media_update")]
+    async fn update(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+        body: Json<MediaPatch>,
+    ) -> Result<Json<MediaOut>, ApiError> {
+        auth.principal().require_scope(Scope::MediaWrite)?;
+        repo::set_visibility(
+            &app.db,
+            id.0,
+            &auth.principal().subject,
+            body.visibility.as_str(),
+            Utc::now(),
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("media"))?;
+        self.get(auth, app, id).await
     }
 }
 

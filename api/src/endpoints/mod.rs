@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod media;
 pub mod notifications;
 pub mod queues;
+pub mod reports;
 pub mod users;
 pub mod webhooks;
 

@@ -54,6 +54,13 @@ pub enum EventTypeDto {
     /// Operators and admins only.
     #[oai(rename = "backup.verify_failed")]
     BackupVerifyFailed,
+    /// A reported target's priority crossed the auto-hide threshold.
+    /// Moderators and admins only.
+    #[oai(rename = "report.escalated")]
+    ReportEscalated,
+    /// One of your reports was resolved or dismissed.
+    #[oai(rename = "report.updated")]
+    ReportUpdated,
 }
 
 impl From<EventTypeDto> for EventType {
@@ -66,6 +73,8 @@ impl From<EventTypeDto> for EventType {
             EventTypeDto::BackupSucceeded => EventType::BackupSucceeded,
             EventTypeDto::BackupFailed => EventType::BackupFailed,
             EventTypeDto::BackupVerifyFailed => EventType::BackupVerifyFailed,
+            EventTypeDto::ReportEscalated => EventType::ReportEscalated,
+            EventTypeDto::ReportUpdated => EventType::ReportUpdated,
         }
     }
 }
@@ -326,16 +335,17 @@ fn check_target(app: &AppContext, url: &str) -> Result<String, ApiError> {
 }
 
 /// The stored form of an event list: unique, in a stable order. System
-/// events (`backup.*`) are for operators and admins: 403 for anyone else.
+/// events (`backup.*`) are for operators and admins and `report.escalated`
+/// for moderators and admins: 403 for anyone else.
 fn event_list(auth: &Auth, events: &[EventTypeDto]) -> Result<String, ApiError> {
     let role = auth.principal().role;
     if let Some(e) = events
         .iter()
         .map(|e| EventType::from(*e))
-        .find(|e| e.staff_only() && !role.is_staff())
+        .find(|e| !e.allowed_for(role))
     {
         return Err(ApiError::forbidden(format!(
-            "only operators and admins may subscribe to {e}"
+            "the {role} role may not subscribe to {e}"
         )));
     }
     let mut names: Vec<&str> = events

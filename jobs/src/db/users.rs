@@ -224,6 +224,13 @@ pub async fn update_guarded(
     })
 }
 
+/// The ids of the enabled moderators and admins (who hear of escalated reports).
+pub async fn moderator_ids(db: &Db) -> Result<Vec<Uuid>, sqlx::Error> {
+    let sql =
+        "SELECT id FROM users WHERE role IN ('moderator', 'admin') AND NOT disabled ORDER BY id";
+    on_db!(db, p => sqlx::query_scalar::<_, Uuid>(sql).fetch_all(p).await)
+}
+
 /// The ids of the enabled operators and admins (who get the system's events).
 pub async fn staff_ids(db: &Db) -> Result<Vec<Uuid>, sqlx::Error> {
     let sql =

@@ -41,6 +41,11 @@ impl Role {
     pub fn is_staff(self) -> bool {
         matches!(self, Role::Operator | Role::Admin)
     }
+
+    /// Moderators and admins review content reports (operators do not).
+    pub fn may_moderate(self) -> bool {
+        matches!(self, Role::Moderator | Role::Admin)
+    }
 }
 
 impl fmt::Display for Role {
@@ -84,11 +89,17 @@ pub enum Scope {
     WebhooksRead,
     /// Create, change, test and delete own webhook endpoints.
     WebhooksWrite,
+    /// Read own content reports.
+    ReportsRead,
+    /// File content reports.
+    ReportsWrite,
+    /// Review, act on and export content reports (moderators and admins).
+    ReportsModerate,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 13] = [
         Scope::MediaRead,
         Scope::MediaWrite,
         Scope::JobsRead,
@@ -99,6 +110,9 @@ impl Scope {
         Scope::NotificationsWrite,
         Scope::WebhooksRead,
         Scope::WebhooksWrite,
+        Scope::ReportsRead,
+        Scope::ReportsWrite,
+        Scope::ReportsModerate,
     ];
 
     /// The wire name, e.g. `media:write`.
@@ -114,6 +128,9 @@ impl Scope {
             Scope::NotificationsWrite => "notifications:write",
             Scope::WebhooksRead => "webhooks:read",
             Scope::WebhooksWrite => "webhooks:write",
+            Scope::ReportsRead => "reports:read",
+            Scope::ReportsWrite => "reports:write",
+            Scope::ReportsModerate => "reports:moderate",
         }
     }
 
@@ -125,7 +142,10 @@ impl Scope {
             | Scope::JobsRead
             | Scope::JobsWrite
             | Scope::WebhooksRead
-            | Scope::WebhooksWrite => true,
+            | Scope::WebhooksWrite
+            | Scope::ReportsRead
+            | Scope::ReportsWrite => true,
+            Scope::ReportsModerate => role.may_moderate(),
             Scope::QueuesRead
             | Scope::QueuesAdmin
             | Scope::BackupsAdmin
@@ -178,5 +198,10 @@ mod tests {
         assert!(!Scope::BackupsAdmin.allowed_for(Role::Moderator));
         assert!(Scope::QueuesAdmin.allowed_for(Role::Operator));
         assert!(Scope::MediaWrite.allowed_for(Role::User));
+        assert!(Scope::ReportsWrite.allowed_for(Role::User));
+        assert!(!Scope::ReportsModerate.allowed_for(Role::User));
+        assert!(!Scope::ReportsModerate.allowed_for(Role::Operator));
+        assert!(Scope::ReportsModerate.allowed_for(Role::Moderator));
+        assert!(Scope::ReportsModerate.allowed_for(Role::Admin));
     }
 }

@@ -63,6 +63,11 @@ pub fn variant_key(media_id: Uuid, name: &str) -> String {
     format!("media/{media_id}/variants/{name}")
 }
 
+/// The download URL of a variant under `public_url`.
+pub fn variant_url(public_url: &str, media_id: Uuid, name: &str) -> String {
+    format!("{public_url}/v1/media/{media_id}/variants/{name}")
+}
+
 /// Object key prefix of everything stored for a media id.
 pub fn media_prefix(media_id: Uuid) -> String {
     format!("media/{media_id}")

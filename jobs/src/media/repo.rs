@@ -28,10 +28,26 @@ pub struct MediaRow {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `private` (its owner only) or `public` (every signed-in user).
+    pub visibility: String,
+    /// When a moderator (or triage) hid it; its variants are then served to
+    /// moderators and admins only.
+    pub hidden_at: Option<DateTime<Utc>>,
+    /// The reason class of the reports that hid it, shown to its owner.
+    pub hidden_reason: Option<String>,
+}
+
+impl MediaRow {
+    /// Whether `viewer` may see it: its owner always, anyone signed in when
+    /// it is public and not hidden.
+    pub fn visible_to(&self, viewer: &str) -> bool {
+        self.owner == viewer || (self.visibility == "public" && self.hidden_at.is_none())
+    }
 }
 
 const COLUMNS: &str = "id, owner, job_id, status, filename, source_format, source_bytes, width, \
-                       height, blurhash, dominant_color, variants, error, created_at, updated_at";
+                       height, blurhash, dominant_color, variants, error, created_at, updated_at, \
+                       visibility, hidden_at, hidden_reason";
 
 /// Values of a new upload.
 #[derive(Debug, Clone)]
@@ -150,6 +166,57 @@ pub async fn delete(db: &Db, id: Uuid, owner: Option<&str>) -> Result<bool, sqlx
         .bind(id)
         .bind(owner)
         .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Sets who may see a row; None when it does not exist for that owner.
+pub async fn set_visibility(
+    db: &Db,
+    id: Uuid,
+    owner: &str,
+    visibility: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<MediaRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE media SET visibility = $3, updated_at = $4 WHERE id = $1 AND owner = $2 \
+         RETURNING {COLUMNS}"
+    );
+    on_db!(db, p => sqlx::query_as::<_, MediaRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(owner)
+        .bind(visibility)
+        .bind(now)
+        .fetch_optional(p)
+        .await)
+}
+
+/// Hides a row for `reason`; false when it is gone or already hidden.
+pub async fn hide(
+    tx: &mut DbTx,
+    id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE media SET hidden_at = $2, hidden_reason = $3, updated_at = $2 \
+               WHERE id = $1 AND hidden_at IS NULL";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut **t)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Shows a hidden row again; false when it is gone or was not hidden.
+pub async fn restore(tx: &mut DbTx, id: Uuid, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE media SET hidden_at = NULL, hidden_reason = NULL, updated_at = $2 \
+               WHERE id = $1 AND hidden_at IS NOT NULL";
+    on_tx!(tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .execute(&mut **t)
         .await
         .map(|r| r.rows_affected() == 1))
 }

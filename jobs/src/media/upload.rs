@@ -170,3 +170,24 @@ async fn remove_objects(app: &AppContext, media_id: Uuid) {
         tracing::warn!(%media_id, error = %e, "could not remove the objects of an upload that was not accepted");
     }
 }
+
+/// Deletes a media row (for `owner`, or whoever owns it when None), cancels
+/// its processing job if it is still queued, and removes its original and
+/// variants. False when there was no such row.
+pub async fn remove(
+    app: &AppContext,
+    media_id: Uuid,
+    owner: Option<&str>,
+) -> Result<bool, UploadError> {
+    let Some(m) = repo::get(&app.db, media_id, owner).await? else {
+        return Ok(false);
+    };
+    if !repo::delete(&app.db, m.id, owner).await? {
+        return Ok(false);
+    }
+    if let Err(e) = app.ledger.cancel(m.job_id, None).await {
+        tracing::debug!(job_id = %m.job_id, error = %e, "processing job not cancelled");
+    }
+    app.storage.delete_prefix(&media_prefix(m.id)).await?;
+    Ok(true)
+}

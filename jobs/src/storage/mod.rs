@@ -14,6 +14,9 @@ use object_store::{
 };
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
+/// A streaming upload ([`Storage::writer`]).
+pub type StorageWriter = BufWriter;
+
 /// Errors from the object store.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -81,7 +84,7 @@ impl Storage {
     /// A streaming upload to `key` (multipart on S3, a staged file on disk):
     /// nothing is visible at `key` until `shutdown` completes it, and `abort`
     /// throws it away.
-    pub fn writer(&self, key: &str) -> BufWriter {
+    pub fn writer(&self, key: &str) -> StorageWriter {
         BufWriter::new(Arc::clone(&self.store), Path::from(key))
     }
 

@@ -318,3 +318,124 @@ pub async fn back_up(app: &AppContext, encrypted: bool) -> crate::backups::repo:
     assert_eq!(row.status, BackupStatus::Succeeded, "{:?}", row.error);
     row
 }
+
+/// Writes `count` reports straight into the tables (no triage jobs), spread
+/// over `count / 3` external targets, for list, export and plan tests. The
+/// rows cycle through every reason and status, their details hold commas,
+/// quotes and line breaks, and every 100th starts like a spreadsheet
+/// formula. Returns the ids in insertion order.
+pub async fn seed_reports(app: &AppContext, count: usize) -> Vec<uuid::Uuid> {
+    use crate::reports::{Reason, ReportStatus};
+    use chrono::{Duration, Utc};
+    let targets = (count / 3).max(1);
+    let start = Utc::now() - Duration::days(30);
+    let target_ids: Vec<uuid::Uuid> = (0..targets).map(|_| uuid::Uuid::now_v7()).collect();
+    let mut tx = app.db.begin().await.expect("begin");
+    for (c, ids) in target_ids.chunks(500).enumerate() {
+        let sql = format!(
+            "INSERT INTO report_targets (id, target_type, target_id, priority, first_reported_at, \
+             last_reported_at, updated_at) VALUES {}",
+            value_rows(ids.len(), "$, 'external', $, $, $, $, $")
+        );
+        crate::on_tx!(&mut tx, t => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, id) in ids.iter().enumerate() {
+                let n = c * 500 + i;
+                q = q
+                    .bind(*id)
+                    .bind(format!("comment-{n}"))
+                    .bind((n % 40) as f64 / 2.0);
+                let at = start + Duration::seconds(n as i64);
+                q = q.bind(at).bind(at).bind(at);
+            }
+            q.execute(&mut **t).await.expect("seed targets");
+        });
+    }
+    let ids: Vec<uuid::Uuid> = (0..count).map(|_| uuid::Uuid::now_v7()).collect();
+    for (c, chunk) in ids.chunks(500).enumerate() {
+        let sql = format!(
+            "INSERT INTO reports (id, target_ref, target_type, target_id, reporter_id, \
+             reporter_new, reason, details, status, priority, target_first_at, created_at, \
+             updated_at) VALUES {}",
+            value_rows(
+                chunk.len(),
+                "$, $, 'external', $, $, $, $, $, $, $, $, $, $"
+            )
+        );
+        crate::on_tx!(&mut tx, t => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, id) in chunk.iter().enumerate() {
+                let n = c * 500 + i;
+                let tgt = n % targets;
+                let details = if n % 100 == 0 {
+                    format!("=HYPERLINK(\"http://evil.example/{n}\")")
+                } else {
+                    format!("report {n}, with \"quotes\"\nand a second line")
+                };
+                q = q
+                    .bind(*id)
+                    .bind(target_ids[tgt])
+                    .bind(format!("comment-{tgt}"))
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(n % 7 == 0)
+                    .bind(Reason::ALL[n % Reason::ALL.len()].as_str())
+                    .bind(details)
+                    .bind(ReportStatus::ALL[n % ReportStatus::ALL.len()].as_str())
+                    .bind((tgt % 40) as f64 / 2.0)
+                    .bind(start + Duration::seconds(tgt as i64));
+                let at = start + Duration::seconds(n as i64);
+                q = q.bind(at).bind(at);
+            }
+            q.execute(&mut **t).await.expect("seed reports");
+        });
+    }
+    tx.commit().await.expect("commit");
+    ids
+}
+
+/// `rows` rows of a multi-row VALUES list, each `row` with every `$`
+/// numbered in turn (`$1, $2, …` across the rows).
+fn value_rows(rows: usize, row: &str) -> String {
+    let mut n = 0;
+    (0..rows)
+        .map(|_| {
+            let cells: Vec<String> = row
+                .split('$')
+                .enumerate()
+                .map(|(i, part)| {
+                    if i == 0 {
+                        part.to_owned()
+                    } else {
+                        n += 1;
+                        format!("${n}{part}")
+                    }
+                })
+                .collect();
+            format!("({})", cells.concat())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// PostgreSQL's plan (EXPLAIN, text) for the moderator list's statement
+/// with these filters, sort and page size: what the index tests read.
+pub async fn explain_report_groups(
+    app: &AppContext,
+    filter: &crate::reports::Filter,
+    sort: crate::reports::repo::Sort,
+    limit: u32,
+) -> String {
+    use crate::reports::repo::{Bind, bind_all, groups_sql};
+    let (sql, binds) = groups_sql(filter, sort, None, limit);
+    let crate::db::Db::Postgres(p) = &app.db else {
+        panic!("plans are read on PostgreSQL");
+    };
+    let lines: Vec<String> = bind_all!(
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"))),
+        binds
+    )
+    .fetch_all(p)
+    .await
+    .expect("explain");
+    lines.join("\n")
+}

@@ -22,7 +22,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{JobStatus, job::Job, queue::QueueName};
+use crate::{JobStatus, identity::Role, job::Job, queue::QueueName};
 
 /// Events an endpoint can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,11 +42,16 @@ pub enum EventType {
     /// A stored backup did not restore, or did not match its manifest
     /// (operators and admins only).
     BackupVerifyFailed,
+    /// A reported target's priority crossed the threshold (moderators and
+    /// admins only).
+    ReportEscalated,
+    /// One of your reports was resolved or dismissed.
+    ReportUpdated,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         EventType::JobSucceeded,
         EventType::JobFailed,
         EventType::JobDead,
@@ -54,6 +59,8 @@ impl EventType {
         EventType::BackupSucceeded,
         EventType::BackupFailed,
         EventType::BackupVerifyFailed,
+        EventType::ReportEscalated,
+        EventType::ReportUpdated,
     ];
 
     /// The wire name, e.g. `job.succeeded`.
@@ -66,16 +73,26 @@ impl EventType {
             EventType::BackupSucceeded => "backup.succeeded",
             EventType::BackupFailed => "backup.failed",
             EventType::BackupVerifyFailed => "backup.verify_failed",
+            EventType::ReportEscalated => "report.escalated",
+            EventType::ReportUpdated => "report.updated",
         }
     }
 
-    /// Events about the system rather than the subscriber's own work: only
-    /// operators and admins may subscribe to them.
-    pub fn staff_only(self) -> bool {
-        matches!(
-            self,
-            EventType::BackupSucceeded | EventType::BackupFailed | EventType::BackupVerifyFailed
-        )
+    /// Who may subscribe: events about the system (backups) are for
+    /// operators and admins, escalated reports for moderators and admins;
+    /// everything else is about the subscriber's own work.
+    pub fn allowed_for(self, role: Role) -> bool {
+        match self {
+            EventType::BackupSucceeded
+            | EventType::BackupFailed
+            | EventType::BackupVerifyFailed => role.is_staff(),
+            EventType::ReportEscalated => matches!(role, Role::Moderator | Role::Admin),
+            EventType::JobSucceeded
+            | EventType::JobFailed
+            | EventType::JobDead
+            | EventType::MediaReady
+            | EventType::ReportUpdated => true,
+        }
     }
 
     pub(crate) fn for_status(status: JobStatus) -> Option<EventType> {

@@ -10,4 +10,5 @@ mod history;
 mod http_config;
 mod ledger;
 mod notify;
+mod reports;
 mod storage_s3;

@@ -1269,6 +1269,10 @@ pub mod types {
         BackupFailed,
         #[serde(rename = "backup.verify_failed")]
         BackupVerifyFailed,
+        #[serde(rename = "report.escalated")]
+        ReportEscalated,
+        #[serde(rename = "report.updated")]
+        ReportUpdated,
     }
     impl ::std::fmt::Display for EventType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1280,6 +1284,8 @@ pub mod types {
                 Self::BackupSucceeded => f.write_str("backup.succeeded"),
                 Self::BackupFailed => f.write_str("backup.failed"),
                 Self::BackupVerifyFailed => f.write_str("backup.verify_failed"),
+                Self::ReportEscalated => f.write_str("report.escalated"),
+                Self::ReportUpdated => f.write_str("report.updated"),
             }
         }
     }
@@ -1294,6 +1300,8 @@ pub mod types {
                 "backup.succeeded" => Ok(Self::BackupSucceeded),
                 "backup.failed" => Ok(Self::BackupFailed),
                 "backup.verify_failed" => Ok(Self::BackupVerifyFailed),
+                "report.escalated" => Ok(Self::ReportEscalated),
+                "report.updated" => Ok(Self::ReportUpdated),
                 _ => Err("invalid value".into()),
             }
         }
@@ -1310,6 +1318,115 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///The filters of an export (those of the moderator list).
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExportIn {
+        ///Only reports filed at or after this time.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created_after: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///Only reports filed before this time.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub created_before: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reason: ::std::option::Option<ReportReason>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub status: ::std::option::Option<ReportStatus>,
+        ///Only reports on this target id.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub target_id: ::std::option::Option<ExportInTargetId>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub target_type: ::std::option::Option<ReportTargetType>,
+    }
+    impl ExportIn {
+        pub fn builder() -> builder::ExportIn {
+            Default::default()
+        }
+    }
+    ///Only reports on this target id.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ExportInTargetId(::std::string::String);
+    impl ::std::ops::Deref for ExportInTargetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ExportInTargetId> for ::std::string::String {
+        fn from(value: ExportInTargetId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ExportInTargetId {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ExportInTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ExportInTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ExportInTargetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A CSV export of reports.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ExportOut {
+        ///Bytes of CSV, once done.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub bytes: ::std::option::Option<u64>,
+        ///When it was asked for.
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Where to download it, once done.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub download_url: ::std::option::Option<::std::string::String>,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        ///When it finished.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub finished_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///The export id (its `report.export` job).
+        pub id: ::uuid::Uuid,
+        ///Percent of the rows written.
+        pub progress: u8,
+        ///Rows written, once done.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub rows: ::std::option::Option<u64>,
+        pub status: JobStatus,
+    }
+    impl ExportOut {
+        pub fn builder() -> builder::ExportOut {
+            Default::default()
         }
     }
     ///A job as the ledger records it.
@@ -1594,6 +1711,8 @@ pub mod types {
         ///Height after EXIF orientation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub height: ::std::option::Option<u32>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub hidden_reason: ::std::option::Option<ReportReason>,
         ///The media id.
         pub id: ::uuid::Uuid,
         ///The processing job.
@@ -1605,12 +1724,24 @@ pub mod types {
         pub status: MediaStatus,
         ///Variants (empty until ready).
         pub variants: ::std::vec::Vec<VariantOut>,
+        pub visibility: MediaVisibility,
         ///Width after EXIF orientation.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub width: ::std::option::Option<u32>,
     }
     impl MediaOut {
         pub fn builder() -> builder::MediaOut {
+            Default::default()
+        }
+    }
+    ///Changes to an upload.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct MediaPatch {
+        pub visibility: MediaVisibility,
+    }
+    impl MediaPatch {
+        pub fn builder() -> builder::MediaPatch {
             Default::default()
         }
     }
@@ -1634,6 +1765,8 @@ pub mod types {
         Ready,
         #[serde(rename = "failed")]
         Failed,
+        #[serde(rename = "hidden")]
+        Hidden,
     }
     impl ::std::fmt::Display for MediaStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -1641,6 +1774,7 @@ pub mod types {
                 Self::Processing => f.write_str("processing"),
                 Self::Ready => f.write_str("ready"),
                 Self::Failed => f.write_str("failed"),
+                Self::Hidden => f.write_str("hidden"),
             }
         }
     }
@@ -1651,6 +1785,7 @@ pub mod types {
                 "processing" => Ok(Self::Processing),
                 "ready" => Ok(Self::Ready),
                 "failed" => Ok(Self::Failed),
+                "hidden" => Ok(Self::Hidden),
                 _ => Err("invalid value".into()),
             }
         }
@@ -1667,6 +1802,117 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///The reported media, as a moderator sees it.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MediaSummary {
+        ///Hidden by moderation.
+        pub hidden: bool,
+        ///Its owner's user id.
+        pub owner: ::std::string::String,
+        ///`processing`, `ready` or `failed`.
+        pub status: ::std::string::String,
+        ///A thumbnail moderators may load, once processed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub thumbnail_url: ::std::option::Option<::std::string::String>,
+        ///`private` or `public`.
+        pub visibility: ::std::string::String,
+    }
+    impl MediaSummary {
+        pub fn builder() -> builder::MediaSummary {
+            Default::default()
+        }
+    }
+    ///Who may see an upload.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum MediaVisibility {
+        #[serde(rename = "private")]
+        Private,
+        #[serde(rename = "public")]
+        Public,
+    }
+    impl ::std::fmt::Display for MediaVisibility {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Private => f.write_str("private"),
+                Self::Public => f.write_str("public"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for MediaVisibility {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "private" => Ok(Self::Private),
+                "public" => Ok(Self::Public),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for MediaVisibility {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for MediaVisibility {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///One of your reports.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MyReportOut {
+        ///When it was resolved or dismissed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub closed_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///When you filed it.
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Your words.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub details: ::std::option::Option<::std::string::String>,
+        ///The report id.
+        pub id: ::uuid::Uuid,
+        pub reason: ReportReason,
+        pub status: ReportStatus,
+        ///Which one.
+        pub target_id: ::std::string::String,
+        pub target_type: ReportTargetType,
+        ///When it last changed.
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl MyReportOut {
+        pub fn builder() -> builder::MyReportOut {
+            Default::default()
+        }
+    }
+    ///A page of your reports, newest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MyReportPage {
+        ///The reports.
+        pub items: ::std::vec::Vec<MyReportOut>,
+        ///Pass as `cursor` for the next page; absent on the last.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    impl MyReportPage {
+        pub fn builder() -> builder::MyReportPage {
+            Default::default()
         }
     }
     ///A notification to send.
@@ -2146,6 +2392,18 @@ pub mod types {
             value.parse()
         }
     }
+    ///How many of a group's reports give one reason.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReasonCountOut {
+        pub reason: ReportReason,
+        ///Reports giving it.
+        pub reports: u64,
+    }
+    impl ReasonCountOut {
+        pub fn builder() -> builder::ReasonCountOut {
+            Default::default()
+        }
+    }
     ///A refresh token.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -2200,6 +2458,846 @@ pub mod types {
         }
     }
     impl<'de> ::serde::Deserialize<'de> for RefreshInRefreshToken {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///What a moderator does about a report's target.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ReportAction {
+        #[serde(rename = "none")]
+        None,
+        #[serde(rename = "hide_media")]
+        HideMedia,
+        #[serde(rename = "restore_media")]
+        RestoreMedia,
+        #[serde(rename = "delete_media")]
+        DeleteMedia,
+        #[serde(rename = "disable_user")]
+        DisableUser,
+    }
+    impl ::std::fmt::Display for ReportAction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::None => f.write_str("none"),
+                Self::HideMedia => f.write_str("hide_media"),
+                Self::RestoreMedia => f.write_str("restore_media"),
+                Self::DeleteMedia => f.write_str("delete_media"),
+                Self::DisableUser => f.write_str("disable_user"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReportAction {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "none" => Ok(Self::None),
+                "hide_media" => Ok(Self::HideMedia),
+                "restore_media" => Ok(Self::RestoreMedia),
+                "delete_media" => Ok(Self::DeleteMedia),
+                "disable_user" => Ok(Self::DisableUser),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportAction {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///One change to a report.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReportActionOut {
+        ///What was done.
+        pub action: ::std::string::String,
+        ///Who: a user id, or `system` (triage hiding media).
+        pub actor: ::std::string::String,
+        ///When.
+        pub at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Status before.
+        pub from_status: ::std::string::String,
+        ///The note given.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub note: ::std::option::Option<::std::string::String>,
+        ///Status after.
+        pub to_status: ::std::string::String,
+    }
+    impl ReportActionOut {
+        pub fn builder() -> builder::ReportActionOut {
+            Default::default()
+        }
+    }
+    ///The reports a decision changed.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReportDecided {
+        ///The other reports on its target it closed (with `apply_to_target`).
+        pub also_changed: ::std::vec::Vec<::uuid::Uuid>,
+        pub report: ReportOut,
+    }
+    impl ReportDecided {
+        pub fn builder() -> builder::ReportDecided {
+            Default::default()
+        }
+    }
+    ///The status a moderator moves a report to.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ReportDecisionStatus {
+        #[serde(rename = "reviewing")]
+        Reviewing,
+        #[serde(rename = "resolved")]
+        Resolved,
+        #[serde(rename = "dismissed")]
+        Dismissed,
+    }
+    impl ::std::fmt::Display for ReportDecisionStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Reviewing => f.write_str("reviewing"),
+                Self::Resolved => f.write_str("resolved"),
+                Self::Dismissed => f.write_str("dismissed"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReportDecisionStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "reviewing" => Ok(Self::Reviewing),
+                "resolved" => Ok(Self::Resolved),
+                "dismissed" => Ok(Self::Dismissed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportDecisionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportDecisionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///A report with its target and the other reports on it.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReportDetail {
+        ///Every change to this report, oldest first.
+        pub history: ::std::vec::Vec<ReportActionOut>,
+        ///The other reports on the same target, newest first (at most 100).
+        pub others: ::std::vec::Vec<ReportOut>,
+        pub report: ReportOut,
+        pub target: TargetSummary,
+    }
+    impl ReportDetail {
+        pub fn builder() -> builder::ReportDetail {
+            Default::default()
+        }
+    }
+    ///The reports on one target that the filters select.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReportGroupOut {
+        ///The priority crossed the threshold and no moderator has closed every report since.
+        pub escalated: bool,
+        ///When it was first reported.
+        pub first_reported_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The newest selected report.
+        pub last_reported_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Its newest report: `GET /v1/reports/{id}` shows it with the others.
+        pub latest_report_id: ::uuid::Uuid,
+        ///Its priority (from its open reports).
+        pub priority: f64,
+        ///Those reports by reason, most first.
+        pub reasons: ::std::vec::Vec<ReasonCountOut>,
+        ///Reports on it that the filters select.
+        pub reports: u64,
+        ///Which one.
+        pub target_id: ::std::string::String,
+        pub target_type: ReportTargetType,
+    }
+    impl ReportGroupOut {
+        pub fn builder() -> builder::ReportGroupOut {
+            Default::default()
+        }
+    }
+    ///A page of the moderator list: reports grouped by target.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReportGroupPage {
+        ///The groups, in the order asked for.
+        pub items: ::std::vec::Vec<ReportGroupOut>,
+        ///Pass as `cursor` (with the same filters and sort) for the next page; absent on the last.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    impl ReportGroupPage {
+        pub fn builder() -> builder::ReportGroupPage {
+            Default::default()
+        }
+    }
+    ///A report to file.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReportIn {
+        ///In your words, at most 2,000 characters; required when the reason is `other`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub details: ::std::option::Option<ReportInDetails>,
+        pub reason: ReportReason,
+        ///Which one: a media or user id, or your own object's id (1–200 characters).
+        pub target_id: ReportInTargetId,
+        pub target_type: ReportTargetType,
+    }
+    impl ReportIn {
+        pub fn builder() -> builder::ReportIn {
+            Default::default()
+        }
+    }
+    ///In your words, at most 2,000 characters; required when the reason is `other`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReportInDetails(::std::string::String);
+    impl ::std::ops::Deref for ReportInDetails {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ReportInDetails> for ::std::string::String {
+        fn from(value: ReportInDetails) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ReportInDetails {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportInDetails {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportInDetails {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ReportInDetails {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Which one: a media or user id, or your own object's id (1–200 characters).
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReportInTargetId(::std::string::String);
+    impl ::std::ops::Deref for ReportInTargetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ReportInTargetId> for ::std::string::String {
+        fn from(value: ReportInTargetId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ReportInTargetId {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportInTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportInTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ReportInTargetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A report as moderators see it.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ReportOut {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub action: ::std::option::Option<ReportAction>,
+        ///When it was resolved or dismissed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub closed_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///When it was filed.
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The reporter's words.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub details: ::std::option::Option<::std::string::String>,
+        ///The report id.
+        pub id: ::uuid::Uuid,
+        ///The moderators' private note.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub note: ::std::option::Option<::std::string::String>,
+        ///Its target's priority.
+        pub priority: f64,
+        pub reason: ReportReason,
+        ///Who reported it.
+        pub reporter_id: ::uuid::Uuid,
+        ///The reporter's account was younger than a day (counts half in the priority).
+        pub reporter_new_account: bool,
+        ///Who last changed it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reviewed_by: ::std::option::Option<::std::string::String>,
+        pub status: ReportStatus,
+        ///Which one.
+        pub target_id: ::std::string::String,
+        pub target_type: ReportTargetType,
+        ///Its `report.triage` job.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub triage_job_id: ::std::option::Option<::uuid::Uuid>,
+        ///When it last changed.
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl ReportOut {
+        pub fn builder() -> builder::ReportOut {
+            Default::default()
+        }
+    }
+    ///A moderator's decision.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReportPatch {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub action: ::std::option::Option<ReportAction>,
+        ///Also close every other open report on the same target (with `resolved` or `dismissed`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub apply_to_target: ::std::option::Option<bool>,
+        ///A private note for the moderators (at most 2,000 characters; never shown to the reporter).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub note: ::std::option::Option<ReportPatchNote>,
+        pub status: ReportDecisionStatus,
+    }
+    impl ReportPatch {
+        pub fn builder() -> builder::ReportPatch {
+            Default::default()
+        }
+    }
+    ///A private note for the moderators (at most 2,000 characters; never shown to the reporter).
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReportPatchNote(::std::string::String);
+    impl ::std::ops::Deref for ReportPatchNote {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ReportPatchNote> for ::std::string::String {
+        fn from(value: ReportPatchNote) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ReportPatchNote {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportPatchNote {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportPatchNote {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ReportPatchNote {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Why something is reported.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ReportReason {
+        #[serde(rename = "spam")]
+        Spam,
+        #[serde(rename = "harassment")]
+        Harassment,
+        #[serde(rename = "hate")]
+        Hate,
+        #[serde(rename = "violence")]
+        Violence,
+        #[serde(rename = "sexual")]
+        Sexual,
+        #[serde(rename = "self_harm")]
+        SelfHarm,
+        #[serde(rename = "illegal")]
+        Illegal,
+        #[serde(rename = "copyright")]
+        Copyright,
+        #[serde(rename = "impersonation")]
+        Impersonation,
+        #[serde(rename = "other")]
+        Other,
+    }
+    impl ::std::fmt::Display for ReportReason {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Spam => f.write_str("spam"),
+                Self::Harassment => f.write_str("harassment"),
+                Self::Hate => f.write_str("hate"),
+                Self::Violence => f.write_str("violence"),
+                Self::Sexual => f.write_str("sexual"),
+                Self::SelfHarm => f.write_str("self_harm"),
+                Self::Illegal => f.write_str("illegal"),
+                Self::Copyright => f.write_str("copyright"),
+                Self::Impersonation => f.write_str("impersonation"),
+                Self::Other => f.write_str("other"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReportReason {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "spam" => Ok(Self::Spam),
+                "harassment" => Ok(Self::Harassment),
+                "hate" => Ok(Self::Hate),
+                "violence" => Ok(Self::Violence),
+                "sexual" => Ok(Self::Sexual),
+                "self_harm" => Ok(Self::SelfHarm),
+                "illegal" => Ok(Self::Illegal),
+                "copyright" => Ok(Self::Copyright),
+                "impersonation" => Ok(Self::Impersonation),
+                "other" => Ok(Self::Other),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportReason {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///How the moderator list is ordered.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ReportSort {
+        #[serde(rename = "priority")]
+        Priority,
+        #[serde(rename = "age")]
+        Age,
+    }
+    impl ::std::fmt::Display for ReportSort {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Priority => f.write_str("priority"),
+                Self::Age => f.write_str("age"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReportSort {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "priority" => Ok(Self::Priority),
+                "age" => Ok(Self::Age),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportSort {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportSort {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Where a report is in review.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ReportStatus {
+        #[serde(rename = "open")]
+        Open,
+        #[serde(rename = "reviewing")]
+        Reviewing,
+        #[serde(rename = "resolved")]
+        Resolved,
+        #[serde(rename = "dismissed")]
+        Dismissed,
+    }
+    impl ::std::fmt::Display for ReportStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Open => f.write_str("open"),
+                Self::Reviewing => f.write_str("reviewing"),
+                Self::Resolved => f.write_str("resolved"),
+                Self::Dismissed => f.write_str("dismissed"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReportStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "open" => Ok(Self::Open),
+                "reviewing" => Ok(Self::Reviewing),
+                "resolved" => Ok(Self::Resolved),
+                "dismissed" => Ok(Self::Dismissed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///What a report is about.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ReportTargetType {
+        #[serde(rename = "media")]
+        Media,
+        #[serde(rename = "user")]
+        User,
+        #[serde(rename = "external")]
+        External,
+    }
+    impl ::std::fmt::Display for ReportTargetType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Media => f.write_str("media"),
+                Self::User => f.write_str("user"),
+                Self::External => f.write_str("external"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ReportTargetType {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "media" => Ok(Self::Media),
+                "user" => Ok(Self::User),
+                "external" => Ok(Self::External),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportTargetType {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportTargetType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`ReportsListCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReportsListCursor(::std::string::String);
+    impl ::std::ops::Deref for ReportsListCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ReportsListCursor> for ::std::string::String {
+        fn from(value: ReportsListCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ReportsListCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 128usize {
+                return Err("longer than 128 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportsListCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ReportsListCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ReportsListTargetId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReportsListTargetId(::std::string::String);
+    impl ::std::ops::Deref for ReportsListTargetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ReportsListTargetId> for ::std::string::String {
+        fn from(value: ReportsListTargetId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ReportsListTargetId {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 200usize {
+                return Err("longer than 200 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportsListTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportsListTargetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ReportsListTargetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ReportsMineCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReportsMineCursor(::std::string::String);
+    impl ::std::ops::Deref for ReportsMineCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ReportsMineCursor> for ::std::string::String {
+        fn from(value: ReportsMineCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ReportsMineCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ReportsMineCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ReportsMineCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ReportsMineCursor {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2753,6 +3851,12 @@ pub mod types {
         WebhooksRead,
         #[serde(rename = "webhooks:write")]
         WebhooksWrite,
+        #[serde(rename = "reports:read")]
+        ReportsRead,
+        #[serde(rename = "reports:write")]
+        ReportsWrite,
+        #[serde(rename = "reports:moderate")]
+        ReportsModerate,
     }
     impl ::std::fmt::Display for Scope {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -2767,6 +3871,9 @@ pub mod types {
                 Self::NotificationsWrite => f.write_str("notifications:write"),
                 Self::WebhooksRead => f.write_str("webhooks:read"),
                 Self::WebhooksWrite => f.write_str("webhooks:write"),
+                Self::ReportsRead => f.write_str("reports:read"),
+                Self::ReportsWrite => f.write_str("reports:write"),
+                Self::ReportsModerate => f.write_str("reports:moderate"),
             }
         }
     }
@@ -2784,6 +3891,9 @@ pub mod types {
                 "notifications:write" => Ok(Self::NotificationsWrite),
                 "webhooks:read" => Ok(Self::WebhooksRead),
                 "webhooks:write" => Ok(Self::WebhooksWrite),
+                "reports:read" => Ok(Self::ReportsRead),
+                "reports:write" => Ok(Self::ReportsWrite),
+                "reports:moderate" => Ok(Self::ReportsModerate),
                 _ => Err("invalid value".into()),
             }
         }
@@ -2800,6 +3910,29 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///What a report is about, summed up.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct TargetSummary {
+        ///When its priority crossed the threshold, while any report on it is open.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub escalated_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///When it was first reported.
+        pub first_reported_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub media: ::std::option::Option<MediaSummary>,
+        ///Its priority.
+        pub priority: f64,
+        ///Which one.
+        pub target_id: ::std::string::String,
+        pub target_type: ReportTargetType,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub user: ::std::option::Option<UserSummary>,
+    }
+    impl TargetSummary {
+        pub fn builder() -> builder::TargetSummary {
+            Default::default()
         }
     }
     ///A notification template (`jobs/templates/email/`).
@@ -2969,6 +4102,23 @@ pub mod types {
     }
     impl UserPatchIn {
         pub fn builder() -> builder::UserPatchIn {
+            Default::default()
+        }
+    }
+    ///The reported account, as a moderator sees it.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UserSummary {
+        ///When it was created.
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Whether it is disabled.
+        pub disabled: bool,
+        ///Its email.
+        pub email: ::std::string::String,
+        ///Its role.
+        pub role: ::std::string::String,
+    }
+    impl UserSummary {
+        pub fn builder() -> builder::UserSummary {
             Default::default()
         }
     }
@@ -5299,6 +6449,304 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct ExportIn {
+            created_after: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            created_before: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            reason: ::std::result::Result<
+                ::std::option::Option<super::ReportReason>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<
+                ::std::option::Option<super::ReportStatus>,
+                ::std::string::String,
+            >,
+            target_id: ::std::result::Result<
+                ::std::option::Option<super::ExportInTargetId>,
+                ::std::string::String,
+            >,
+            target_type: ::std::result::Result<
+                ::std::option::Option<super::ReportTargetType>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ExportIn {
+            fn default() -> Self {
+                Self {
+                    created_after: Ok(Default::default()),
+                    created_before: Ok(Default::default()),
+                    reason: Ok(Default::default()),
+                    status: Ok(Default::default()),
+                    target_id: Ok(Default::default()),
+                    target_type: Ok(Default::default()),
+                }
+            }
+        }
+        impl ExportIn {
+            pub fn created_after<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_after = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_after: {e}"));
+                self
+            }
+            pub fn created_before<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_before = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for created_before: {e}")
+                });
+                self
+            }
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportReason>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reason: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportStatus>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+            pub fn target_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ExportInTargetId>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_id: {e}"));
+                self
+            }
+            pub fn target_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportTargetType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_type = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_type: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ExportIn> for super::ExportIn {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ExportIn,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_after: value.created_after?,
+                    created_before: value.created_before?,
+                    reason: value.reason?,
+                    status: value.status?,
+                    target_id: value.target_id?,
+                    target_type: value.target_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ExportIn> for ExportIn {
+            fn from(value: super::ExportIn) -> Self {
+                Self {
+                    created_after: Ok(value.created_after),
+                    created_before: Ok(value.created_before),
+                    reason: Ok(value.reason),
+                    status: Ok(value.status),
+                    target_id: Ok(value.target_id),
+                    target_type: Ok(value.target_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ExportOut {
+            bytes: ::std::result::Result<::std::option::Option<u64>, ::std::string::String>,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            download_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            finished_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            progress: ::std::result::Result<u8, ::std::string::String>,
+            rows: ::std::result::Result<::std::option::Option<u64>, ::std::string::String>,
+            status: ::std::result::Result<super::JobStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for ExportOut {
+            fn default() -> Self {
+                Self {
+                    bytes: Ok(Default::default()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    download_url: Ok(Default::default()),
+                    error: Ok(Default::default()),
+                    finished_at: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    progress: Err("no value supplied for progress".to_string()),
+                    rows: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl ExportOut {
+            pub fn bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.bytes = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for bytes: {e}"));
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+                self
+            }
+            pub fn download_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.download_url = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for download_url: {e}"));
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for error: {e}"));
+                self
+            }
+            pub fn finished_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.finished_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for finished_at: {e}"));
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn progress<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u8>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.progress = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for progress: {e}"));
+                self
+            }
+            pub fn rows<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rows = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for rows: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::JobStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ExportOut> for super::ExportOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ExportOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    bytes: value.bytes?,
+                    created_at: value.created_at?,
+                    download_url: value.download_url?,
+                    error: value.error?,
+                    finished_at: value.finished_at?,
+                    id: value.id?,
+                    progress: value.progress?,
+                    rows: value.rows?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ExportOut> for ExportOut {
+            fn from(value: super::ExportOut) -> Self {
+                Self {
+                    bytes: Ok(value.bytes),
+                    created_at: Ok(value.created_at),
+                    download_url: Ok(value.download_url),
+                    error: Ok(value.error),
+                    finished_at: Ok(value.finished_at),
+                    id: Ok(value.id),
+                    progress: Ok(value.progress),
+                    rows: Ok(value.rows),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct JobOut {
             attempts: ::std::result::Result<u32, ::std::string::String>,
             created_at: ::std::result::Result<
@@ -5790,6 +7238,10 @@ pub mod types {
                 ::std::string::String,
             >,
             height: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
+            hidden_reason: ::std::result::Result<
+                ::std::option::Option<super::ReportReason>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             job_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
             source_bytes: ::std::result::Result<u64, ::std::string::String>,
@@ -5797,6 +7249,7 @@ pub mod types {
             status: ::std::result::Result<super::MediaStatus, ::std::string::String>,
             variants:
                 ::std::result::Result<::std::vec::Vec<super::VariantOut>, ::std::string::String>,
+            visibility: ::std::result::Result<super::MediaVisibility, ::std::string::String>,
             width: ::std::result::Result<::std::option::Option<u32>, ::std::string::String>,
         }
         impl ::std::default::Default for MediaOut {
@@ -5808,12 +7261,14 @@ pub mod types {
                     error: Ok(Default::default()),
                     filename: Ok(Default::default()),
                     height: Ok(Default::default()),
+                    hidden_reason: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     job_id: Err("no value supplied for job_id".to_string()),
                     source_bytes: Err("no value supplied for source_bytes".to_string()),
                     source_format: Err("no value supplied for source_format".to_string()),
                     status: Err("no value supplied for status".to_string()),
                     variants: Err("no value supplied for variants".to_string()),
+                    visibility: Err("no value supplied for visibility".to_string()),
                     width: Ok(Default::default()),
                 }
             }
@@ -5879,6 +7334,16 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for height: {e}"));
                 self
             }
+            pub fn hidden_reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportReason>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.hidden_reason = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for hidden_reason: {e}"));
+                self
+            }
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::uuid::Uuid>,
@@ -5939,6 +7404,16 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for variants: {e}"));
                 self
             }
+            pub fn visibility<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MediaVisibility>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.visibility = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for visibility: {e}"));
+                self
+            }
             pub fn width<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<u32>>,
@@ -5962,12 +7437,14 @@ pub mod types {
                     error: value.error?,
                     filename: value.filename?,
                     height: value.height?,
+                    hidden_reason: value.hidden_reason?,
                     id: value.id?,
                     job_id: value.job_id?,
                     source_bytes: value.source_bytes?,
                     source_format: value.source_format?,
                     status: value.status?,
                     variants: value.variants?,
+                    visibility: value.visibility?,
                     width: value.width?,
                 })
             }
@@ -5981,13 +7458,378 @@ pub mod types {
                     error: Ok(value.error),
                     filename: Ok(value.filename),
                     height: Ok(value.height),
+                    hidden_reason: Ok(value.hidden_reason),
                     id: Ok(value.id),
                     job_id: Ok(value.job_id),
                     source_bytes: Ok(value.source_bytes),
                     source_format: Ok(value.source_format),
                     status: Ok(value.status),
                     variants: Ok(value.variants),
+                    visibility: Ok(value.visibility),
                     width: Ok(value.width),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MediaPatch {
+            visibility: ::std::result::Result<super::MediaVisibility, ::std::string::String>,
+        }
+        impl ::std::default::Default for MediaPatch {
+            fn default() -> Self {
+                Self {
+                    visibility: Err("no value supplied for visibility".to_string()),
+                }
+            }
+        }
+        impl MediaPatch {
+            pub fn visibility<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MediaVisibility>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.visibility = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for visibility: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MediaPatch> for super::MediaPatch {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MediaPatch,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    visibility: value.visibility?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MediaPatch> for MediaPatch {
+            fn from(value: super::MediaPatch) -> Self {
+                Self {
+                    visibility: Ok(value.visibility),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MediaSummary {
+            hidden: ::std::result::Result<bool, ::std::string::String>,
+            owner: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            thumbnail_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            visibility: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for MediaSummary {
+            fn default() -> Self {
+                Self {
+                    hidden: Err("no value supplied for hidden".to_string()),
+                    owner: Err("no value supplied for owner".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    thumbnail_url: Ok(Default::default()),
+                    visibility: Err("no value supplied for visibility".to_string()),
+                }
+            }
+        }
+        impl MediaSummary {
+            pub fn hidden<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.hidden = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for hidden: {e}"));
+                self
+            }
+            pub fn owner<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.owner = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for owner: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+            pub fn thumbnail_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.thumbnail_url = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for thumbnail_url: {e}"));
+                self
+            }
+            pub fn visibility<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.visibility = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for visibility: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MediaSummary> for super::MediaSummary {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MediaSummary,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    hidden: value.hidden?,
+                    owner: value.owner?,
+                    status: value.status?,
+                    thumbnail_url: value.thumbnail_url?,
+                    visibility: value.visibility?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MediaSummary> for MediaSummary {
+            fn from(value: super::MediaSummary) -> Self {
+                Self {
+                    hidden: Ok(value.hidden),
+                    owner: Ok(value.owner),
+                    status: Ok(value.status),
+                    thumbnail_url: Ok(value.thumbnail_url),
+                    visibility: Ok(value.visibility),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MyReportOut {
+            closed_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            details: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            reason: ::std::result::Result<super::ReportReason, ::std::string::String>,
+            status: ::std::result::Result<super::ReportStatus, ::std::string::String>,
+            target_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            target_type: ::std::result::Result<super::ReportTargetType, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for MyReportOut {
+            fn default() -> Self {
+                Self {
+                    closed_at: Ok(Default::default()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    details: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    reason: Err("no value supplied for reason".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    target_id: Err("no value supplied for target_id".to_string()),
+                    target_type: Err("no value supplied for target_type".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl MyReportOut {
+            pub fn closed_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.closed_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for closed_at: {e}"));
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+                self
+            }
+            pub fn details<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.details = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for details: {e}"));
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportReason>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reason: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+            pub fn target_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_id: {e}"));
+                self
+            }
+            pub fn target_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportTargetType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_type = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_type: {e}"));
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for updated_at: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MyReportOut> for super::MyReportOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MyReportOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    closed_at: value.closed_at?,
+                    created_at: value.created_at?,
+                    details: value.details?,
+                    id: value.id?,
+                    reason: value.reason?,
+                    status: value.status?,
+                    target_id: value.target_id?,
+                    target_type: value.target_type?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MyReportOut> for MyReportOut {
+            fn from(value: super::MyReportOut) -> Self {
+                Self {
+                    closed_at: Ok(value.closed_at),
+                    created_at: Ok(value.created_at),
+                    details: Ok(value.details),
+                    id: Ok(value.id),
+                    reason: Ok(value.reason),
+                    status: Ok(value.status),
+                    target_id: Ok(value.target_id),
+                    target_type: Ok(value.target_type),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MyReportPage {
+            items:
+                ::std::result::Result<::std::vec::Vec<super::MyReportOut>, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for MyReportPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+        impl MyReportPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::MyReportOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for items: {e}"));
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for next_cursor: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MyReportPage> for super::MyReportPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MyReportPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MyReportPage> for MyReportPage {
+            fn from(value: super::MyReportPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next_cursor: Ok(value.next_cursor),
                 }
             }
         }
@@ -6634,6 +8476,60 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct ReasonCountOut {
+            reason: ::std::result::Result<super::ReportReason, ::std::string::String>,
+            reports: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReasonCountOut {
+            fn default() -> Self {
+                Self {
+                    reason: Err("no value supplied for reason".to_string()),
+                    reports: Err("no value supplied for reports".to_string()),
+                }
+            }
+        }
+        impl ReasonCountOut {
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportReason>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reason: {e}"));
+                self
+            }
+            pub fn reports<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reports = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reports: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReasonCountOut> for super::ReasonCountOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReasonCountOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    reason: value.reason?,
+                    reports: value.reports?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReasonCountOut> for ReasonCountOut {
+            fn from(value: super::ReasonCountOut) -> Self {
+                Self {
+                    reason: Ok(value.reason),
+                    reports: Ok(value.reports),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct RefreshIn {
             refresh_token:
                 ::std::result::Result<super::RefreshInRefreshToken, ::std::string::String>,
@@ -6671,6 +8567,933 @@ pub mod types {
             fn from(value: super::RefreshIn) -> Self {
                 Self {
                     refresh_token: Ok(value.refresh_token),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportActionOut {
+            action: ::std::result::Result<::std::string::String, ::std::string::String>,
+            actor: ::std::result::Result<::std::string::String, ::std::string::String>,
+            at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            from_status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            note: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            to_status: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReportActionOut {
+            fn default() -> Self {
+                Self {
+                    action: Err("no value supplied for action".to_string()),
+                    actor: Err("no value supplied for actor".to_string()),
+                    at: Err("no value supplied for at".to_string()),
+                    from_status: Err("no value supplied for from_status".to_string()),
+                    note: Ok(Default::default()),
+                    to_status: Err("no value supplied for to_status".to_string()),
+                }
+            }
+        }
+        impl ReportActionOut {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for action: {e}"));
+                self
+            }
+            pub fn actor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for actor: {e}"));
+                self
+            }
+            pub fn at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for at: {e}"));
+                self
+            }
+            pub fn from_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from_status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for from_status: {e}"));
+                self
+            }
+            pub fn note<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.note = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for note: {e}"));
+                self
+            }
+            pub fn to_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to_status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for to_status: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportActionOut> for super::ReportActionOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportActionOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    actor: value.actor?,
+                    at: value.at?,
+                    from_status: value.from_status?,
+                    note: value.note?,
+                    to_status: value.to_status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportActionOut> for ReportActionOut {
+            fn from(value: super::ReportActionOut) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    actor: Ok(value.actor),
+                    at: Ok(value.at),
+                    from_status: Ok(value.from_status),
+                    note: Ok(value.note),
+                    to_status: Ok(value.to_status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportDecided {
+            also_changed:
+                ::std::result::Result<::std::vec::Vec<::uuid::Uuid>, ::std::string::String>,
+            report: ::std::result::Result<super::ReportOut, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReportDecided {
+            fn default() -> Self {
+                Self {
+                    also_changed: Err("no value supplied for also_changed".to_string()),
+                    report: Err("no value supplied for report".to_string()),
+                }
+            }
+        }
+        impl ReportDecided {
+            pub fn also_changed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.also_changed = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for also_changed: {e}"));
+                self
+            }
+            pub fn report<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportOut>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.report = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for report: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportDecided> for super::ReportDecided {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportDecided,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    also_changed: value.also_changed?,
+                    report: value.report?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportDecided> for ReportDecided {
+            fn from(value: super::ReportDecided) -> Self {
+                Self {
+                    also_changed: Ok(value.also_changed),
+                    report: Ok(value.report),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportDetail {
+            history: ::std::result::Result<
+                ::std::vec::Vec<super::ReportActionOut>,
+                ::std::string::String,
+            >,
+            others: ::std::result::Result<::std::vec::Vec<super::ReportOut>, ::std::string::String>,
+            report: ::std::result::Result<super::ReportOut, ::std::string::String>,
+            target: ::std::result::Result<super::TargetSummary, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReportDetail {
+            fn default() -> Self {
+                Self {
+                    history: Err("no value supplied for history".to_string()),
+                    others: Err("no value supplied for others".to_string()),
+                    report: Err("no value supplied for report".to_string()),
+                    target: Err("no value supplied for target".to_string()),
+                }
+            }
+        }
+        impl ReportDetail {
+            pub fn history<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ReportActionOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.history = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for history: {e}"));
+                self
+            }
+            pub fn others<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ReportOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.others = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for others: {e}"));
+                self
+            }
+            pub fn report<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportOut>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.report = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for report: {e}"));
+                self
+            }
+            pub fn target<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TargetSummary>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportDetail> for super::ReportDetail {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportDetail,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    history: value.history?,
+                    others: value.others?,
+                    report: value.report?,
+                    target: value.target?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportDetail> for ReportDetail {
+            fn from(value: super::ReportDetail) -> Self {
+                Self {
+                    history: Ok(value.history),
+                    others: Ok(value.others),
+                    report: Ok(value.report),
+                    target: Ok(value.target),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportGroupOut {
+            escalated: ::std::result::Result<bool, ::std::string::String>,
+            first_reported_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            last_reported_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            latest_report_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            priority: ::std::result::Result<f64, ::std::string::String>,
+            reasons: ::std::result::Result<
+                ::std::vec::Vec<super::ReasonCountOut>,
+                ::std::string::String,
+            >,
+            reports: ::std::result::Result<u64, ::std::string::String>,
+            target_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            target_type: ::std::result::Result<super::ReportTargetType, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReportGroupOut {
+            fn default() -> Self {
+                Self {
+                    escalated: Err("no value supplied for escalated".to_string()),
+                    first_reported_at: Err("no value supplied for first_reported_at".to_string()),
+                    last_reported_at: Err("no value supplied for last_reported_at".to_string()),
+                    latest_report_id: Err("no value supplied for latest_report_id".to_string()),
+                    priority: Err("no value supplied for priority".to_string()),
+                    reasons: Err("no value supplied for reasons".to_string()),
+                    reports: Err("no value supplied for reports".to_string()),
+                    target_id: Err("no value supplied for target_id".to_string()),
+                    target_type: Err("no value supplied for target_type".to_string()),
+                }
+            }
+        }
+        impl ReportGroupOut {
+            pub fn escalated<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.escalated = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for escalated: {e}"));
+                self
+            }
+            pub fn first_reported_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.first_reported_at = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for first_reported_at: {e}")
+                });
+                self
+            }
+            pub fn last_reported_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_reported_at = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for last_reported_at: {e}")
+                });
+                self
+            }
+            pub fn latest_report_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.latest_report_id = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for latest_report_id: {e}")
+                });
+                self
+            }
+            pub fn priority<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.priority = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for priority: {e}"));
+                self
+            }
+            pub fn reasons<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ReasonCountOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reasons = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reasons: {e}"));
+                self
+            }
+            pub fn reports<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reports = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reports: {e}"));
+                self
+            }
+            pub fn target_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_id: {e}"));
+                self
+            }
+            pub fn target_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportTargetType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_type = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_type: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportGroupOut> for super::ReportGroupOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportGroupOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    escalated: value.escalated?,
+                    first_reported_at: value.first_reported_at?,
+                    last_reported_at: value.last_reported_at?,
+                    latest_report_id: value.latest_report_id?,
+                    priority: value.priority?,
+                    reasons: value.reasons?,
+                    reports: value.reports?,
+                    target_id: value.target_id?,
+                    target_type: value.target_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportGroupOut> for ReportGroupOut {
+            fn from(value: super::ReportGroupOut) -> Self {
+                Self {
+                    escalated: Ok(value.escalated),
+                    first_reported_at: Ok(value.first_reported_at),
+                    last_reported_at: Ok(value.last_reported_at),
+                    latest_report_id: Ok(value.latest_report_id),
+                    priority: Ok(value.priority),
+                    reasons: Ok(value.reasons),
+                    reports: Ok(value.reports),
+                    target_id: Ok(value.target_id),
+                    target_type: Ok(value.target_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportGroupPage {
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::ReportGroupOut>,
+                ::std::string::String,
+            >,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ReportGroupPage {
+            fn default() -> Self {
+                Self {
+                    items: Err("no value supplied for items".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+        impl ReportGroupPage {
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ReportGroupOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for items: {e}"));
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for next_cursor: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportGroupPage> for super::ReportGroupPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportGroupPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    items: value.items?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportGroupPage> for ReportGroupPage {
+            fn from(value: super::ReportGroupPage) -> Self {
+                Self {
+                    items: Ok(value.items),
+                    next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportIn {
+            details: ::std::result::Result<
+                ::std::option::Option<super::ReportInDetails>,
+                ::std::string::String,
+            >,
+            reason: ::std::result::Result<super::ReportReason, ::std::string::String>,
+            target_id: ::std::result::Result<super::ReportInTargetId, ::std::string::String>,
+            target_type: ::std::result::Result<super::ReportTargetType, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReportIn {
+            fn default() -> Self {
+                Self {
+                    details: Ok(Default::default()),
+                    reason: Err("no value supplied for reason".to_string()),
+                    target_id: Err("no value supplied for target_id".to_string()),
+                    target_type: Err("no value supplied for target_type".to_string()),
+                }
+            }
+        }
+        impl ReportIn {
+            pub fn details<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportInDetails>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.details = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for details: {e}"));
+                self
+            }
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportReason>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reason: {e}"));
+                self
+            }
+            pub fn target_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportInTargetId>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_id: {e}"));
+                self
+            }
+            pub fn target_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportTargetType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_type = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_type: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportIn> for super::ReportIn {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportIn,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    details: value.details?,
+                    reason: value.reason?,
+                    target_id: value.target_id?,
+                    target_type: value.target_type?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportIn> for ReportIn {
+            fn from(value: super::ReportIn) -> Self {
+                Self {
+                    details: Ok(value.details),
+                    reason: Ok(value.reason),
+                    target_id: Ok(value.target_id),
+                    target_type: Ok(value.target_type),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportOut {
+            action: ::std::result::Result<
+                ::std::option::Option<super::ReportAction>,
+                ::std::string::String,
+            >,
+            closed_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            details: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            note: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            priority: ::std::result::Result<f64, ::std::string::String>,
+            reason: ::std::result::Result<super::ReportReason, ::std::string::String>,
+            reporter_id: ::std::result::Result<::uuid::Uuid, ::std::string::String>,
+            reporter_new_account: ::std::result::Result<bool, ::std::string::String>,
+            reviewed_by: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::ReportStatus, ::std::string::String>,
+            target_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            target_type: ::std::result::Result<super::ReportTargetType, ::std::string::String>,
+            triage_job_id:
+                ::std::result::Result<::std::option::Option<::uuid::Uuid>, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ReportOut {
+            fn default() -> Self {
+                Self {
+                    action: Ok(Default::default()),
+                    closed_at: Ok(Default::default()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    details: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    note: Ok(Default::default()),
+                    priority: Err("no value supplied for priority".to_string()),
+                    reason: Err("no value supplied for reason".to_string()),
+                    reporter_id: Err("no value supplied for reporter_id".to_string()),
+                    reporter_new_account: Err(
+                        "no value supplied for reporter_new_account".to_string()
+                    ),
+                    reviewed_by: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                    target_id: Err("no value supplied for target_id".to_string()),
+                    target_type: Err("no value supplied for target_type".to_string()),
+                    triage_job_id: Ok(Default::default()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl ReportOut {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportAction>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for action: {e}"));
+                self
+            }
+            pub fn closed_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.closed_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for closed_at: {e}"));
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+                self
+            }
+            pub fn details<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.details = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for details: {e}"));
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn note<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.note = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for note: {e}"));
+                self
+            }
+            pub fn priority<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.priority = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for priority: {e}"));
+                self
+            }
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportReason>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reason: {e}"));
+                self
+            }
+            pub fn reporter_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::uuid::Uuid>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reporter_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reporter_id: {e}"));
+                self
+            }
+            pub fn reporter_new_account<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reporter_new_account = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for reporter_new_account: {e}")
+                });
+                self
+            }
+            pub fn reviewed_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reviewed_by = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for reviewed_by: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+            pub fn target_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_id: {e}"));
+                self
+            }
+            pub fn target_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportTargetType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_type = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_type: {e}"));
+                self
+            }
+            pub fn triage_job_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.triage_job_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for triage_job_id: {e}"));
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for updated_at: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportOut> for super::ReportOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    closed_at: value.closed_at?,
+                    created_at: value.created_at?,
+                    details: value.details?,
+                    id: value.id?,
+                    note: value.note?,
+                    priority: value.priority?,
+                    reason: value.reason?,
+                    reporter_id: value.reporter_id?,
+                    reporter_new_account: value.reporter_new_account?,
+                    reviewed_by: value.reviewed_by?,
+                    status: value.status?,
+                    target_id: value.target_id?,
+                    target_type: value.target_type?,
+                    triage_job_id: value.triage_job_id?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportOut> for ReportOut {
+            fn from(value: super::ReportOut) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    closed_at: Ok(value.closed_at),
+                    created_at: Ok(value.created_at),
+                    details: Ok(value.details),
+                    id: Ok(value.id),
+                    note: Ok(value.note),
+                    priority: Ok(value.priority),
+                    reason: Ok(value.reason),
+                    reporter_id: Ok(value.reporter_id),
+                    reporter_new_account: Ok(value.reporter_new_account),
+                    reviewed_by: Ok(value.reviewed_by),
+                    status: Ok(value.status),
+                    target_id: Ok(value.target_id),
+                    target_type: Ok(value.target_type),
+                    triage_job_id: Ok(value.triage_job_id),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ReportPatch {
+            action: ::std::result::Result<
+                ::std::option::Option<super::ReportAction>,
+                ::std::string::String,
+            >,
+            apply_to_target:
+                ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+            note: ::std::result::Result<
+                ::std::option::Option<super::ReportPatchNote>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<super::ReportDecisionStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for ReportPatch {
+            fn default() -> Self {
+                Self {
+                    action: Ok(Default::default()),
+                    apply_to_target: Ok(Default::default()),
+                    note: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl ReportPatch {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportAction>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for action: {e}"));
+                self
+            }
+            pub fn apply_to_target<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.apply_to_target = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for apply_to_target: {e}")
+                });
+                self
+            }
+            pub fn note<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::ReportPatchNote>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.note = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for note: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportDecisionStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ReportPatch> for super::ReportPatch {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ReportPatch,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    apply_to_target: value.apply_to_target?,
+                    note: value.note?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ReportPatch> for ReportPatch {
+            fn from(value: super::ReportPatch) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    apply_to_target: Ok(value.apply_to_target),
+                    note: Ok(value.note),
+                    status: Ok(value.status),
                 }
             }
         }
@@ -7313,6 +10136,144 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct TargetSummary {
+            escalated_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            first_reported_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            media: ::std::result::Result<
+                ::std::option::Option<super::MediaSummary>,
+                ::std::string::String,
+            >,
+            priority: ::std::result::Result<f64, ::std::string::String>,
+            target_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            target_type: ::std::result::Result<super::ReportTargetType, ::std::string::String>,
+            user: ::std::result::Result<
+                ::std::option::Option<super::UserSummary>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for TargetSummary {
+            fn default() -> Self {
+                Self {
+                    escalated_at: Ok(Default::default()),
+                    first_reported_at: Err("no value supplied for first_reported_at".to_string()),
+                    media: Ok(Default::default()),
+                    priority: Err("no value supplied for priority".to_string()),
+                    target_id: Err("no value supplied for target_id".to_string()),
+                    target_type: Err("no value supplied for target_type".to_string()),
+                    user: Ok(Default::default()),
+                }
+            }
+        }
+        impl TargetSummary {
+            pub fn escalated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.escalated_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for escalated_at: {e}"));
+                self
+            }
+            pub fn first_reported_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.first_reported_at = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for first_reported_at: {e}")
+                });
+                self
+            }
+            pub fn media<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::MediaSummary>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.media = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for media: {e}"));
+                self
+            }
+            pub fn priority<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.priority = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for priority: {e}"));
+                self
+            }
+            pub fn target_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_id: {e}"));
+                self
+            }
+            pub fn target_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ReportTargetType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target_type = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for target_type: {e}"));
+                self
+            }
+            pub fn user<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::UserSummary>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for user: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<TargetSummary> for super::TargetSummary {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: TargetSummary,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    escalated_at: value.escalated_at?,
+                    first_reported_at: value.first_reported_at?,
+                    media: value.media?,
+                    priority: value.priority?,
+                    target_id: value.target_id?,
+                    target_type: value.target_type?,
+                    user: value.user?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::TargetSummary> for TargetSummary {
+            fn from(value: super::TargetSummary) -> Self {
+                Self {
+                    escalated_at: Ok(value.escalated_at),
+                    first_reported_at: Ok(value.first_reported_at),
+                    media: Ok(value.media),
+                    priority: Ok(value.priority),
+                    target_id: Ok(value.target_id),
+                    target_type: Ok(value.target_type),
+                    user: Ok(value.user),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct TokenOut {
             access_token: ::std::result::Result<::std::string::String, ::std::string::String>,
             expires_in: ::std::result::Result<u64, ::std::string::String>,
@@ -7648,6 +10609,91 @@ pub mod types {
             fn from(value: super::UserPatchIn) -> Self {
                 Self {
                     disabled: Ok(value.disabled),
+                    role: Ok(value.role),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct UserSummary {
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            disabled: ::std::result::Result<bool, ::std::string::String>,
+            email: ::std::result::Result<::std::string::String, ::std::string::String>,
+            role: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for UserSummary {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    disabled: Err("no value supplied for disabled".to_string()),
+                    email: Err("no value supplied for email".to_string()),
+                    role: Err("no value supplied for role".to_string()),
+                }
+            }
+        }
+        impl UserSummary {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for created_at: {e}"));
+                self
+            }
+            pub fn disabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.disabled = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for disabled: {e}"));
+                self
+            }
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for email: {e}"));
+                self
+            }
+            pub fn role<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.role = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for role: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<UserSummary> for super::UserSummary {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UserSummary,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    disabled: value.disabled?,
+                    email: value.email?,
+                    role: value.role?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::UserSummary> for UserSummary {
+            fn from(value: super::UserSummary) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    disabled: Ok(value.disabled),
+                    email: Ok(value.email),
                     role: Ok(value.role),
                 }
             }
@@ -9049,6 +12095,23 @@ impl Client {
     pub fn media_delete(&self) -> builder::MediaDelete<'_> {
         builder::MediaDelete::new(self)
     }
+    ///Change an image
+    ///
+    ///Sets who may see it: `private` (its owner) or `public` (every
+    ///signed-in user, who may then report it). Owners only.
+    ///
+    ///Sends a `PATCH` request to `/v1/media/{id}`
+    ///
+    ///```ignore
+    ///let response = client.media_update()
+    ///    .id(id)
+    ///    .body(body)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn media_update(&self) -> builder::MediaUpdate<'_> {
+        builder::MediaUpdate::new(self)
+    }
     ///Download a variant
     ///
     ///Streams the bytes with their Content-Type and a strong ETag;
@@ -9149,6 +12212,178 @@ impl Client {
     ///```
     pub fn queues_retry_dead(&self) -> builder::QueuesRetryDead<'_> {
         builder::QueuesRetryDead::new(self)
+    }
+    ///List reports, grouped by target
+    ///
+    ///The reports the filters select, one entry per target with their
+    ///count and reasons, highest priority first or oldest target first,
+    ///with cursor paging. Moderators and admins (scope `reports:moderate`).
+    ///
+    ///Sends a `GET` request to `/v1/reports`
+    ///
+    ///Arguments:
+    ///- `created_after`: Only reports filed at or after this time.
+    ///- `created_before`: Only reports filed before this time.
+    ///- `cursor`: `next_cursor` of the previous page (same filters and sort).
+    ///- `limit`: Groups per page, 1–100 (default 50).
+    ///- `reason`: Only reports for this reason.
+    ///- `sort`: `priority` (default) or `age`.
+    ///- `status`: Only reports in this status.
+    ///- `target_id`: Only reports on this target id.
+    ///- `target_type`: Only reports on this kind of target.
+    ///```ignore
+    ///let response = client.reports_list()
+    ///    .created_after(created_after)
+    ///    .created_before(created_before)
+    ///    .cursor(cursor)
+    ///    .limit(limit)
+    ///    .reason(reason)
+    ///    .sort(sort)
+    ///    .status(status)
+    ///    .target_id(target_id)
+    ///    .target_type(target_type)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_list(&self) -> builder::ReportsList<'_> {
+        builder::ReportsList::new(self)
+    }
+    ///Report something
+    ///
+    ///Files a report on media you can see, an account (not your own), or an
+    ///object of your own (`external`). A `report.triage` job then scores
+    ///the target. You have at most one open report per target: repeating
+    ///it answers 200 with that report. At most `reports.max_per_hour`
+    ///reports an hour (429 with Retry-After). Any signed-in user (scope
+    ///`reports:write`).
+    ///
+    ///Sends a `POST` request to `/v1/reports`
+    ///
+    ///```ignore
+    ///let response = client.reports_create()
+    ///    .body(body)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_create(&self) -> builder::ReportsCreate<'_> {
+        builder::ReportsCreate::new(self)
+    }
+    ///Export reports as CSV
+    ///
+    ///Queues a `report.export` job for the reports the filters select and
+    ///answers 202; poll the export, then download it. Moderators and admins.
+    ///
+    ///Sends a `POST` request to `/v1/reports/exports`
+    ///
+    ///```ignore
+    ///let response = client.reports_export()
+    ///    .body(body)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_export(&self) -> builder::ReportsExport<'_> {
+        builder::ReportsExport::new(self)
+    }
+    ///Get an export
+    ///
+    ///Its status and progress, and once done its row count and download
+    ///URL. Your own exports (admins: all).
+    ///
+    ///Sends a `GET` request to `/v1/reports/exports/{id}`
+    ///
+    ///```ignore
+    ///let response = client.reports_export_get()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_export_get(&self) -> builder::ReportsExportGet<'_> {
+        builder::ReportsExportGet::new(self)
+    }
+    ///Download an export
+    ///
+    ///The CSV, streamed; 409 until the export has succeeded.
+    ///
+    ///Sends a `GET` request to `/v1/reports/exports/{id}/download`
+    ///
+    ///```ignore
+    ///let response = client.reports_export_download()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_export_download(&self) -> builder::ReportsExportDownload<'_> {
+        builder::ReportsExportDownload::new(self)
+    }
+    ///List your reports
+    ///
+    ///Newest first, with their status (scope `reports:read`).
+    ///
+    ///Sends a `GET` request to `/v1/reports/mine`
+    ///
+    ///Arguments:
+    ///- `cursor`: `next_cursor` of the previous page.
+    ///- `limit`: Page size, 1–100 (default 50).
+    ///```ignore
+    ///let response = client.reports_mine()
+    ///    .cursor(cursor)
+    ///    .limit(limit)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_mine(&self) -> builder::ReportsMine<'_> {
+        builder::ReportsMine::new(self)
+    }
+    ///Get one of your reports
+    ///
+    ///Someone else's report is not found (scope `reports:read`).
+    ///
+    ///Sends a `GET` request to `/v1/reports/mine/{id}`
+    ///
+    ///```ignore
+    ///let response = client.reports_mine_get()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_mine_get(&self) -> builder::ReportsMineGet<'_> {
+        builder::ReportsMineGet::new(self)
+    }
+    ///Get a report
+    ///
+    ///The report, a summary of its target, the other reports on it and
+    ///the report's history. Moderators and admins.
+    ///
+    ///Sends a `GET` request to `/v1/reports/{id}`
+    ///
+    ///```ignore
+    ///let response = client.reports_get()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_get(&self) -> builder::ReportsGet<'_> {
+        builder::ReportsGet::new(self)
+    }
+    ///Decide on a report
+    ///
+    ///Moves it to `reviewing`, `resolved` or `dismissed` (409 for any
+    ///other transition: a closed report stays closed), optionally acting
+    ///on the target and for every open report on it. Every change is in
+    ///the report's history; a closed report's reporter is emailed and
+    ///gets `report.updated`. Moderators and admins.
+    ///
+    ///Sends a `PATCH` request to `/v1/reports/{id}`
+    ///
+    ///```ignore
+    ///let response = client.reports_update()
+    ///    .id(id)
+    ///    .body(body)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn reports_update(&self) -> builder::ReportsUpdate<'_> {
+        builder::ReportsUpdate::new(self)
     }
     ///List accounts
     ///
@@ -12379,6 +15614,124 @@ pub mod builder {
             }
         }
     }
+    ///Builder for [`Client::media_update`]
+    ///
+    ///[`Client::media_update`]: super::Client::media_update
+    #[derive(Debug, Clone)]
+    pub struct MediaUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::MediaPatch, String>,
+    }
+    impl<'a> MediaUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MediaPatch>,
+            <V as std::convert::TryInto<types::MediaPatch>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `MediaPatch` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::MediaPatch) -> types::builder::MediaPatch,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/media/{id}`
+        pub async fn send(self) -> Result<ResponseValue<types::MediaOut>, Error<types::ErrorBody>> {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::MediaPatch::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/media/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "media_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     ///Builder for [`Client::media_variant_get`]
     ///
     ///[`Client::media_variant_get`]: super::Client::media_variant_get
@@ -12878,6 +16231,1050 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "queues_retry_dead",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_list`]
+    ///
+    ///[`Client::reports_list`]: super::Client::reports_list
+    #[derive(Debug, Clone)]
+    pub struct ReportsList<'a> {
+        client: &'a super::Client,
+        created_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        created_before: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        cursor: Result<Option<types::ReportsListCursor>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        reason: Result<Option<types::ReportReason>, String>,
+        sort: Result<Option<types::ReportSort>, String>,
+        status: Result<Option<types::ReportStatus>, String>,
+        target_id: Result<Option<types::ReportsListTargetId>, String>,
+        target_type: Result<Option<types::ReportTargetType>, String>,
+    }
+    impl<'a> ReportsList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                created_after: Ok(None),
+                created_before: Ok(None),
+                cursor: Ok(None),
+                limit: Ok(None),
+                reason: Ok(None),
+                sort: Ok(None),
+                status: Ok(None),
+                target_id: Ok(None),
+                target_type: Ok(None),
+            }
+        }
+        pub fn created_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn created_before<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_before = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_before failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportsListCursor>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `ReportsListCursor` for cursor failed".to_string());
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value.try_into().map(Some).map_err(|_| {
+                "conversion to `:: std :: num :: NonZeroU32` for limit failed".to_string()
+            });
+            self
+        }
+        pub fn reason<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportReason>,
+        {
+            self.reason = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `ReportReason` for reason failed".to_string());
+            self
+        }
+        pub fn sort<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportSort>,
+        {
+            self.sort = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `ReportSort` for sort failed".to_string());
+            self
+        }
+        pub fn status<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportStatus>,
+        {
+            self.status = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `ReportStatus` for status failed".to_string());
+            self
+        }
+        pub fn target_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportsListTargetId>,
+        {
+            self.target_id = value.try_into().map(Some).map_err(|_| {
+                "conversion to `ReportsListTargetId` for target_id failed".to_string()
+            });
+            self
+        }
+        pub fn target_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportTargetType>,
+        {
+            self.target_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `ReportTargetType` for target_type failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/reports`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ReportGroupPage>, Error<types::ErrorBody>> {
+            let Self {
+                client,
+                created_after,
+                created_before,
+                cursor,
+                limit,
+                reason,
+                sort,
+                status,
+                target_id,
+                target_type,
+            } = self;
+            let created_after = created_after.map_err(Error::InvalidRequest)?;
+            let created_before = created_before.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let reason = reason.map_err(Error::InvalidRequest)?;
+            let sort = sort.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let target_id = target_id.map_err(Error::InvalidRequest)?;
+            let target_type = target_type.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/reports", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new(
+                    "created_after",
+                    &created_after,
+                ))
+                .query(&progenitor_client::QueryParam::new(
+                    "created_before",
+                    &created_before,
+                ))
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("reason", &reason))
+                .query(&progenitor_client::QueryParam::new("sort", &sort))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .query(&progenitor_client::QueryParam::new("target_id", &target_id))
+                .query(&progenitor_client::QueryParam::new(
+                    "target_type",
+                    &target_type,
+                ))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_create`]
+    ///
+    ///[`Client::reports_create`]: super::Client::reports_create
+    #[derive(Debug, Clone)]
+    pub struct ReportsCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ReportIn, String>,
+    }
+    impl<'a> ReportsCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportIn>,
+            <V as std::convert::TryInto<types::ReportIn>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `ReportIn` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::ReportIn) -> types::builder::ReportIn,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/reports`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MyReportOut>, Error<types::ErrorBody>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| types::ReportIn::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/reports", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_export`]
+    ///
+    ///[`Client::reports_export`]: super::Client::reports_export
+    #[derive(Debug, Clone)]
+    pub struct ReportsExport<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::ExportIn, String>,
+    }
+    impl<'a> ReportsExport<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ExportIn>,
+            <V as std::convert::TryInto<types::ExportIn>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `ExportIn` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::ExportIn) -> types::builder::ExportIn,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/v1/reports/exports`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ExportOut>, Error<types::ErrorBody>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| types::ExportIn::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/reports/exports", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_export",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                202u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_export_get`]
+    ///
+    ///[`Client::reports_export_get`]: super::Client::reports_export_get
+    #[derive(Debug, Clone)]
+    pub struct ReportsExportGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ReportsExportGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/reports/exports/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ExportOut>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/reports/exports/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_export_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_export_download`]
+    ///
+    ///[`Client::reports_export_download`]: super::Client::reports_export_download
+    #[derive(Debug, Clone)]
+    pub struct ReportsExportDownload<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ReportsExportDownload<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/reports/exports/{id}/download`
+        pub async fn send(self) -> Result<ResponseValue<ByteStream>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/reports/exports/{}/download",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "reports_export_download",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_mine`]
+    ///
+    ///[`Client::reports_mine`]: super::Client::reports_mine
+    #[derive(Debug, Clone)]
+    pub struct ReportsMine<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<types::ReportsMineCursor>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> ReportsMine<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportsMineCursor>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `ReportsMineCursor` for cursor failed".to_string());
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value.try_into().map(Some).map_err(|_| {
+                "conversion to `:: std :: num :: NonZeroU32` for limit failed".to_string()
+            });
+            self
+        }
+        ///Sends a `GET` request to `/v1/reports/mine`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MyReportPage>, Error<types::ErrorBody>> {
+            let Self {
+                client,
+                cursor,
+                limit,
+            } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/reports/mine", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_mine",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_mine_get`]
+    ///
+    ///[`Client::reports_mine_get`]: super::Client::reports_mine_get
+    #[derive(Debug, Clone)]
+    pub struct ReportsMineGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ReportsMineGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/reports/mine/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MyReportOut>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/reports/mine/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_mine_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_get`]
+    ///
+    ///[`Client::reports_get`]: super::Client::reports_get
+    #[derive(Debug, Clone)]
+    pub struct ReportsGet<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> ReportsGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v1/reports/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ReportDetail>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/reports/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::reports_update`]
+    ///
+    ///[`Client::reports_update`]: super::Client::reports_update
+    #[derive(Debug, Clone)]
+    pub struct ReportsUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+        body: Result<types::builder::ReportPatch, String>,
+    }
+    impl<'a> ReportsUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReportPatch>,
+            <V as std::convert::TryInto<types::ReportPatch>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| format!("conversion to `ReportPatch` for body failed: {}", s));
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(types::builder::ReportPatch) -> types::builder::ReportPatch,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/v1/reports/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ReportDecided>, Error<types::ErrorBody>> {
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::ReportPatch::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/reports/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reports_update",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;

@@ -548,7 +548,12 @@ export interface paths {
         delete: operations["media_delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change an image
+         * @description Sets who may see it: `private` (its owner) or `public` (every
+         *     signed-in user, who may then report it). Owners only.
+         */
+        patch: operations["media_update"];
         trace?: never;
     };
     "/v1/media/{id}/variants/{name}": {
@@ -642,6 +647,168 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List reports, grouped by target
+         * @description The reports the filters select, one entry per target with their
+         *     count and reasons, highest priority first or oldest target first,
+         *     with cursor paging. Moderators and admins (scope `reports:moderate`).
+         */
+        get: operations["reports_list"];
+        put?: never;
+        /**
+         * Report something
+         * @description Files a report on media you can see, an account (not your own), or an
+         *     object of your own (`external`). A `report.triage` job then scores
+         *     the target. You have at most one open report per target: repeating
+         *     it answers 200 with that report. At most `reports.max_per_hour`
+         *     reports an hour (429 with Retry-After). Any signed-in user (scope
+         *     `reports:write`).
+         */
+        post: operations["reports_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export reports as CSV
+         * @description Queues a `report.export` job for the reports the filters select and
+         *     answers 202; poll the export, then download it. Moderators and admins.
+         */
+        post: operations["reports_export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an export
+         * @description Its status and progress, and once done its row count and download
+         *     URL. Your own exports (admins: all).
+         */
+        get: operations["reports_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/exports/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an export
+         * @description The CSV, streamed; 409 until the export has succeeded.
+         */
+        get: operations["reports_export_download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/mine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your reports
+         * @description Newest first, with their status (scope `reports:read`).
+         */
+        get: operations["reports_mine"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/mine/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one of your reports
+         * @description Someone else's report is not found (scope `reports:read`).
+         */
+        get: operations["reports_mine_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a report
+         * @description The report, a summary of its target, the other reports on it and
+         *     the report's history. Moderators and admins.
+         */
+        get: operations["reports_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Decide on a report
+         * @description Moves it to `reviewing`, `resolved` or `dismissed` (409 for any
+         *     other transition: a closed report stays closed), optionally acting
+         *     on the target and for every open report on it. Every change is in
+         *     the report's history; a closed report's reporter is emailed and
+         *     gets `report.updated`. Moderators and admins.
+         */
+        patch: operations["reports_update"];
         trace?: never;
     };
     "/v1/users": {
@@ -1262,7 +1429,73 @@ export interface components {
          * @description An event type an endpoint can subscribe to.
          * @enum {string}
          */
-        EventType: "job.succeeded" | "job.failed" | "job.dead" | "media.ready" | "backup.succeeded" | "backup.failed" | "backup.verify_failed";
+        EventType: "job.succeeded" | "job.failed" | "job.dead" | "media.ready" | "backup.succeeded" | "backup.failed" | "backup.verify_failed" | "report.escalated" | "report.updated";
+        /**
+         * ExportIn
+         * @description The filters of an export (those of the moderator list).
+         */
+        ExportIn: {
+            /**
+             * Format: date-time
+             * @description Only reports filed at or after this time.
+             */
+            created_after?: string | null;
+            /**
+             * Format: date-time
+             * @description Only reports filed before this time.
+             */
+            created_before?: string | null;
+            /** @description Only reports for this reason. */
+            reason?: components["schemas"]["ReportReason"];
+            /** @description Only reports in this status. */
+            status?: components["schemas"]["ReportStatus"];
+            /** @description Only reports on this target id. */
+            target_id?: string | null;
+            /** @description Only reports on this kind of target. */
+            target_type?: components["schemas"]["ReportTargetType"];
+        };
+        /**
+         * ExportOut
+         * @description A CSV export of reports.
+         */
+        ExportOut: {
+            /**
+             * Format: uint64
+             * @description Bytes of CSV, once done.
+             */
+            bytes?: number | null;
+            /**
+             * Format: date-time
+             * @description When it was asked for.
+             */
+            created_at: string;
+            /** @description Where to download it, once done. */
+            download_url?: string | null;
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description When it finished.
+             */
+            finished_at?: string | null;
+            /**
+             * Format: uuid
+             * @description The export id (its `report.export` job).
+             */
+            id: string;
+            /**
+             * Format: uint8
+             * @description Percent of the rows written.
+             */
+            progress: number;
+            /**
+             * Format: uint64
+             * @description Rows written, once done.
+             */
+            rows?: number | null;
+            /** @description Its job's status. */
+            status: components["schemas"]["JobStatus"];
+        };
         /**
          * JobOut
          * @description A job as the ledger records it.
@@ -1400,6 +1633,8 @@ export interface components {
              * @description Height after EXIF orientation.
              */
             height?: number | null;
+            /** @description Why moderation hid it: the reason class of the reports (never who reported it). */
+            hidden_reason?: components["schemas"]["ReportReason"];
             /**
              * Format: uuid
              * @description The media id.
@@ -1417,10 +1652,12 @@ export interface components {
             source_bytes: number;
             /** @description Detected source format. */
             source_format: string;
-            /** @description `processing`, `ready` or `failed`. */
+            /** @description `processing`, `ready`, `failed` or `hidden`. */
             status: components["schemas"]["MediaStatus"];
             /** @description Variants (empty until ready). */
             variants: components["schemas"]["VariantOut"][];
+            /** @description Who may see it. */
+            visibility: components["schemas"]["MediaVisibility"];
             /**
              * Format: uint32
              * @description Width after EXIF orientation.
@@ -1428,10 +1665,85 @@ export interface components {
             width?: number | null;
         };
         /**
+         * MediaPatch
+         * @description Changes to an upload.
+         */
+        MediaPatch: {
+            /** @description Who may see it. */
+            visibility: components["schemas"]["MediaVisibility"];
+        };
+        /**
          * @description Where an upload is.
          * @enum {string}
          */
-        MediaStatus: "processing" | "ready" | "failed";
+        MediaStatus: "processing" | "ready" | "failed" | "hidden";
+        /**
+         * MediaSummary
+         * @description The reported media, as a moderator sees it.
+         */
+        MediaSummary: {
+            /** @description Hidden by moderation. */
+            hidden: boolean;
+            /** @description Its owner's user id. */
+            owner: string;
+            /** @description `processing`, `ready` or `failed`. */
+            status: string;
+            /** @description A thumbnail moderators may load, once processed. */
+            thumbnail_url?: string | null;
+            /** @description `private` or `public`. */
+            visibility: string;
+        };
+        /**
+         * @description Who may see an upload.
+         * @enum {string}
+         */
+        MediaVisibility: "private" | "public";
+        /**
+         * MyReportOut
+         * @description One of your reports.
+         */
+        MyReportOut: {
+            /**
+             * Format: date-time
+             * @description When it was resolved or dismissed.
+             */
+            closed_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When you filed it.
+             */
+            created_at: string;
+            /** @description Your words. */
+            details?: string | null;
+            /**
+             * Format: uuid
+             * @description The report id.
+             */
+            id: string;
+            /** @description Why. */
+            reason: components["schemas"]["ReportReason"];
+            /** @description Where it is in review. */
+            status: components["schemas"]["ReportStatus"];
+            /** @description Which one. */
+            target_id: string;
+            /** @description What kind of thing. */
+            target_type: components["schemas"]["ReportTargetType"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+        };
+        /**
+         * MyReportPage
+         * @description A page of your reports, newest first.
+         */
+        MyReportPage: {
+            /** @description The reports. */
+            items: components["schemas"]["MyReportOut"][];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            next_cursor?: string | null;
+        };
         /**
          * NotificationIn
          * @description A notification to send.
@@ -1608,6 +1920,19 @@ export interface components {
          */
         ReadyStatus: "ready";
         /**
+         * ReasonCountOut
+         * @description How many of a group's reports give one reason.
+         */
+        ReasonCountOut: {
+            /** @description The reason. */
+            reason: components["schemas"]["ReportReason"];
+            /**
+             * Format: uint64
+             * @description Reports giving it.
+             */
+            reports: number;
+        };
+        /**
          * RefreshIn
          * @description A refresh token.
          */
@@ -1615,6 +1940,217 @@ export interface components {
             /** @description The refresh token from the last login or refresh; it is used up by this call. */
             refresh_token: string;
         };
+        /**
+         * @description What a moderator does about a report's target.
+         * @enum {string}
+         */
+        ReportAction: "none" | "hide_media" | "restore_media" | "delete_media" | "disable_user";
+        /**
+         * ReportActionOut
+         * @description One change to a report.
+         */
+        ReportActionOut: {
+            /** @description What was done. */
+            action: string;
+            /** @description Who: a user id, or `system` (triage hiding media). */
+            actor: string;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            at: string;
+            /** @description Status before. */
+            from_status: string;
+            /** @description The note given. */
+            note?: string | null;
+            /** @description Status after. */
+            to_status: string;
+        };
+        /**
+         * ReportDecided
+         * @description The reports a decision changed.
+         */
+        ReportDecided: {
+            /** @description The other reports on its target it closed (with `apply_to_target`). */
+            also_changed: string[];
+            /** @description The report asked for. */
+            report: components["schemas"]["ReportOut"];
+        };
+        /**
+         * @description The status a moderator moves a report to.
+         * @enum {string}
+         */
+        ReportDecisionStatus: "reviewing" | "resolved" | "dismissed";
+        /**
+         * ReportDetail
+         * @description A report with its target and the other reports on it.
+         */
+        ReportDetail: {
+            /** @description Every change to this report, oldest first. */
+            history: components["schemas"]["ReportActionOut"][];
+            /** @description The other reports on the same target, newest first (at most 100). */
+            others: components["schemas"]["ReportOut"][];
+            /** @description The report. */
+            report: components["schemas"]["ReportOut"];
+            /** @description Its target. */
+            target: components["schemas"]["TargetSummary"];
+        };
+        /**
+         * ReportGroupOut
+         * @description The reports on one target that the filters select.
+         */
+        ReportGroupOut: {
+            /** @description The priority crossed the threshold and no moderator has closed every report since. */
+            escalated: boolean;
+            /**
+             * Format: date-time
+             * @description When it was first reported.
+             */
+            first_reported_at: string;
+            /**
+             * Format: date-time
+             * @description The newest selected report.
+             */
+            last_reported_at: string;
+            /**
+             * Format: uuid
+             * @description Its newest report: `GET /v1/reports/{id}` shows it with the others.
+             */
+            latest_report_id: string;
+            /**
+             * Format: double
+             * @description Its priority (from its open reports).
+             */
+            priority: number;
+            /** @description Those reports by reason, most first. */
+            reasons: components["schemas"]["ReasonCountOut"][];
+            /**
+             * Format: uint64
+             * @description Reports on it that the filters select.
+             */
+            reports: number;
+            /** @description Which one. */
+            target_id: string;
+            /** @description What kind of thing. */
+            target_type: components["schemas"]["ReportTargetType"];
+        };
+        /**
+         * ReportGroupPage
+         * @description A page of the moderator list: reports grouped by target.
+         */
+        ReportGroupPage: {
+            /** @description The groups, in the order asked for. */
+            items: components["schemas"]["ReportGroupOut"][];
+            /** @description Pass as `cursor` (with the same filters and sort) for the next page; absent on the last. */
+            next_cursor?: string | null;
+        };
+        /**
+         * ReportIn
+         * @description A report to file.
+         */
+        ReportIn: {
+            /** @description In your words, at most 2,000 characters; required when the reason is `other`. */
+            details?: string | null;
+            /** @description Why. */
+            reason: components["schemas"]["ReportReason"];
+            /** @description Which one: a media or user id, or your own object's id (1–200 characters). */
+            target_id: string;
+            /** @description What kind of thing. */
+            target_type: components["schemas"]["ReportTargetType"];
+        };
+        /**
+         * ReportOut
+         * @description A report as moderators see it.
+         */
+        ReportOut: {
+            /** @description What the last moderator decision did. */
+            action?: components["schemas"]["ReportAction"];
+            /**
+             * Format: date-time
+             * @description When it was resolved or dismissed.
+             */
+            closed_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was filed.
+             */
+            created_at: string;
+            /** @description The reporter's words. */
+            details?: string | null;
+            /**
+             * Format: uuid
+             * @description The report id.
+             */
+            id: string;
+            /** @description The moderators' private note. */
+            note?: string | null;
+            /**
+             * Format: double
+             * @description Its target's priority.
+             */
+            priority: number;
+            /** @description Why. */
+            reason: components["schemas"]["ReportReason"];
+            /**
+             * Format: uuid
+             * @description Who reported it.
+             */
+            reporter_id: string;
+            /** @description The reporter's account was younger than a day (counts half in the priority). */
+            reporter_new_account: boolean;
+            /** @description Who last changed it. */
+            reviewed_by?: string | null;
+            /** @description Where it is in review. */
+            status: components["schemas"]["ReportStatus"];
+            /** @description Which one. */
+            target_id: string;
+            /** @description What kind of thing. */
+            target_type: components["schemas"]["ReportTargetType"];
+            /**
+             * Format: uuid
+             * @description Its `report.triage` job.
+             */
+            triage_job_id?: string | null;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+        };
+        /**
+         * ReportPatch
+         * @description A moderator's decision.
+         */
+        ReportPatch: {
+            /** @description What to do about the target (default `none`). */
+            action?: components["schemas"]["ReportAction"];
+            /** @description Also close every other open report on the same target (with `resolved` or `dismissed`). */
+            apply_to_target?: boolean | null;
+            /** @description A private note for the moderators (at most 2,000 characters; never shown to the reporter). */
+            note?: string | null;
+            /** @description The new status: `reviewing` from `open`, or `resolved` / `dismissed` from either. */
+            status: components["schemas"]["ReportDecisionStatus"];
+        };
+        /**
+         * @description Why something is reported.
+         * @enum {string}
+         */
+        ReportReason: "spam" | "harassment" | "hate" | "violence" | "sexual" | "self_harm" | "illegal" | "copyright" | "impersonation" | "other";
+        /**
+         * @description How the moderator list is ordered.
+         * @enum {string}
+         */
+        ReportSort: "priority" | "age";
+        /**
+         * @description Where a report is in review.
+         * @enum {string}
+         */
+        ReportStatus: "open" | "reviewing" | "resolved" | "dismissed";
+        /**
+         * @description What a report is about.
+         * @enum {string}
+         */
+        ReportTargetType: "media" | "user" | "external";
         /**
          * Requeued
          * @description The outcome of a bulk requeue.
@@ -1767,7 +2303,36 @@ export interface components {
          * @description What an API key may do.
          * @enum {string}
          */
-        Scope: "media:read" | "media:write" | "jobs:read" | "jobs:write" | "queues:read" | "queues:admin" | "backups:admin" | "notifications:write" | "webhooks:read" | "webhooks:write";
+        Scope: "media:read" | "media:write" | "jobs:read" | "jobs:write" | "queues:read" | "queues:admin" | "backups:admin" | "notifications:write" | "webhooks:read" | "webhooks:write" | "reports:read" | "reports:write" | "reports:moderate";
+        /**
+         * TargetSummary
+         * @description What a report is about, summed up.
+         */
+        TargetSummary: {
+            /**
+             * Format: date-time
+             * @description When its priority crossed the threshold, while any report on it is open.
+             */
+            escalated_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was first reported.
+             */
+            first_reported_at: string;
+            /** @description The media (media targets that still exist). */
+            media?: components["schemas"]["MediaSummary"];
+            /**
+             * Format: double
+             * @description Its priority.
+             */
+            priority: number;
+            /** @description Which one. */
+            target_id: string;
+            /** @description What kind of thing. */
+            target_type: components["schemas"]["ReportTargetType"];
+            /** @description The account (user targets that still exist). */
+            user?: components["schemas"]["UserSummary"];
+        };
         /**
          * @description A notification template (`jobs/templates/email/`).
          * @enum {string}
@@ -1851,6 +2416,23 @@ export interface components {
             disabled?: boolean | null;
             /** @description New role. */
             role?: components["schemas"]["Role"];
+        };
+        /**
+         * UserSummary
+         * @description The reported account, as a moderator sees it.
+         */
+        UserSummary: {
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /** @description Whether it is disabled. */
+            disabled: boolean;
+            /** @description Its email. */
+            email: string;
+            /** @description Its role. */
+            role: string;
         };
         /**
          * @description A variant's image format.
@@ -6051,6 +6633,135 @@ export interface operations {
             };
         };
     };
+    media_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["MediaPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MediaOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     media_variant_get: {
         parameters: {
             query?: never;
@@ -6604,6 +7315,1175 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Requeued"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_list: {
+        parameters: {
+            query?: {
+                /** @description Only reports in this status. */
+                status?: components["schemas"]["ReportStatus"];
+                /** @description Only reports for this reason. */
+                reason?: components["schemas"]["ReportReason"];
+                /** @description Only reports on this kind of target. */
+                target_type?: components["schemas"]["ReportTargetType"];
+                /** @description Only reports on this target id. */
+                target_id?: string;
+                /** @description Only reports filed at or after this time. */
+                created_after?: string;
+                /** @description Only reports filed before this time. */
+                created_before?: string;
+                /** @description `priority` (default) or `age`. */
+                sort?: components["schemas"]["ReportSort"];
+                /** @description `next_cursor` of the previous page (same filters and sort). */
+                cursor?: string;
+                /** @description Groups per page, 1–100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReportGroupPage"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ReportIn"];
+            };
+        };
+        responses: {
+            /** @description You already have an open report on this target: that one. */
+            200: {
+                headers: {
+                    location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MyReportOut"];
+                };
+            };
+            /** @description Filed; its target is triaged by a `report.triage` job. */
+            201: {
+                headers: {
+                    location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MyReportOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ExportIn"];
+            };
+        };
+        responses: {
+            /** @description Queued as a `report.export` job. */
+            202: {
+                headers: {
+                    location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ExportOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ExportOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_export_download: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV (RFC 4180, header row first), streamed. */
+            200: {
+                headers: {
+                    "content-disposition": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": Blob;
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_mine: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MyReportPage"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_mine_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["MyReportOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReportDetail"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reports_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ReportPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReportDecided"];
                 };
             };
             /** @description The request is malformed. */

@@ -35,10 +35,19 @@ const SOURCES: &[(&str, &str)] = embedded![
     "report_status.txt.j2",
     "report_status.html.j2",
     "report_status.push.txt.j2",
+    "report_escalated.subject.txt.j2",
+    "report_escalated.txt.j2",
+    "report_escalated.html.j2",
+    "report_escalated.push.txt.j2",
 ];
 
 /// The emails there are templates for.
-pub const EMAILS: &[&str] = &["welcome", "job_finished", "report_status"];
+pub const EMAILS: &[&str] = &[
+    "welcome",
+    "job_finished",
+    "report_status",
+    "report_escalated",
+];
 
 /// A template could not be found or rendered.
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +174,10 @@ mod tests {
             "report_id": "r-1",
             "note": "Thanks & <b>bye</b>",
             "report_url": "https://kiln.example.com/v1/reports/r-1",
+            "target_type": "media",
+            "target_id": "0190c0de-0000-7000-8000-000000000002",
+            "priority": 10.5,
+            "hidden": true,
         })
     }
 

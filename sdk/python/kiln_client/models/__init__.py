@@ -26,6 +26,8 @@ from .device_list import DeviceList
 from .device_out import DeviceOut
 from .error_body import ErrorBody
 from .event_type import EventType
+from .export_in import ExportIn
+from .export_out import ExportOut
 from .job_out import JobOut
 from .job_page import JobPage
 from .job_status import JobStatus
@@ -35,7 +37,12 @@ from .logout_in import LogoutIn
 from .media_accepted import MediaAccepted
 from .media_create_body import MediaCreateBody
 from .media_out import MediaOut
+from .media_patch import MediaPatch
 from .media_status import MediaStatus
+from .media_summary import MediaSummary
+from .media_visibility import MediaVisibility
+from .my_report_out import MyReportOut
+from .my_report_page import MyReportPage
 from .notification_in import NotificationIn
 from .notification_in_params_type_0 import NotificationInParamsType0
 from .notification_out import NotificationOut
@@ -49,7 +56,22 @@ from .queue_out import QueueOut
 from .queue_transport import QueueTransport
 from .ready import Ready
 from .ready_status import ReadyStatus
+from .reason_count_out import ReasonCountOut
 from .refresh_in import RefreshIn
+from .report_action import ReportAction
+from .report_action_out import ReportActionOut
+from .report_decided import ReportDecided
+from .report_decision_status import ReportDecisionStatus
+from .report_detail import ReportDetail
+from .report_group_out import ReportGroupOut
+from .report_group_page import ReportGroupPage
+from .report_in import ReportIn
+from .report_out import ReportOut
+from .report_patch import ReportPatch
+from .report_reason import ReportReason
+from .report_sort import ReportSort
+from .report_status import ReportStatus
+from .report_target_type import ReportTargetType
 from .requeued import Requeued
 from .role import Role
 from .schedule_in import ScheduleIn
@@ -57,12 +79,14 @@ from .schedule_list import ScheduleList
 from .schedule_out import ScheduleOut
 from .schedule_patch import SchedulePatch
 from .scope import Scope
+from .target_summary import TargetSummary
 from .template import Template
 from .token_out import TokenOut
 from .token_type import TokenType
 from .user_out import UserOut
 from .user_page import UserPage
 from .user_patch_in import UserPatchIn
+from .user_summary import UserSummary
 from .variant_format import VariantFormat
 from .variant_out import VariantOut
 from .webhook_created_out import WebhookCreatedOut
@@ -99,6 +123,8 @@ __all__ = (
     "DeviceOut",
     "ErrorBody",
     "EventType",
+    "ExportIn",
+    "ExportOut",
     "JobOut",
     "JobPage",
     "JobStatus",
@@ -108,7 +134,12 @@ __all__ = (
     "MediaAccepted",
     "MediaCreateBody",
     "MediaOut",
+    "MediaPatch",
     "MediaStatus",
+    "MediaSummary",
+    "MediaVisibility",
+    "MyReportOut",
+    "MyReportPage",
     "NotificationIn",
     "NotificationInParamsType0",
     "NotificationOut",
@@ -122,7 +153,22 @@ __all__ = (
     "QueueTransport",
     "Ready",
     "ReadyStatus",
+    "ReasonCountOut",
     "RefreshIn",
+    "ReportAction",
+    "ReportActionOut",
+    "ReportDecided",
+    "ReportDecisionStatus",
+    "ReportDetail",
+    "ReportGroupOut",
+    "ReportGroupPage",
+    "ReportIn",
+    "ReportOut",
+    "ReportPatch",
+    "ReportReason",
+    "ReportSort",
+    "ReportStatus",
+    "ReportTargetType",
     "Requeued",
     "Role",
     "ScheduleIn",
@@ -130,12 +176,14 @@ __all__ = (
     "ScheduleOut",
     "SchedulePatch",
     "Scope",
+    "TargetSummary",
     "Template",
     "TokenOut",
     "TokenType",
     "UserOut",
     "UserPage",
     "UserPatchIn",
+    "UserSummary",
     "VariantFormat",
     "VariantOut",
     "WebhookCreatedOut",

@@ -9,6 +9,8 @@ class EventType(StrEnum):
     JOB_FAILED = "job.failed"
     JOB_SUCCEEDED = "job.succeeded"
     MEDIA_READY = "media.ready"
+    REPORT_ESCALATED = "report.escalated"
+    REPORT_UPDATED = "report.updated"
 
     def __str__(self) -> str:
         return str(self.value)

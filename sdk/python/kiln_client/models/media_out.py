@@ -9,6 +9,8 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.media_status import MediaStatus
+from ..models.media_visibility import MediaVisibility
+from ..models.report_reason import ReportReason
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -30,11 +32,13 @@ class MediaOut:
         source_format (str): Detected source format.
         status (MediaStatus): Where an upload is.
         variants (list[VariantOut]): Variants (empty until ready).
+        visibility (MediaVisibility): Who may see an upload.
         blurhash (None | str | Unset): A BlurHash placeholder.
         dominant_color (None | str | Unset): Dominant colour as `#rrggbb`.
         error (None | str | Unset): Why processing failed.
         filename (None | str | Unset): The uploaded file's name, as sent.
         height (int | None | Unset): Height after EXIF orientation.
+        hidden_reason (ReportReason | Unset): Why something is reported.
         width (int | None | Unset): Width after EXIF orientation.
     """
 
@@ -45,11 +49,13 @@ class MediaOut:
     source_format: str
     status: MediaStatus
     variants: list[VariantOut]
+    visibility: MediaVisibility
     blurhash: None | str | Unset = UNSET
     dominant_color: None | str | Unset = UNSET
     error: None | str | Unset = UNSET
     filename: None | str | Unset = UNSET
     height: int | None | Unset = UNSET
+    hidden_reason: ReportReason | Unset = UNSET
     width: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -70,6 +76,8 @@ class MediaOut:
         for variants_item_data in self.variants:
             variants_item = variants_item_data.to_dict()
             variants.append(variants_item)
+
+        visibility = self.visibility.value
 
         blurhash: None | str | Unset
         if isinstance(self.blurhash, Unset):
@@ -101,6 +109,10 @@ class MediaOut:
         else:
             height = self.height
 
+        hidden_reason: str | Unset = UNSET
+        if not isinstance(self.hidden_reason, Unset):
+            hidden_reason = self.hidden_reason.value
+
         width: int | None | Unset
         if isinstance(self.width, Unset):
             width = UNSET
@@ -118,6 +130,7 @@ class MediaOut:
                 "source_format": source_format,
                 "status": status,
                 "variants": variants,
+                "visibility": visibility,
             }
         )
         if blurhash is not UNSET:
@@ -130,6 +143,8 @@ class MediaOut:
             field_dict["filename"] = filename
         if height is not UNSET:
             field_dict["height"] = height
+        if hidden_reason is not UNSET:
+            field_dict["hidden_reason"] = hidden_reason
         if width is not UNSET:
             field_dict["width"] = width
 
@@ -158,6 +173,8 @@ class MediaOut:
             variants_item = VariantOut.from_dict(variants_item_data)
 
             variants.append(variants_item)
+
+        visibility = MediaVisibility(d.pop("visibility"))
 
         def _parse_blurhash(data: object) -> None | str | Unset:
             if data is None:
@@ -204,6 +221,13 @@ class MediaOut:
 
         height = _parse_height(d.pop("height", UNSET))
 
+        _hidden_reason = d.pop("hidden_reason", UNSET)
+        hidden_reason: ReportReason | Unset
+        if isinstance(_hidden_reason, Unset):
+            hidden_reason = UNSET
+        else:
+            hidden_reason = ReportReason(_hidden_reason)
+
         def _parse_width(data: object) -> int | None | Unset:
             if data is None:
                 return data
@@ -221,11 +245,13 @@ class MediaOut:
             source_format=source_format,
             status=status,
             variants=variants,
+            visibility=visibility,
             blurhash=blurhash,
             dominant_color=dominant_color,
             error=error,
             filename=filename,
             height=height,
+            hidden_reason=hidden_reason,
             width=width,
         )
 

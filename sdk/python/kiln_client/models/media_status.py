@@ -3,6 +3,7 @@ from enum import StrEnum
 
 class MediaStatus(StrEnum):
     FAILED = "failed"
+    HIDDEN = "hidden"
     PROCESSING = "processing"
     READY = "ready"
 

@@ -10,6 +10,9 @@ class Scope(StrEnum):
     NOTIFICATIONS_WRITE = "notifications:write"
     QUEUES_ADMIN = "queues:admin"
     QUEUES_READ = "queues:read"
+    REPORTS_MODERATE = "reports:moderate"
+    REPORTS_READ = "reports:read"
+    REPORTS_WRITE = "reports:write"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
 

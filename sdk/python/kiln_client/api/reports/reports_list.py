@@ -1,0 +1,379 @@
+import datetime
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error_body import ErrorBody
+from ...models.report_group_page import ReportGroupPage
+from ...models.report_reason import ReportReason
+from ...models.report_sort import ReportSort
+from ...models.report_status import ReportStatus
+from ...models.report_target_type import ReportTargetType
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    status: ReportStatus | Unset = UNSET,
+    reason: ReportReason | Unset = UNSET,
+    target_type: ReportTargetType | Unset = UNSET,
+    target_id: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    sort: ReportSort | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    json_status: str | Unset = UNSET
+    if not isinstance(status, Unset):
+        json_status = status.value
+
+    params["status"] = json_status
+
+    json_reason: str | Unset = UNSET
+    if not isinstance(reason, Unset):
+        json_reason = reason.value
+
+    params["reason"] = json_reason
+
+    json_target_type: str | Unset = UNSET
+    if not isinstance(target_type, Unset):
+        json_target_type = target_type.value
+
+    params["target_type"] = json_target_type
+
+    params["target_id"] = target_id
+
+    json_created_after: str | Unset = UNSET
+    if not isinstance(created_after, Unset):
+        json_created_after = created_after.isoformat()
+    params["created_after"] = json_created_after
+
+    json_created_before: str | Unset = UNSET
+    if not isinstance(created_before, Unset):
+        json_created_before = created_before.isoformat()
+    params["created_before"] = json_created_before
+
+    json_sort: str | Unset = UNSET
+    if not isinstance(sort, Unset):
+        json_sort = sort.value
+
+    params["sort"] = json_sort
+
+    params["cursor"] = cursor
+
+    params["limit"] = limit
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/reports",
+        "params": params,
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorBody | ReportGroupPage | None:
+    if response.status_code == 200:
+        response_200 = ReportGroupPage.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorBody.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = ErrorBody.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = ErrorBody.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = ErrorBody.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = ErrorBody.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorBody.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorBody | ReportGroupPage]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    status: ReportStatus | Unset = UNSET,
+    reason: ReportReason | Unset = UNSET,
+    target_type: ReportTargetType | Unset = UNSET,
+    target_id: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    sort: ReportSort | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> Response[ErrorBody | ReportGroupPage]:
+    """List reports, grouped by target
+
+     The reports the filters select, one entry per target with their
+    count and reasons, highest priority first or oldest target first,
+    with cursor paging. Moderators and admins (scope `reports:moderate`).
+
+    Args:
+        status (ReportStatus | Unset): Where a report is in review.
+        reason (ReportReason | Unset): Why something is reported.
+        target_type (ReportTargetType | Unset): What a report is about.
+        target_id (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        sort (ReportSort | Unset): How the moderator list is ordered.
+        cursor (str | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | ReportGroupPage]
+    """
+
+    kwargs = _get_kwargs(
+        status=status,
+        reason=reason,
+        target_type=target_type,
+        target_id=target_id,
+        created_after=created_after,
+        created_before=created_before,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    status: ReportStatus | Unset = UNSET,
+    reason: ReportReason | Unset = UNSET,
+    target_type: ReportTargetType | Unset = UNSET,
+    target_id: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    sort: ReportSort | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> ErrorBody | ReportGroupPage | None:
+    """List reports, grouped by target
+
+     The reports the filters select, one entry per target with their
+    count and reasons, highest priority first or oldest target first,
+    with cursor paging. Moderators and admins (scope `reports:moderate`).
+
+    Args:
+        status (ReportStatus | Unset): Where a report is in review.
+        reason (ReportReason | Unset): Why something is reported.
+        target_type (ReportTargetType | Unset): What a report is about.
+        target_id (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        sort (ReportSort | Unset): How the moderator list is ordered.
+        cursor (str | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | ReportGroupPage
+    """
+
+    return sync_detailed(
+        client=client,
+        status=status,
+        reason=reason,
+        target_type=target_type,
+        target_id=target_id,
+        created_after=created_after,
+        created_before=created_before,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    status: ReportStatus | Unset = UNSET,
+    reason: ReportReason | Unset = UNSET,
+    target_type: ReportTargetType | Unset = UNSET,
+    target_id: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    sort: ReportSort | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> Response[ErrorBody | ReportGroupPage]:
+    """List reports, grouped by target
+
+     The reports the filters select, one entry per target with their
+    count and reasons, highest priority first or oldest target first,
+    with cursor paging. Moderators and admins (scope `reports:moderate`).
+
+    Args:
+        status (ReportStatus | Unset): Where a report is in review.
+        reason (ReportReason | Unset): Why something is reported.
+        target_type (ReportTargetType | Unset): What a report is about.
+        target_id (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        sort (ReportSort | Unset): How the moderator list is ordered.
+        cursor (str | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | ReportGroupPage]
+    """
+
+    kwargs = _get_kwargs(
+        status=status,
+        reason=reason,
+        target_type=target_type,
+        target_id=target_id,
+        created_after=created_after,
+        created_before=created_before,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    status: ReportStatus | Unset = UNSET,
+    reason: ReportReason | Unset = UNSET,
+    target_type: ReportTargetType | Unset = UNSET,
+    target_id: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    sort: ReportSort | Unset = UNSET,
+    cursor: str | Unset = UNSET,
+    limit: int | Unset = UNSET,
+) -> ErrorBody | ReportGroupPage | None:
+    """List reports, grouped by target
+
+     The reports the filters select, one entry per target with their
+    count and reasons, highest priority first or oldest target first,
+    with cursor paging. Moderators and admins (scope `reports:moderate`).
+
+    Args:
+        status (ReportStatus | Unset): Where a report is in review.
+        reason (ReportReason | Unset): Why something is reported.
+        target_type (ReportTargetType | Unset): What a report is about.
+        target_id (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        sort (ReportSort | Unset): How the moderator list is ordered.
+        cursor (str | Unset):
+        limit (int | Unset):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | ReportGroupPage
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            status=status,
+            reason=reason,
+            target_type=target_type,
+            target_id=target_id,
+            created_after=created_after,
+            created_before=created_before,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+        )
+    ).parsed

@@ -1,0 +1,257 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error_body import ErrorBody
+from ...models.report_decided import ReportDecided
+from ...models.report_patch import ReportPatch
+from ...types import Response
+
+
+def _get_kwargs(
+    id: UUID,
+    *,
+    body: ReportPatch,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "patch",
+        "url": "/v1/reports/{id}".format(
+            id=quote(str(id), safe=""),
+        ),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json; charset=utf-8"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorBody | ReportDecided | None:
+    if response.status_code == 200:
+        response_200 = ReportDecided.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorBody.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = ErrorBody.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = ErrorBody.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = ErrorBody.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = ErrorBody.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorBody.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorBody | ReportDecided]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ReportPatch,
+) -> Response[ErrorBody | ReportDecided]:
+    """Decide on a report
+
+     Moves it to `reviewing`, `resolved` or `dismissed` (409 for any
+    other transition: a closed report stays closed), optionally acting
+    on the target and for every open report on it. Every change is in
+    the report's history; a closed report's reporter is emailed and
+    gets `report.updated`. Moderators and admins.
+
+    Args:
+        id (UUID):
+        body (ReportPatch): A moderator's decision.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | ReportDecided]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ReportPatch,
+) -> ErrorBody | ReportDecided | None:
+    """Decide on a report
+
+     Moves it to `reviewing`, `resolved` or `dismissed` (409 for any
+    other transition: a closed report stays closed), optionally acting
+    on the target and for every open report on it. Every change is in
+    the report's history; a closed report's reporter is emailed and
+    gets `report.updated`. Moderators and admins.
+
+    Args:
+        id (UUID):
+        body (ReportPatch): A moderator's decision.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | ReportDecided
+    """
+
+    return sync_detailed(
+        id=id,
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ReportPatch,
+) -> Response[ErrorBody | ReportDecided]:
+    """Decide on a report
+
+     Moves it to `reviewing`, `resolved` or `dismissed` (409 for any
+    other transition: a closed report stays closed), optionally acting
+    on the target and for every open report on it. Every change is in
+    the report's history; a closed report's reporter is emailed and
+    gets `report.updated`. Moderators and admins.
+
+    Args:
+        id (UUID):
+        body (ReportPatch): A moderator's decision.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | ReportDecided]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    id: UUID,
+    *,
+    client: AuthenticatedClient,
+    body: ReportPatch,
+) -> ErrorBody | ReportDecided | None:
+    """Decide on a report
+
+     Moves it to `reviewing`, `resolved` or `dismissed` (409 for any
+    other transition: a closed report stays closed), optionally acting
+    on the target and for every open report on it. Every change is in
+    the report's history; a closed report's reporter is emailed and
+    gets `report.updated`. Moderators and admins.
+
+    Args:
+        id (UUID):
+        body (ReportPatch): A moderator's decision.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | ReportDecided
+    """
+
+    return (
+        await asyncio_detailed(
+            id=id,
+            client=client,
+            body=body,
+        )
+    ).parsed

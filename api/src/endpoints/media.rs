@@ -15,7 +15,7 @@ use kiln_jobs::{
     identity::Role,
     media::{
         self, StoredVariant, repo, sniff,
-        upload::{self, Accepted, NewUpload, Original, UploadError},
+        upload::{self, Accepted, NewUpload, Original},
     },
     reports::{self, TargetType},
     storage::StorageError,
@@ -25,7 +25,7 @@ use crate::{
     ApiTags, Scope,
     auth::{Auth, Principal},
     body_limit::media_upload,
-    endpoints::{reports::ReasonDto, stored_enum, stored_value},
+    endpoints::{reports::ReasonDto, stored_enum, stored_value, upload_err},
     error::ApiError,
     upload::{SpooledUpload, UploadBody},
 };
@@ -271,14 +271,6 @@ async fn visible(
 
 fn storage_err(e: StorageError) -> ApiError {
     ApiError::unavailable("object storage", &e)
-}
-
-fn upload_err(e: UploadError) -> ApiError {
-    match e {
-        UploadError::Storage(e) => storage_err(e),
-        UploadError::Ledger(e) => e.into(),
-        e @ UploadError::KeyReused => ApiError::conflict(e.to_string()),
-    }
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]

@@ -15,6 +15,16 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+/// The answer for a failed media upload or removal.
+pub(crate) fn upload_err(e: kiln_jobs::media::upload::UploadError) -> ApiError {
+    use kiln_jobs::media::upload::UploadError;
+    match e {
+        UploadError::Storage(e) => ApiError::unavailable("object storage", &e),
+        UploadError::Ledger(e) => e.into(),
+        e @ UploadError::KeyReused => ApiError::conflict(e.to_string()),
+    }
+}
+
 /// Parses a `cursor` query parameter: the id the previous page ended at.
 pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     match cursor {

@@ -26,7 +26,7 @@ use kiln_jobs::{
 use crate::{
     ApiTags, Scope,
     auth::{Auth, audit_entry},
-    endpoints::{jobs::JobStatusDto, page, parse_cursor},
+    endpoints::{jobs::JobStatusDto, page, parse_cursor, upload_err},
     error::ApiError,
 };
 
@@ -639,13 +639,7 @@ fn review_error(e: ReviewError) -> ApiError {
         ReviewError::Invalid(m) => ApiError::unprocessable("invalid_decision", m),
         ReviewError::Forbidden(m) => ApiError::forbidden(m),
         ReviewError::Identity(e) => e.into(),
-        ReviewError::Media(e) => match e {
-            kiln_jobs::media::upload::UploadError::Storage(e) => {
-                ApiError::unavailable("object storage", &e)
-            }
-            kiln_jobs::media::upload::UploadError::Ledger(e) => e.into(),
-            e @ kiln_jobs::media::upload::UploadError::KeyReused => ApiError::internal(&e),
-        },
+        ReviewError::Media(e) => upload_err(e),
         ReviewError::Ledger(e) => e.into(),
     }
 }

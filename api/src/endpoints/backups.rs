@@ -22,13 +22,12 @@ use kiln_jobs::{
         schedule::Schedule,
         schedules::{self, Fields, ScheduleRow},
     },
-    storage::StorageError,
 };
 
 use crate::{
     ApiTags, Scope,
     auth::Auth,
-    endpoints::{auth::NoContent, page, parse_cursor},
+    endpoints::{auth::NoContent, object_err, page, parse_cursor},
     error::ApiError,
 };
 
@@ -379,10 +378,6 @@ fn request_error(e: RequestError) -> ApiError {
     }
 }
 
-fn storage_err(e: StorageError) -> ApiError {
-    ApiError::unavailable("object storage", &e)
-}
-
 /// Checks a cron expression and time zone: 422 naming the field at fault.
 fn check_schedule(cron: &str, timezone: &str) -> Result<Schedule, ApiError> {
     Schedule::parse(cron, timezone).map_err(|e| {
@@ -558,10 +553,11 @@ impl BackupsApi {
                 ),
             ));
         };
-        let stream = app.storage.get_stream(&key).await.map_err(|e| match e {
-            StorageError::NotFound(_) => ApiError::not_found("backup object"),
-            e => storage_err(e),
-        })?;
+        let stream = app
+            .storage
+            .get_stream(&key)
+            .await
+            .map_err(object_err("backup object"))?;
         let name = key.rsplit('/').next().unwrap_or("backup").to_owned();
         Ok(BackupDownload::Ok(
             Binary(Body::from_bytes_stream(
@@ -608,10 +604,7 @@ impl BackupsApi {
             .storage
             .get(&kiln_jobs::backups::manifest_key(&key))
             .await
-            .map_err(|e| match e {
-                StorageError::NotFound(_) => ApiError::not_found("backup manifest"),
-                e => storage_err(e),
-            })?;
+            .map_err(object_err("backup manifest"))?;
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::internal(&format_args!("stored manifest: {e}")))?;
         Ok(Json(value))

@@ -18,14 +18,13 @@ use kiln_jobs::{
         upload::{self, Accepted, NewUpload, Original},
     },
     reports::{self, TargetType},
-    storage::StorageError,
 };
 
 use crate::{
     ApiTags, Scope,
     auth::{Auth, Principal},
     body_limit::media_upload,
-    endpoints::{reports::ReasonDto, stored_enum, stored_value, upload_err},
+    endpoints::{object_err, reports::ReasonDto, stored_enum, stored_value, upload_err},
     error::ApiError,
     upload::{SpooledUpload, UploadBody},
 };
@@ -269,10 +268,6 @@ async fn visible(
     Ok((m, sight))
 }
 
-fn storage_err(e: StorageError) -> ApiError {
-    ApiError::unavailable("object storage", &e)
-}
-
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Media")]
 impl MediaApi {
     /// Upload an image
@@ -482,10 +477,7 @@ impl MediaApi {
             .storage
             .get_stream(&media::variant_key(m.id, &v.name))
             .await
-            .map_err(|e| match e {
-                StorageError::NotFound(_) => ApiError::not_found("variant"),
-                e => storage_err(e),
-            })?;
+            .map_err(object_err("variant"))?;
         let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
         Ok(VariantResponse(VariantOutcome::Ok(
             Binary(body),

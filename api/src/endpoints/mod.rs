@@ -11,9 +11,19 @@ pub mod reports;
 pub mod users;
 pub mod webhooks;
 
+use kiln_jobs::storage::StorageError;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+
+/// The answer for a failed read of a stored object: 404 naming `what` when
+/// the object is missing, 503 when object storage fails.
+pub(crate) fn object_err(what: &'static str) -> impl Fn(StorageError) -> ApiError {
+    move |e| match e {
+        StorageError::NotFound(_) => ApiError::not_found(what),
+        e => ApiError::unavailable("object storage", &e),
+    }
+}
 
 /// The answer for a failed media upload or removal.
 pub(crate) fn upload_err(e: kiln_jobs::media::upload::UploadError) -> ApiError {

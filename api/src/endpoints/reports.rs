@@ -20,13 +20,12 @@ use kiln_jobs::{
         review::{self, Decision, Moderator, ReviewError},
         submit::{self, Filing, SubmitError},
     },
-    storage::StorageError,
 };
 
 use crate::{
     ApiTags, Scope,
     auth::{Auth, audit_entry},
-    endpoints::{jobs::JobStatusDto, page, parse_cursor, upload_err},
+    endpoints::{jobs::JobStatusDto, object_err, page, parse_cursor, upload_err},
     error::ApiError,
 };
 
@@ -683,7 +682,9 @@ fn next_group_cursor(sort: Sort, g: &repo::GroupRow) -> String {
     }
 }
 
-fn check_range(f: &Filter) -> Result<(), ApiError> {
+/// The filters of the moderator list and of an export; 422 when the
+/// created range is empty.
+fn filter(f: ExportIn) -> Result<Filter, ApiError> {
     if let (Some(a), Some(b)) = (f.created_after, f.created_before)
         && a >= b
     {
@@ -692,7 +693,14 @@ fn check_range(f: &Filter) -> Result<(), ApiError> {
             "created_after must be before created_before",
         ));
     }
-    Ok(())
+    Ok(Filter {
+        status: f.status.map(Into::into),
+        reason: f.reason.map(Into::into),
+        target_type: f.target_type.map(Into::into),
+        target_id: f.target_id,
+        created_after: f.created_after,
+        created_before: f.created_before,
+    })
 }
 
 async fn target_summary(app: &AppContext, t: TargetRow) -> Result<TargetSummary, ApiError> {
@@ -909,15 +917,14 @@ impl ReportsApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<ReportGroupPage>, ApiError> {
         auth.principal().require_scope(Scope::ReportsModerate)?;
-        let filter = Filter {
-            status: status.0.map(Into::into),
-            reason: reason.0.map(Into::into),
-            target_type: target_type.0.map(Into::into),
+        let filter = filter(ExportIn {
+            status: status.0,
+            reason: reason.0,
+            target_type: target_type.0,
             target_id: target_id.0,
             created_after: created_after.0,
             created_before: created_before.0,
-        };
-        check_range(&filter)?;
+        })?;
         let sort = match sort.0 {
             Some(SortDto::Age) => Sort::Age,
             Some(SortDto::Priority) | None => Sort::Priority,
@@ -1062,16 +1069,7 @@ impl ReportsApi {
         body: Json<ExportIn>,
     ) -> Result<ExportCreated, ApiError> {
         auth.principal().require_scope(Scope::ReportsModerate)?;
-        let b = body.0;
-        let filter = Filter {
-            status: b.status.map(Into::into),
-            reason: b.reason.map(Into::into),
-            target_type: b.target_type.map(Into::into),
-            target_id: b.target_id,
-            created_after: b.created_after,
-            created_before: b.created_before,
-        };
-        check_range(&filter)?;
+        let filter = filter(body.0)?;
         let out = export::enqueue(&app, &auth.principal().subject, filter).await?;
         let job = out.job().clone();
         let location = format!("/v1/reports/exports/{}", job.id);
@@ -1127,10 +1125,7 @@ impl ReportsApi {
             .storage
             .get_stream(&kiln_jobs::reports::export_key(job.id))
             .await
-            .map_err(|e| match e {
-                StorageError::NotFound(_) => ApiError::not_found("export file"),
-                e => ApiError::unavailable("object storage", &e),
-            })?;
+            .map_err(object_err("export file"))?;
         let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));
         Ok(ExportDownload::Ok(
             Binary(body),

@@ -248,16 +248,6 @@ pub async fn on_target(
         .await)
 }
 
-/// The ids of the open reports on a target, oldest first.
-pub async fn open_on_target(tx: &mut DbTx, target_ref: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    let sql = "SELECT id FROM reports WHERE target_ref = $1 \
-               AND status IN ('open', 'reviewing') ORDER BY id";
-    on_tx!(tx, t => sqlx::query_scalar::<_, Uuid>(sql)
-        .bind(target_ref)
-        .fetch_all(&mut **t)
-        .await)
-}
-
 /// Whether anything was ever reported about this target.
 pub async fn is_reported(
     db: &Db,
@@ -309,20 +299,23 @@ pub async fn lock_target(tx: &mut DbTx, id: Uuid) -> Result<Option<TargetRow>, s
     }
 }
 
-/// One open reporter's part of a target's priority: the reason of their
-/// report and whether their account was new when they filed it.
+/// An open report as its target's priority and a decision on the whole
+/// target see it: the reason and whether the reporter's account was new
+/// when they filed it.
 #[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
 pub struct OpenReport {
+    pub id: Uuid,
     pub reporter_id: Uuid,
     #[sqlx(try_from = "String")]
     pub reason: Reason,
     pub reporter_new: bool,
 }
 
-/// The open reports on a target (one per reporter, by the unique index).
+/// The open reports on a target, oldest first (one per reporter, by the
+/// unique index).
 pub async fn open_reports(tx: &mut DbTx, target_ref: Uuid) -> Result<Vec<OpenReport>, sqlx::Error> {
-    let sql = "SELECT reporter_id, reason, reporter_new FROM reports \
-               WHERE target_ref = $1 AND status IN ('open', 'reviewing')";
+    let sql = "SELECT id, reporter_id, reason, reporter_new FROM reports \
+               WHERE target_ref = $1 AND status IN ('open', 'reviewing') ORDER BY id";
     on_tx!(tx, t => sqlx::query_as::<_, OpenReport>(sql)
         .bind(target_ref)
         .fetch_all(&mut **t)

@@ -117,12 +117,14 @@ pub async fn decide(
     let actor = by.id.to_string();
     let mut tx = app.db.begin().await?;
     // Taken first: decisions and triage runs on one target take turns.
-    repo::lock_target(&mut tx, report.target_ref).await?;
+    let target = repo::lock_target(&mut tx, report.target_ref)
+        .await?
+        .ok_or(ReviewError::NotFound)?;
     let mut ids = vec![report.id];
     if decision.apply_to_target {
-        for other in repo::open_on_target(&mut tx, report.target_ref).await? {
-            if other != report.id {
-                ids.push(other);
+        for other in repo::open_reports(&mut tx, report.target_ref).await? {
+            if other.id != report.id {
+                ids.push(other.id);
             }
         }
     }
@@ -187,7 +189,7 @@ pub async fn decide(
     }
     // Closed reports no longer count towards the target's priority; a
     // target with none open is no longer escalated.
-    triage::rescore(app, &mut tx, report.target_ref, None, now).await?;
+    triage::rescore(app, &mut tx, target, None, now).await?;
     tx.commit().await?;
     for out in &jobs {
         after_commit(app, out).await;

@@ -68,20 +68,18 @@ pub struct Scored {
     pub hidden_now: bool,
 }
 
-/// Recomputes a target's priority from its open reports inside `tx` (the
-/// target row locked), and escalates it when the priority reaches the
-/// threshold and it is not escalated yet. `report` is the report the
-/// escalation's audit row is written for.
+/// Recomputes the priority of `target` (locked in `tx` by
+/// [`repo::lock_target`]) from its open reports, and escalates it when the
+/// priority reaches the threshold and it is not escalated yet. `report` is
+/// the report the escalation's audit row is written for.
 pub(crate) async fn rescore(
     app: &AppContext,
     tx: &mut DbTx,
-    target_ref: Uuid,
+    mut target: TargetRow,
     report: Option<(Uuid, ReportStatus)>,
     now: DateTime<Utc>,
-) -> Result<Option<Scored>, sqlx::Error> {
-    let Some(mut target) = repo::lock_target(tx, target_ref).await? else {
-        return Ok(None);
-    };
+) -> Result<Scored, sqlx::Error> {
+    let target_ref = target.id;
     let config = &app.config.reports;
     let open = repo::open_reports(tx, target_ref).await?;
     let priority = priority(config, &open);
@@ -122,12 +120,12 @@ pub(crate) async fn rescore(
     if open.is_empty() {
         target.escalated_at = None;
     }
-    Ok(Some(Scored {
+    Ok(Scored {
         target,
         priority,
         escalated_now,
         hidden_now,
-    }))
+    })
 }
 
 /// Runs `report.triage`.
@@ -139,16 +137,13 @@ pub async fn run(ctx: &JobCtx, job: ReportTriageV1) -> Result<Value, JobError> {
         .ok_or_else(|| JobError::Abort("the report no longer exists".into()))?;
     let now = Utc::now();
     let mut tx = app.db.begin().await.retry()?;
-    let scored = rescore(
-        app,
-        &mut tx,
-        report.target_ref,
-        Some((report.id, report.status)),
-        now,
-    )
-    .await
-    .retry()?
-    .ok_or_else(|| JobError::Abort("the report's target no longer exists".into()))?;
+    let target = repo::lock_target(&mut tx, report.target_ref)
+        .await
+        .retry()?
+        .ok_or_else(|| JobError::Abort("the report's target no longer exists".into()))?;
+    let scored = rescore(app, &mut tx, target, Some((report.id, report.status)), now)
+        .await
+        .retry()?;
     tx.commit().await.retry()?;
     app.metrics.record_report_triage(scored.escalated_now);
     // Told on every run while the target stays escalated: the idempotency
@@ -237,6 +232,7 @@ mod tests {
 
     fn open(reason: Reason, reporter_new: bool) -> OpenReport {
         OpenReport {
+            id: Uuid::now_v7(),
             reporter_id: Uuid::now_v7(),
             reason,
             reporter_new,

@@ -65,6 +65,42 @@ async fn eventually(app: &TestApp, token: &str, path: &str, ok: impl Fn(&Value) 
     }
 }
 
+/// Waits up to a minute for the export at `path` to succeed. Past that it
+/// fails with the ledger row and the queue message beside it: this wait once
+/// ran out on a loaded CI box with the export still `queued`, a state not
+/// reproduced since, and the message's state tells a lost or never-fetched
+/// message from a slow one.
+async fn export_done(app: &TestApp, token: &str, path: &str) -> Value {
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = app.call(Method::GET, path, token, None).await;
+        if body["status"] == "succeeded" {
+            return body;
+        }
+        if tokio::time::Instant::now() >= until {
+            let id: Uuid = body["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("export id");
+            let job = app.ctx.app.ledger.get(id, None).await.expect("ledger read");
+            let message = match job.as_ref().and_then(|j| j.delivery_id) {
+                Some(delivery) => kiln_jobs::queue::database::message_state(
+                    &app.ctx.app.db,
+                    kiln_jobs::QueueName::Reports,
+                    delivery,
+                )
+                .await
+                .expect("message read"),
+                None => None,
+            };
+            panic!(
+                "{path}: {body}\nledger: {job:?}\nqueue message (status, attempts): {message:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Uploads a real JPEG as `owner`, waits until it is processed and makes it public.
 async fn public_media(app: &TestApp, owner_id: &str, owner: &str) -> String {
     let resp = app
@@ -752,7 +788,7 @@ async fn an_export_streams_csv_that_parses_back_to_the_rows(backend: Backend) {
         "{}",
         early.status()
     );
-    let done = eventually(&app, &moderator, &path, |e| e["status"] == "succeeded").await;
+    let done = export_done(&app, &moderator, &path).await;
     assert_eq!(
         (done["progress"].as_u64(), done["rows"].as_u64()),
         (Some(100), Some(10_000)),

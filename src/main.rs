@@ -1,11 +1,13 @@
 //! The `kiln` binary: parse the CLI, load config, wire the libraries, run.
 
 mod backup;
+mod queue;
 mod serve;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use kiln_jobs::QueueName;
 
 /// Kiln: a job-queue centric backend.
 #[derive(Debug, Parser)]
@@ -44,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Queues: list them, pause and resume one, requeue its dead jobs.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Mint an access token for a subject (development and operations).
     Token {
         /// The subject (user id) the token names.
@@ -70,6 +77,31 @@ enum UserCommand {
         /// Read the password from stdin instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Every queue's depth, dead jobs and state.
+    List,
+    /// Pause a queue: its workers, on every replica, finish what runs and
+    /// start nothing new; enqueueing goes on.
+    Pause {
+        /// media, notifications, webhooks, reports or backups.
+        queue: QueueName,
+    },
+    /// Resume a paused queue.
+    Resume {
+        /// media, notifications, webhooks, reports or backups.
+        queue: QueueName,
+    },
+    /// Queue a queue's dead jobs again, oldest first.
+    RetryDead {
+        /// media, notifications, webhooks, reports or backups.
+        queue: QueueName,
+        /// Most jobs to requeue (1–10000).
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
     },
 }
 
@@ -140,6 +172,12 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     kiln_jobs::telemetry::init();
+    kiln_jobs::health::stats::set_build_info(kiln_jobs::health::stats::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: env!("KILN_GIT_COMMIT").to_owned(),
+        build_time: env!("KILN_BUILD_TIME").to_owned(),
+        rustc: env!("KILN_RUSTC").to_owned(),
+    });
     let config = kiln_jobs::Config::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::run(config, serve::Role::All).await,
@@ -159,6 +197,14 @@ async fn main() -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => serve::create_user(config, &email, &role, password_stdin).await,
+        Command::Queue { command } => match command {
+            QueueCommand::List => queue::list(config).await,
+            QueueCommand::Pause { queue: q } => queue::pause(config, q).await,
+            QueueCommand::Resume { queue: q } => queue::resume(config, q).await,
+            QueueCommand::RetryDead { queue: q, limit } => {
+                queue::retry_dead(config, q, limit).await
+            }
+        },
         Command::Backup { command } => match command {
             BackupCommand::Run {
                 encrypt,

@@ -65,6 +65,7 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     let app = AppContext::connect(config).await?;
     if migrate {
         app.db.migrate().await?;
+        app.startup.migrated();
     }
     tracing::info!(backends = %app.describe(), "kiln starting");
     let shutdown = CancellationToken::new();
@@ -81,15 +82,30 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { kiln_api::serve(app, keys?, shutdown).await })
     });
+    let queues: Vec<QueueName> = match role {
+        Role::Api => Vec::new(),
+        Role::All | Role::Worker => app.config.worker.queues.clone(),
+    };
     let workers = (role != Role::Api).then(|| {
+        app.startup.expect_workers();
         let app = app.clone();
         let shutdown = shutdown.clone();
-        let queues: Vec<QueueName> = app.config.worker.queues.clone();
-        let probe = role == Role::Worker;
-        tokio::spawn(async move { kiln_worker::serve(app, &queues, shutdown, probe).await })
+        let queues = queues.clone();
+        tokio::spawn(async move { kiln_worker::run(app, &queues, shutdown).await })
     });
+    // Health and metrics without credentials: a worker on `worker.listen`,
+    // a process with the API on `http.internal_listen`.
+    let internal = {
+        let addr = match role {
+            Role::Worker => app.config.worker.listen,
+            Role::All | Role::Api => app.config.http.internal_listen,
+        };
+        let storage = kiln_worker::probe::needs_storage(role != Role::Worker, &queues);
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        tokio::spawn(async move { kiln_worker::probe::serve(app, addr, storage, shutdown).await })
+    };
     let mut result = Ok(());
-    for task in [http, workers].into_iter().flatten() {
+    for task in [http, workers, Some(internal)].into_iter().flatten() {
         let outcome = task.await.context("task panicked").and_then(|r| r);
         if let Err(e) = outcome {
             tracing::error!(error = %format!("{e:#}"), "shutting down after a fatal error");

@@ -45,7 +45,7 @@ fn templates(doc: &Value) -> Vec<Template> {
 }
 
 /// The routes outside the document (see [`crate::app`]), all read-only.
-const UNDOCUMENTED: [&str; 3] = [crate::METRICS_PATH, crate::OPENAPI_PATH, crate::DOCS_PATH];
+const UNDOCUMENTED: [&str; 2] = [crate::OPENAPI_PATH, crate::DOCS_PATH];
 
 /// The `Allow` value for a request path, from the template that matches it
 /// with the most literal segments (as the router would pick it); `None` when

@@ -131,6 +131,10 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         ApiError::NotFound(ErrorBody::new("not_found", format!("{what} not found")))
     }
+    /// 404 with `code`.
+    pub fn not_found_code(code: &str, message: impl Into<String>) -> Self {
+        ApiError::NotFound(ErrorBody::new(code, message))
+    }
     /// 409.
     pub fn conflict(message: impl Into<String>) -> Self {
         ApiError::Conflict(ErrorBody::new("conflict", message))
@@ -175,7 +179,11 @@ impl ApiError {
     /// 503 `degraded`: a readiness check found a dependency down; `details`
     /// holds every check.
     pub fn degraded(message: impl Into<String>, details: serde_json::Value) -> Self {
-        let mut body = ErrorBody::new("degraded", message);
+        Self::not_ready("degraded", message, details)
+    }
+    /// 503 with `code` and `details`: a health check that does not pass yet.
+    pub fn not_ready(code: &str, message: impl Into<String>, details: serde_json::Value) -> Self {
+        let mut body = ErrorBody::new(code, message);
         body.0.details = Some(details);
         ApiError::Unavailable(body, None)
     }

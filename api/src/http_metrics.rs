@@ -1,6 +1,7 @@
 //! Request counters and latency histograms, labelled by OpenAPI operation id
 //! and method, both bounded: unknown paths and non-standard methods count as
-//! `other`, so a client cannot create series at will.
+//! `other`, so a client cannot create series at will; and the gauge of
+//! requests in flight.
 
 use std::time::Instant;
 
@@ -29,6 +30,9 @@ impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
         let metrics = req.data::<AppContext>().map(|a| a.metrics.clone());
         let method = method_label(req.method());
         let start = Instant::now();
+        // Decremented on drop, so a request whose client went away (its
+        // future dropped mid-flight) leaves the gauge too.
+        let _in_flight = metrics.as_ref().map(|m| InFlight::enter(&m.http_in_flight));
         let resp = self.0.call(req).await.map(IntoResponse::into_response);
         if let Some(m) = metrics {
             let (status, operation) = match &resp {
@@ -46,6 +50,22 @@ impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
                 .observe(start.elapsed().as_secs_f64());
         }
         resp
+    }
+}
+
+/// One request counted in `kiln_http_in_flight` while it lives.
+struct InFlight(prometheus::IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -23,7 +23,6 @@ use poem::{
     EndpointExt, Route, get, handler,
     listener::Listener as _,
     middleware::{RequestId, ReuseId, Tracing},
-    web::Data,
 };
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
@@ -58,7 +57,8 @@ pub enum ApiTags {
     Reports,
     /// Database backups and their schedules (operators).
     Backups,
-    /// Liveness and readiness.
+    /// Liveness, readiness and startup (public); build, database, Redis
+    /// and process details (operators).
     Health,
 }
 
@@ -66,8 +66,6 @@ pub enum ApiTags {
 pub(crate) const DOCS_PATH: &str = "/docs";
 /// See [`DOCS_PATH`].
 pub(crate) const OPENAPI_PATH: &str = "/openapi.json";
-/// See [`DOCS_PATH`].
-pub(crate) const METRICS_PATH: &str = "/metrics";
 
 /// The OpenAPI service, built without connecting to anything.
 pub fn openapi_service() -> OpenApiService<impl OpenApi, ()> {
@@ -134,11 +132,6 @@ fn openapi_json() -> poem::Response {
         .body(contract::json())
 }
 
-#[handler]
-fn metrics(app: Data<&AppContext>) -> String {
-    app.metrics.render()
-}
-
 /// The whole HTTP application. Middleware, outermost first: security
 /// headers, client IP, request id, request log, CORS, metrics, the error
 /// shape, compression, the per-IP limit on `/v1/auth/`, the per-principal
@@ -160,7 +153,6 @@ pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
         .nest("/", api)
         .nest(DOCS_PATH, ui.with(security_headers::DocsCsp))
         .at(OPENAPI_PATH, get(openapi_json))
-        .at(METRICS_PATH, get(metrics))
         .with(nul_input::RejectNul)
         .with(body_limit::DefaultBodyLimit {
             max: http.max_body_bytes,

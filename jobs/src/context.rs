@@ -11,6 +11,7 @@ use crate::{
     Config,
     db::Db,
     delivery::Notifier,
+    health::{Startup, stats::PoolSamples},
     identity::Identity,
     job::JobError,
     ledger::Ledger,
@@ -48,6 +49,10 @@ pub struct AppContext {
     pub notifier: Notifier,
     /// Each user's webhook endpoints, cached for the event fan-out.
     pub subscriptions: Arc<SubscriptionCache>,
+    /// How far start-up has come (`/health/startup`).
+    pub startup: Arc<Startup>,
+    /// Timed acquisitions of a database connection (`/health/db-stats`).
+    pub pool_samples: Arc<PoolSamples>,
 }
 
 impl AppContext {
@@ -97,6 +102,8 @@ impl AppContext {
             identity,
             notifier,
             subscriptions: Arc::default(),
+            startup: Arc::default(),
+            pool_samples: Arc::default(),
         })
     }
 

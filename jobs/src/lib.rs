@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod delivery;
+pub mod health;
 pub mod identity;
 pub mod job;
 pub mod ledger;

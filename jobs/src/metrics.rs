@@ -1,10 +1,13 @@
 //! Prometheus metrics shared by the HTTP tier and the workers of one process.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder, proto::MetricType,
 };
 
 use crate::queue::{QueueName, QueueStats};
@@ -13,14 +16,21 @@ use crate::queue::{QueueName, QueueStats};
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// The `process_*` collectors, unprefixed (the names every Prometheus
+    /// client library uses).
+    process: Registry,
+    started: Instant,
     jobs_total: IntCounterVec,
     job_duration: HistogramVec,
     /// HTTP requests by method, OpenAPI operation id and status.
     pub http_requests: IntCounterVec,
     /// HTTP latency by method and OpenAPI operation id.
     pub http_duration: HistogramVec,
+    /// Requests being served now.
+    pub http_in_flight: IntGauge,
     queue_jobs: IntGaugeVec,
     queue_oldest: GaugeVec,
+    queue_paused: IntGaugeVec,
     notifications_total: IntCounterVec,
     backup_last_success: GaugeVec,
     backup_duration: HistogramVec,
@@ -74,6 +84,9 @@ impl Metrics {
             &["method", "operation"],
         )
         .expect("valid metric");
+        let http_in_flight =
+            IntGauge::with_opts(Opts::new("http_in_flight", "HTTP requests being served"))
+                .expect("valid metric");
         let queue_jobs = IntGaugeVec::new(
             Opts::new(
                 "queue_jobs",
@@ -86,6 +99,14 @@ impl Metrics {
             Opts::new(
                 "queue_oldest_ready_age_seconds",
                 "How long the oldest ready job of a queue has waited (sampled)",
+            ),
+            &["queue"],
+        )
+        .expect("valid metric");
+        let queue_paused = IntGaugeVec::new(
+            Opts::new(
+                "queue_paused",
+                "1 while an operator has paused the queue, else 0 (sampled)",
             ),
             &["queue"],
         )
@@ -169,20 +190,33 @@ impl Metrics {
             Box::new(job_duration.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
+            Box::new(http_in_flight.clone()),
             Box::new(queue_jobs.clone()),
             Box::new(queue_oldest.clone()),
+            Box::new(queue_paused.clone()),
             Box::new(notifications_total.clone()),
         ] {
             let _ = registry.register(c);
         }
+        let process = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            let _ = process.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
+        }
         Self {
             registry,
+            process,
+            started: Instant::now(),
             jobs_total,
             job_duration,
             http_requests,
             http_duration,
+            http_in_flight,
             queue_jobs,
             queue_oldest,
+            queue_paused,
             notifications_total,
             backup_last_success,
             backup_duration,
@@ -283,6 +317,13 @@ impl Metrics {
             .set(s.oldest_ready_ms as f64 / 1e3);
     }
 
+    /// Records whether `queue` is paused.
+    pub fn set_queue_paused(&self, queue: QueueName, paused: bool) {
+        self.queue_paused
+            .with_label_values(&[queue.as_str()])
+            .set(i64::from(paused));
+    }
+
     /// Counts one delivery outcome.
     pub fn record(&self, queue: QueueName, outcome: impl AsRef<str>) {
         self.jobs_total
@@ -297,13 +338,35 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Renders the text exposition format.
+    /// How long ago these metrics were made (the process's start, near enough).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The `process_*` values now, by name (empty where the platform has no
+    /// process collector).
+    pub fn process_values(&self) -> HashMap<String, f64> {
+        let mut values = HashMap::new();
+        for family in self.process.gather() {
+            let Some(m) = family.get_metric().first() else {
+                continue;
+            };
+            let v = match family.get_field_type() {
+                MetricType::GAUGE => m.get_gauge().get_value(),
+                MetricType::COUNTER => m.get_counter().get_value(),
+                _ => continue,
+            };
+            values.insert(family.name().to_owned(), v);
+        }
+        values
+    }
+
+    /// Renders the text exposition format: Kiln's metrics, then the process's.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        if TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .is_err()
-        {
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
+        if TextEncoder::new().encode(&families, &mut buf).is_err() {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()

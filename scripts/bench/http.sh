@@ -37,7 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(free_port)
-export KILN__DATA_DIR="$work/data" KILN__HTTP__LISTEN="127.0.0.1:$port"
+export KILN__DATA_DIR="$work/data" KILN__HTTP__LISTEN="127.0.0.1:$port" KILN__HTTP__INTERNAL_LISTEN="127.0.0.1:0"
 export RUST_LOG=${RUST_LOG:-warn}
 unset DATABASE_URL STORAGE_URL
 

@@ -46,7 +46,7 @@ psql "$KILN_TEST_PG_URL" -XAtqc "CREATE DATABASE $db" >/dev/null
 port=$(free_port)
 wport=$(free_port)
 export DATABASE_URL="$base/$db" STORAGE_URL="$work/objects" KILN__DATA_DIR="$work/data"
-export KILN__HTTP__LISTEN="127.0.0.1:$port" KILN__WORKER__LISTEN="127.0.0.1:$wport"
+export KILN__HTTP__LISTEN="127.0.0.1:$port" KILN__HTTP__INTERNAL_LISTEN="127.0.0.1:0" KILN__WORKER__LISTEN="127.0.0.1:$wport"
 export KILN__RATE_LIMIT__PRINCIPAL_PER_MINUTE=6000000 KILN__RATE_LIMIT__PRINCIPAL_BURST=1000000
 export RUST_LOG=${RUST_LOG:-warn}
 unset REDIS_URL

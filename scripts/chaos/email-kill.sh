@@ -167,7 +167,7 @@ fi
 "$kiln" migrate >"$work/migrate.log" 2>&1 || die "kiln migrate failed: $(tail_log "$work/migrate.log")"
 
 api_port=$(free_port)
-KILN__HTTP__LISTEN=127.0.0.1:$api_port "$kiln" api >"$work/api.log" 2>&1 &
+KILN__HTTP__LISTEN=127.0.0.1:$api_port KILN__HTTP__INTERNAL_LISTEN=127.0.0.1:0 "$kiln" api >"$work/api.log" 2>&1 &
 api_pid=$!
 base=http://127.0.0.1:$api_port
 wait_until 60 "kiln api" curl -fsS "$base/health/ready" ||

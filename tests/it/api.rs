@@ -166,7 +166,7 @@ async fn a_405_names_the_allowed_methods_sqlite() {
         ("TRACE", "/health/live".to_owned(), "GET, HEAD"),
         ("PUT", format!("/v1/media/{id}"), "GET, HEAD, PATCH, DELETE"),
         ("GET", "/v1/auth/login".to_owned(), "POST"),
-        ("POST", "/metrics".to_owned(), "GET, HEAD"),
+        ("POST", "/openapi.json".to_owned(), "GET, HEAD"),
     ] {
         let resp = app
             .http
@@ -238,37 +238,40 @@ async fn docs_and_the_openapi_document_are_served() {
         .await
         .expect("json");
     assert_eq!(live["status"], "ok");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(
             r#"kiln_http_requests_total{method="GET",operation="health_live",status="200"} 1"#
         ),
         "requests are labelled by operation id: {metrics}"
     );
+    // The scrape is on the internal listener, outside the public tier's
+    // count; every public request above has finished.
+    assert!(
+        metrics.lines().any(|l| l == "kiln_http_in_flight 0"),
+        "{metrics}"
+    );
+    // `/metrics` is not on the public listener.
+    let public = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(error_code(public, 404).await, "not_found");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn readiness_reports_each_dependency_and_503_when_the_database_is_unreachable() {
     let app = spawn_app(DbKind::Postgres).await;
-    let ready = app
-        .http
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .expect("ready");
-    assert_eq!(ready.status(), 200);
-    let body: serde_json::Value = ready.json().await.expect("json");
-    assert_eq!(body["status"], "ready");
-    assert_eq!(body["checks"].as_array().map(Vec::len), Some(3));
+    for path in ["/health/ready", "/health"] {
+        let ready = app.http.get(app.url(path)).send().await.expect("ready");
+        assert_eq!(ready.status(), 200, "{path}");
+        let body: serde_json::Value = ready.json().await.expect("json");
+        assert_eq!(body["status"], "ready", "{path}: {body}");
+        assert_eq!(body["checks"].as_array().map(Vec::len), Some(3), "{body}");
+    }
 
     // Take the database away: no new connections, existing ones killed.
     let name = app
@@ -316,6 +319,18 @@ async fn readiness_reports_each_dependency_and_503_when_the_database_is_unreacha
         db.get("error").is_none(),
         "the public readiness body names states, not causes: {body}"
     );
+    // `/health` answers as readiness does.
+    let health = app
+        .http
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.expect("json");
+    assert_eq!(body["code"], "degraded", "{body}");
+    crate::health::public_bodies_name_no_host_or_cause(&app).await;
+    crate::health::details_give_the_cause(&app, "database").await;
     // A request that needs the database says so with 503, not 500.
     let resp = app.get("alice", "/v1/jobs").await;
     assert_eq!(error_code(resp, 503).await, "service_unavailable");

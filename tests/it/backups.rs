@@ -93,15 +93,7 @@ async fn run_now_and_download(backend: Backend) {
     );
     assert_eq!(stored["sha256"], manifest["sha256"]);
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     for name in [
         "kiln_backup_last_success_timestamp_seconds{schedule=\"manual\"}",
         "kiln_backup_size_bytes{schedule=\"manual\"}",

@@ -20,6 +20,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub ctx: TestContext,
     pub base: String,
+    /// The internal listener (health details and `/metrics`, no credentials).
+    pub internal: String,
     pub http: reqwest::Client,
     pub keys: AuthKeys,
     shutdown: CancellationToken,
@@ -67,6 +69,24 @@ pub async fn spawn_app_with(
                 .map_err(Into::into)
         }));
     }
+    let internal = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let internal_addr = internal.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("socket address");
+    {
+        let routes = kiln_worker::probe::routes(ctx.app.clone(), true);
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            Server::new_with_acceptor(internal)
+                .run_with_graceful_shutdown(routes, stop.cancelled_owned(), None)
+                .await
+                .map_err(Into::into)
+        }));
+    }
     if workers {
         let (app, stop) = (ctx.app.clone(), shutdown.clone());
         tasks.push(tokio::spawn(async move {
@@ -75,6 +95,7 @@ pub async fn spawn_app_with(
     }
     TestApp {
         base,
+        internal: format!("http://{internal_addr}"),
         http: reqwest::Client::new(),
         keys,
         shutdown,
@@ -182,6 +203,23 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `path` on the internal listener.
+    pub fn internal_url(&self, path: &str) -> String {
+        format!("{}{path}", self.internal)
+    }
+
+    /// The Prometheus text of the internal listener's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.internal_url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
     }
 
     pub async fn get(&self, user: &str, path: &str) -> reqwest::Response {

@@ -374,13 +374,7 @@ async fn a_notification_is_emailed_and_pushed_once_and_recorded(backend: Backend
     );
     assert_eq!(smtp.received().len(), 1, "{backend:?}: sent once");
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics");
-    let metrics = metrics.text().await.expect("text");
+    let metrics = app.metrics().await;
     for line in [
         r#"kiln_notifications_total{channel="email",outcome="sent"} 1"#,
         r#"kiln_notifications_total{channel="push",outcome="sent"} 1"#,

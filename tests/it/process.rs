@@ -46,6 +46,7 @@ impl Binary {
             .current_dir(self.dir.path())
             .env("KILN__DATA_DIR", self.dir.path())
             .env("KILN__HTTP__LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("KILN__HTTP__INTERNAL_LISTEN", "127.0.0.1:0")
             .env("KILN__QUEUES__POLL_INTERVAL_MS", "50")
             .env("KILN__QUEUES__HEARTBEAT_SECS", "1")
             .env("KILN__QUEUES__MISSED_HEARTBEATS", "2")

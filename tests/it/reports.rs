@@ -52,15 +52,34 @@ async fn report(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
         .await
 }
 
-/// Polls until the predicate holds for `GET path`.
+/// Polls until the predicate holds for `GET path`, for up to 30 s.
 async fn eventually(app: &TestApp, token: &str, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    poll_until(app, token, path, Duration::from_secs(30), ok, |_| async {
+        String::new()
+    })
+    .await
+}
+
+/// Polls `GET path` until `ok` holds, for at most `within`; past that, fails
+/// with the last body and what `explain` finds out about it.
+async fn poll_until<Fut: std::future::Future<Output = String>>(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    within: Duration,
+    ok: impl Fn(&Value) -> bool,
+    explain: impl FnOnce(Value) -> Fut,
+) -> Value {
+    let until = tokio::time::Instant::now() + within;
     loop {
         let (_, body) = app.call(Method::GET, path, token, None).await;
         if ok(&body) {
             return body;
         }
-        assert!(tokio::time::Instant::now() < until, "{path}: {body}");
+        if tokio::time::Instant::now() >= until {
+            let why = explain(body.clone()).await;
+            panic!("{path}: {body}{why}");
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -71,13 +90,14 @@ async fn eventually(app: &TestApp, token: &str, path: &str, ok: impl Fn(&Value) 
 /// reproduced since, and the message's state tells a lost or never-fetched
 /// message from a slow one.
 async fn export_done(app: &TestApp, token: &str, path: &str) -> Value {
-    let until = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, body) = app.call(Method::GET, path, token, None).await;
-        if body["status"] == "succeeded" {
-            return body;
-        }
-        if tokio::time::Instant::now() >= until {
+    let succeeded = |b: &Value| b["status"] == "succeeded";
+    poll_until(
+        app,
+        token,
+        path,
+        Duration::from_secs(60),
+        succeeded,
+        |body| async move {
             let id: Uuid = body["id"]
                 .as_str()
                 .and_then(|s| s.parse().ok())
@@ -93,12 +113,10 @@ async fn export_done(app: &TestApp, token: &str, path: &str) -> Value {
                 .expect("message read"),
                 None => None,
             };
-            panic!(
-                "{path}: {body}\nledger: {job:?}\nqueue message (status, attempts): {message:?}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+            format!("\nledger: {job:?}\nqueue message (status, attempts): {message:?}")
+        },
+    )
+    .await
 }
 
 /// Uploads a real JPEG as `owner`, waits until it is processed and makes it public.

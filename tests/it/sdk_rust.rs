@@ -57,6 +57,7 @@ impl Kiln {
         let child = kiln_command(&data)
             .arg("serve")
             .env("KILN__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("KILN__HTTP__INTERNAL_LISTEN", "127.0.0.1:0")
             .env("KILN__QUEUES__POLL_INTERVAL_MS", "50")
             // The webhook receiver is this test's local server.
             .env("KILN__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")

@@ -7,13 +7,15 @@
 //! ([`register_queue!`]); everything a delivery does is backend-agnostic.
 //! Beside the workers run the [`sweeper`] (on every transport: Redis'
 //! `sweep_loop` here, the SQL queues' in `recovery`), the queue [`sampler`]
-//! and the backup [`scheduler`].
+//! the backup [`scheduler`] and the [`pause`] watcher, which pauses and
+//! resumes the workers of the queues operators pause.
 
 pub mod backoff;
 pub mod consumer;
 pub mod execute;
 mod finish;
-mod probe;
+pub mod pause;
+pub mod probe;
 mod recovery;
 pub mod registry;
 pub mod sampler;
@@ -30,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use consumer::{Consumer, Delivery};
 pub use execute::{Executor, Outcome};
+use pause::Pauses;
 use stream::{StreamBackend, StreamShared};
 use sweeper::Sweeper;
 
@@ -104,7 +107,7 @@ fn worker_name(queue: QueueName, instance: &str, restart: usize) -> String {
 
 /// Builds one queue's worker around `$backend` and registers it with `$monitor`.
 macro_rules! register_queue {
-    ($monitor:expr, $app:expr, $queue:expr, $instance:expr, $metrics:expr, |$cfg:ident| $backend:expr) => {{
+    ($monitor:expr, $app:expr, $queue:expr, $instance:expr, $metrics:expr, $pauses:expr, |$cfg:ident| $backend:expr) => {{
         let app: AppContext = $app.clone();
         let queue: QueueName = $queue;
         let instance: String = $instance.clone();
@@ -114,6 +117,7 @@ macro_rules! register_queue {
             metrics: $metrics.clone(),
         });
         let policy = *app.config.queues.policy(queue);
+        let pauses: Pauses = $pauses.clone();
         $monitor.register(move |restart| {
             let $cfg = &app.config.queues;
             let strategy = Strategy::new()
@@ -123,6 +127,7 @@ macro_rules! register_queue {
                 .backend($backend.poll_with_strategy(strategy))
                 .concurrency(policy.concurrency)
                 .data(exec.clone())
+                .on_event(pauses.listener(queue))
                 .build(deliver)
         })
     }};
@@ -153,6 +158,10 @@ pub async fn run(
     let mut tasks = Vec::new();
     let mut ack_tasks = Vec::new();
     let mut streams = Vec::new();
+    // The queues paused now, before any worker starts: one that starts while
+    // its queue is paused pauses at once.
+    let pauses = Pauses::default();
+    pauses.refresh(&app).await;
     for &queue in queues {
         let batch = app.config.queues.policy(queue).concurrency.clamp(1, 100);
         let heartbeat = Duration::from_secs(app.config.queues.heartbeat_secs.max(1));
@@ -184,6 +193,7 @@ pub async fn run(
                 });
                 let instance = instance.clone();
                 let app = app.clone();
+                let pauses = pauses.clone();
                 // One blocking-read connection per queue, reused across restarts.
                 let reader = redis.redis().reader()?;
                 monitor.register(move |restart| {
@@ -193,12 +203,13 @@ pub async fn run(
                         .concurrency(app.config.queues.policy(queue).concurrency)
                         .data(exec.clone())
                         .data(shared.clone())
+                        .on_event(pauses.listener(queue))
                         .build(deliver_stream)
                 })
             }
             (Transport::Database, Db::Sqlite(pool)) => {
                 let pool = pool.clone();
-                register_queue!(monitor, app, queue, instance, metrics, |_cfg| {
+                register_queue!(monitor, app, queue, instance, metrics, pauses, |_cfg| {
                     apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool).with_config(
                         apalis_sqlite::Config::default()
                             .queue(queue.as_str())
@@ -213,7 +224,7 @@ pub async fn run(
             }
             (Transport::Database, Db::Postgres(pool)) => {
                 let pool = pool.clone();
-                register_queue!(monitor, app, queue, instance, metrics, |_cfg| {
+                register_queue!(monitor, app, queue, instance, metrics, pauses, |_cfg| {
                     apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool).with_config(
                         apalis_postgres::Config::default()
                             .queue(queue.as_str())
@@ -229,6 +240,11 @@ pub async fn run(
         };
         tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, transport = app.ledger.transport().name(), "worker registered");
     }
+    tasks.push(tokio::spawn(pause::watch(
+        app.clone(),
+        pauses.clone(),
+        background.clone(),
+    )));
     tasks.push(tokio::spawn(scheduler::run(
         app.clone(),
         background.clone(),
@@ -250,6 +266,7 @@ pub async fn run(
             background.clone(),
         )));
     }
+    app.startup.workers_running();
     let outcome = monitor
         .run_with_signal(async move {
             shutdown.cancelled().await;
@@ -337,23 +354,6 @@ fn hostname() -> String {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "kiln".to_owned())
-}
-
-/// Runs the workers; in a worker-only process also serves `/health/live`,
-/// `/health/ready` and `/metrics` on `worker.listen` for probes and scraping.
-pub async fn serve(
-    app: AppContext,
-    queues: &[QueueName],
-    shutdown: CancellationToken,
-    with_probe_server: bool,
-) -> anyhow::Result<()> {
-    if with_probe_server {
-        let probe = probe::serve(app.clone(), shutdown.clone());
-        let (w, p) = tokio::join!(run(app, queues, shutdown.clone()), probe);
-        w.and(p)
-    } else {
-        run(app, queues, shutdown).await
-    }
 }
 
 /// Runs the workers of `queues` until the ledger holds no `queued` or

@@ -13,6 +13,14 @@ pub const QUEUE_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 /// abort it at shutdown). A queue whose numbers cannot be read keeps its last values.
 pub async fn sample_queues(ledger: Ledger, metrics: Arc<Metrics>) {
     loop {
+        match ledger.paused().await {
+            Ok(paused) => {
+                for queue in QueueName::ALL {
+                    metrics.set_queue_paused(queue, paused.iter().any(|p| p.queue == queue));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "could not sample paused queues"),
+        }
         for queue in QueueName::ALL {
             match ledger.queue_stats(queue).await {
                 Ok(s) => metrics.set_queue_stats(queue, &s),

@@ -176,6 +176,28 @@ impl StreamShared {
             }
         });
     }
+
+    /// Hands entries fetched and never started back to the queue (a worker
+    /// closing, or paused), and stops renewing their leases. When Redis
+    /// refuses, they return to the queue once their lease runs out.
+    async fn give_back(self: Arc<Self>, entries: Vec<Delivery>) {
+        if entries.is_empty() {
+            return;
+        }
+        match self
+            .redis
+            .hand_back(self.queue, &self.consumer, &entries)
+            .await
+        {
+            Ok(n) => {
+                tracing::info!(queue = %self.queue, handed_back = n, "gave unstarted jobs back to the queue");
+                self.forget(&entries);
+            }
+            Err(e) => {
+                tracing::warn!(queue = %self.queue, error = %e, "could not give unstarted jobs back; they return after the lease")
+            }
+        }
+    }
 }
 
 type Fetch = BoxFuture<'static, (FetchState, Result<Vec<Delivery>, QueueError>)>;
@@ -275,11 +297,34 @@ impl Backend for StreamBackend {
     type Task = Task<Delivery>;
     type Error = QueueError;
 
+    /// Always ready. While the worker is paused (its queue is), entries
+    /// fetched and not started go back to the queue, where another worker
+    /// (once resumed) or this one takes them up again, rather than waiting
+    /// here leased.
     fn poll_ready(
         &mut self,
-        _: &mut Context<'_>,
-        _: &WorkerContext,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
     ) -> Poll<Result<(), QueueError>> {
+        if worker.is_paused() {
+            if let Some(fetch) = self.fetch.as_mut()
+                && let Poll::Ready((st, res)) = fetch.poll_unpin(cx)
+            {
+                self.fetch = None;
+                self.idle = Some(st);
+                // A failed read brought nothing; the next fetch after the
+                // resume reports it if Redis still fails.
+                for d in res.unwrap_or_default() {
+                    if self.shared.hold(&d) {
+                        self.buffer.push_back(d);
+                    }
+                }
+            }
+            if !self.buffer.is_empty() {
+                let unstarted: Vec<Delivery> = self.buffer.drain(..).collect();
+                tokio::spawn(self.shared.clone().give_back(unstarted));
+            }
+        }
         Poll::Ready(Ok(()))
     }
 
@@ -352,20 +397,7 @@ impl Backend for StreamBackend {
                     {
                         buffered.extend(found);
                     }
-                    if buffered.is_empty() {
-                        return;
-                    }
-                    match shared
-                        .redis
-                        .hand_back(shared.queue, &shared.consumer, &buffered)
-                        .await
-                    {
-                        Ok(n) => {
-                            tracing::info!(queue = %shared.queue, handed_back = n, "gave unstarted jobs back to the queue");
-                            shared.forget(&buffered);
-                        }
-                        Err(e) => tracing::warn!(queue = %shared.queue, error = %e, "could not give unstarted jobs back; they return after the lease"),
-                    }
+                    shared.give_back(buffered).await;
                 }
                 .boxed(),
             );

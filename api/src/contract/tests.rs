@@ -210,7 +210,7 @@ fn expected_statuses(path: &str, op: &Value) -> BTreeSet<&'static str> {
     if body {
         expected.insert("415");
     }
-    if path.starts_with("/v1/") || path == "/health/ready" {
+    if path.starts_with("/v1/") || ["/health", "/health/ready", "/health/startup"].contains(&path) {
         expected.insert("503");
     }
     expected
@@ -276,8 +276,10 @@ fn public_operations_say_so() {
     assert_eq!(
         public,
         [
+            "GET /health",
             "GET /health/live",
             "GET /health/ready",
+            "GET /health/startup",
             "POST /v1/auth/login",
             "POST /v1/auth/refresh",
             "POST /v1/auth/register",

@@ -1,12 +1,18 @@
-//! `/v1/jobs`: read the ledger, cancel and retry jobs.
+//! `/v1/jobs`: read the ledger, cancel, retry and delete jobs.
 
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
 use kiln_jobs::{AppContext, JobRun, JobStatus, ledger::JobFilter};
 
-use crate::{ApiTags, Scope, auth::Auth, endpoints::parse_cursor, error::ApiError};
+use crate::{
+    ApiTags, Scope,
+    auth::Auth,
+    endpoints::{auth::NoContent, parse_cursor, queue_name::QueueDto},
+    error::ApiError,
+};
 
 /// Status of a job.
 #[derive(Debug, Clone, Copy, Enum)]
@@ -146,8 +152,10 @@ impl JobsApi {
 
     /// List jobs
     ///
-    /// Newest first. Users see their own jobs; operators and admins see all.
+    /// Newest first; every filter given narrows the list. Users see their
+    /// own jobs; operators and admins see all, and may filter by owner.
     #[oai(path = "/jobs", method = "get", operation_id = "jobs_list")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: Auth,
@@ -156,18 +164,52 @@ impl JobsApi {
         status: Query<Option<JobStatusDto>>,
         /// Only jobs of this kind, e.g. `image.process`.
         kind: Query<Option<String>>,
+        /// Only jobs of this queue.
+        queue: Query<Option<QueueDto>>,
+        /// Only this owner's jobs (a user id). For a user, their own id or nothing.
+        owner: Query<Option<String>>,
+        /// Only jobs created at or after this time.
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Only jobs created before this time.
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// The job with this id, or with this idempotency key.
+        q: Query<Option<String>>,
         /// The `next_cursor` of the previous page (opaque).
         cursor: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<JobPage>, ApiError> {
-        auth.principal().require_scope(Scope::JobsRead)?;
+        let who = auth.principal();
+        who.require_scope(Scope::JobsRead)?;
         let after = parse_cursor(cursor.0.as_deref())?;
+        if let (Some(a), Some(b)) = (created_after.0, created_before.0)
+            && a >= b
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_range",
+                "created_after must be before created_before",
+            ));
+        }
+        let owner = match (who.owner_scope(), owner.0) {
+            // A user asking for someone else's jobs sees none of them.
+            (Some(me), Some(other)) if other != me => {
+                return Ok(Json(JobPage {
+                    items: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
+            (Some(me), _) => Some(me.to_owned()),
+            (None, asked) => asked,
+        };
         let filter = JobFilter {
-            owner: auth.principal().owner_scope().map(str::to_owned),
+            owner,
             status: status.0.map(Into::into),
             kind: kind.0,
+            queue: queue.0.map(Into::into),
+            created_from: created_after.0,
+            created_until: created_before.0,
+            search: q.0.filter(|s| !s.is_empty()),
             after,
             limit: limit.0.unwrap_or(50),
         };
@@ -176,6 +218,24 @@ impl JobsApi {
             items: jobs.into_iter().map(Into::into).collect(),
             next_cursor: next.map(|id| id.to_string()),
         }))
+    }
+
+    /// Delete a finished job
+    ///
+    /// Removes the ledger row of a succeeded, failed, dead or cancelled job.
+    /// 409 while it is queued or running (cancel it first), and while a
+    /// media item points to it (delete the item instead). Notification and
+    /// webhook delivery history keeps its own rows. Operators and admins only.
+    #[oai(path = "/jobs/:id", method = "delete", operation_id = "jobs_delete")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+        id: Path<Uuid>,
+    ) -> Result<NoContent, ApiError> {
+        auth.principal().require_scope(Scope::QueuesAdmin)?;
+        app.ledger.delete(id.0).await?;
+        Ok(NoContent::Done)
     }
 
     /// Cancel a job

@@ -6,6 +6,7 @@ pub mod health;
 pub mod jobs;
 pub mod media;
 pub mod notifications;
+pub mod queue_name;
 pub mod queues;
 pub mod reports;
 pub mod users;

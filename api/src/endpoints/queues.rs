@@ -1,52 +1,27 @@
-//! `/v1/queues`: queue depth for operators, and bulk requeue of dead jobs.
+//! `/v1/queues`: queue depth for operators, pause and resume, and a queue's
+//! dead jobs: list, requeue, purge.
 
-use poem::web::Data;
+use chrono::{DateTime, Utc};
+use poem::{Request, web::Data};
 use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
-use kiln_jobs::{AppContext, QueueName, queue::Transport};
+use kiln_jobs::{
+    AppContext, JobStatus, QueueName,
+    ledger::JobFilter,
+    queue::{QueuePause, Transport},
+};
 
-use crate::{ApiTags, Scope, auth::Auth, error::ApiError};
-
-/// A queue.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename = "QueueName", rename_all = "snake_case")]
-pub enum QueueDto {
-    /// Image processing.
-    Media,
-    /// Email and push.
-    Notifications,
-    /// Webhook deliveries.
-    Webhooks,
-    /// Content reports.
-    Reports,
-    /// Database backups.
-    Backups,
-}
-
-impl From<QueueDto> for QueueName {
-    fn from(q: QueueDto) -> Self {
-        match q {
-            QueueDto::Media => QueueName::Media,
-            QueueDto::Notifications => QueueName::Notifications,
-            QueueDto::Webhooks => QueueName::Webhooks,
-            QueueDto::Reports => QueueName::Reports,
-            QueueDto::Backups => QueueName::Backups,
-        }
-    }
-}
-
-impl From<QueueName> for QueueDto {
-    fn from(q: QueueName) -> Self {
-        match q {
-            QueueName::Media => QueueDto::Media,
-            QueueName::Notifications => QueueDto::Notifications,
-            QueueName::Webhooks => QueueDto::Webhooks,
-            QueueName::Reports => QueueDto::Reports,
-            QueueName::Backups => QueueDto::Backups,
-        }
-    }
-}
+use crate::{
+    ApiTags, Scope,
+    auth::{Auth, audit_entry},
+    endpoints::{
+        jobs::{JobOut, JobPage},
+        parse_cursor,
+        queue_name::QueueDto,
+    },
+    error::ApiError,
+};
 
 /// Where the queues live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -73,6 +48,15 @@ pub struct QueueOut {
     pub dead: u64,
     /// How long the oldest ready job has waited, in milliseconds.
     pub oldest_ready_ms: u64,
+    /// True while an operator has paused the queue: its workers start
+    /// nothing new, and enqueueing goes on.
+    pub paused: bool,
+    /// When it was paused; null when running.
+    #[oai(nullable)]
+    pub paused_at: Option<DateTime<Utc>>,
+    /// Who paused it (a user id, or `cli`); null when running.
+    #[oai(nullable)]
+    pub paused_by: Option<String>,
 }
 
 /// Every queue.
@@ -93,6 +77,16 @@ pub struct Requeued {
     pub job_ids: Vec<Uuid>,
 }
 
+/// The outcome of a purge.
+#[derive(Debug, Clone, Object)]
+pub struct PurgedOut {
+    /// How many dead jobs were deleted.
+    pub deleted: u64,
+    /// Dead jobs left because a media item points to them (delete the
+    /// media items to let them go).
+    pub kept: u64,
+}
+
 /// Queue operations.
 pub struct QueuesApi;
 
@@ -105,17 +99,10 @@ impl QueuesApi {
     #[oai(path = "/queues", method = "get", operation_id = "queues_list")]
     async fn list(&self, auth: Auth, app: Data<&AppContext>) -> Result<Json<QueueList>, ApiError> {
         auth.principal().require_scope(Scope::QueuesRead)?;
+        let paused = app.ledger.paused().await?;
         let mut queues = Vec::with_capacity(QueueName::ALL.len());
         for q in QueueName::ALL {
-            let s = app.ledger.queue_stats(q).await?;
-            queues.push(QueueOut {
-                name: q.into(),
-                ready: s.ready,
-                delayed: s.delayed,
-                in_flight: s.in_flight,
-                dead: s.dead,
-                oldest_ready_ms: s.oldest_ready_ms,
-            });
+            queues.push(queue_out(&app, q, &paused).await?);
         }
         Ok(Json(QueueList {
             transport: match app.ledger.transport() {
@@ -123,6 +110,123 @@ impl QueuesApi {
                 Transport::Redis(_) => QueueTransport::Redis,
             },
             queues,
+        }))
+    }
+
+    /// Pause a queue
+    ///
+    /// The queue's workers, on every replica, finish the jobs they run and
+    /// start no new one within a second; enqueueing goes on and the jobs
+    /// wait. Pausing a paused queue changes nothing. The pause is kept in the
+    /// database: it outlives restarts until `POST /v1/queues/{queue}/resume`.
+    /// Operators and admins only.
+    #[oai(
+        path = "/queues/:queue/pause",
+        method = "post",
+        operation_id = "queues_pause"
+    )]
+    async fn pause(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+        req: &Request,
+        queue: Path<QueueDto>,
+    ) -> Result<Json<QueueOut>, ApiError> {
+        let who = auth.principal();
+        who.require_scope(Scope::QueuesAdmin)?;
+        let q: QueueName = queue.0.into();
+        let pause = app.ledger.pause(q, &who.subject).await?;
+        audit(&app, req, &who.subject, "queue.pause", q, None).await;
+        Ok(Json(queue_out(&app, q, &[pause]).await?))
+    }
+
+    /// Resume a queue
+    ///
+    /// Its workers take jobs again within a second. Resuming a running queue
+    /// changes nothing. Operators and admins only.
+    #[oai(
+        path = "/queues/:queue/resume",
+        method = "post",
+        operation_id = "queues_resume"
+    )]
+    async fn resume(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+        req: &Request,
+        queue: Path<QueueDto>,
+    ) -> Result<Json<QueueOut>, ApiError> {
+        let who = auth.principal();
+        who.require_scope(Scope::QueuesAdmin)?;
+        let q: QueueName = queue.0.into();
+        if app.ledger.resume(q).await? {
+            audit(&app, req, &who.subject, "queue.resume", q, None).await;
+        }
+        Ok(Json(queue_out(&app, q, &[]).await?))
+    }
+
+    /// List dead jobs
+    ///
+    /// The queue's jobs that used every attempt, newest first, with their
+    /// attempts and last error. Retry one with `POST /v1/jobs/{id}/retry`,
+    /// delete one with `DELETE /v1/jobs/{id}`. Operators and admins only.
+    #[oai(
+        path = "/queues/:queue/dead",
+        method = "get",
+        operation_id = "queues_list_dead"
+    )]
+    async fn list_dead(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+        queue: Path<QueueDto>,
+        /// The `next_cursor` of the previous page (opaque).
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<JobPage>, ApiError> {
+        auth.principal().require_scope(Scope::QueuesRead)?;
+        let filter = JobFilter {
+            status: Some(JobStatus::Dead),
+            queue: Some(queue.0.into()),
+            after: parse_cursor(cursor.0.as_deref())?,
+            limit: limit.0.unwrap_or(50),
+            ..JobFilter::default()
+        };
+        let (jobs, next) = app.ledger.list(&filter).await?;
+        Ok(Json(JobPage {
+            items: jobs.into_iter().map(JobOut::from).collect(),
+            next_cursor: next.map(|id| id.to_string()),
+        }))
+    }
+
+    /// Purge dead jobs
+    ///
+    /// Deletes every dead job of the queue (their ledger rows and last
+    /// errors), except those a media item points to; the answer counts
+    /// both. Operators and admins only.
+    #[oai(
+        path = "/queues/:queue/dead",
+        method = "delete",
+        operation_id = "queues_purge_dead"
+    )]
+    async fn purge_dead(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+        req: &Request,
+        queue: Path<QueueDto>,
+    ) -> Result<Json<PurgedOut>, ApiError> {
+        let who = auth.principal();
+        who.require_scope(Scope::QueuesAdmin)?;
+        let q: QueueName = queue.0.into();
+        let purged = app.ledger.purge_dead(q).await?;
+        let counts = serde_json::json!({ "deleted": purged.deleted, "kept": purged.kept });
+        audit(&app, req, &who.subject, "queue.purge_dead", q, Some(counts)).await;
+        Ok(Json(PurgedOut {
+            deleted: purged.deleted,
+            kept: purged.kept,
         }))
     }
 
@@ -154,4 +258,45 @@ impl QueuesApi {
             job_ids: ids,
         }))
     }
+}
+
+/// One queue's numbers, and its pause when `paused` holds one for it.
+async fn queue_out(
+    app: &AppContext,
+    q: QueueName,
+    paused: &[QueuePause],
+) -> Result<QueueOut, ApiError> {
+    let s = app.ledger.queue_stats(q).await?;
+    let pause = paused.iter().find(|p| p.queue == q);
+    Ok(QueueOut {
+        name: q.into(),
+        ready: s.ready,
+        delayed: s.delayed,
+        in_flight: s.in_flight,
+        dead: s.dead,
+        oldest_ready_ms: s.oldest_ready_ms,
+        paused: pause.is_some(),
+        paused_at: pause.map(|p| p.paused_at),
+        paused_by: pause.map(|p| p.paused_by.clone()),
+    })
+}
+
+/// Records an operator's `action` on queue `q` in the audit log.
+async fn audit(
+    app: &AppContext,
+    req: &Request,
+    actor: &str,
+    action: &str,
+    q: QueueName,
+    details: Option<serde_json::Value>,
+) {
+    app.identity
+        .audit(
+            action,
+            Some(actor.to_owned()),
+            Some(q.to_string()),
+            &audit_entry(req),
+            details,
+        )
+        .await;
 }

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 pub struct HttpConfig {
     /// Address to listen on (default `127.0.0.1:8080`).
     pub listen: SocketAddr,
+    /// Address of the internal listener: health details and `/metrics`
+    /// without credentials, for probes and Prometheus inside the network; keep
+    /// it off the public network (default `127.0.0.1:9091`; `kiln worker`
+    /// uses `worker.listen` instead).
+    pub internal_listen: SocketAddr,
     /// Base URL clients use to reach Kiln, for links in responses (default `http://{listen}`).
     pub public_url: Option<String>,
     /// Seconds to wait for in-flight requests on shutdown (default 10).
@@ -26,6 +31,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            internal_listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
             public_url: None,
             shutdown_timeout_secs: 10,
             cors_allowed_origins: Vec::new(),

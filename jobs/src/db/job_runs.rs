@@ -130,12 +130,21 @@ pub async fn get_in_tx(tx: &mut DbTx, id: Uuid) -> Result<Option<JobRunRow>, sql
         .await)
 }
 
-/// Filters for [`list`].
+/// Filters for [`list`]; each one given narrows the rows.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter<'a> {
     pub owner: Option<&'a str>,
     pub status: Option<&'a str>,
     pub kind: Option<&'a str>,
+    pub queue: Option<&'a str>,
+    /// Created at or after this instant.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub created_until: Option<DateTime<Utc>>,
+    /// This job only.
+    pub id: Option<Uuid>,
+    /// The job with this idempotency key.
+    pub idempotency_key: Option<&'a str>,
     /// Only rows with an id lower than this (newest first paging).
     pub before: Option<Uuid>,
     pub limit: i64,
@@ -149,6 +158,9 @@ pub async fn list(db: &Db, f: &ListFilter<'_>) -> Result<Vec<JobRunRow>, sqlx::E
         " FROM job_runs \
          WHERE ($1 IS NULL OR owner = $1) AND ($2 IS NULL OR status = $2) \
            AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR id < $4) \
+           AND ($6 IS NULL OR queue = $6) AND ($7 IS NULL OR created_at >= $7) \
+           AND ($8 IS NULL OR created_at < $8) AND ($9 IS NULL OR id = $9) \
+           AND ($10 IS NULL OR idempotency_key = $10) \
          ORDER BY id DESC LIMIT $5"
     );
     on_db!(db, p => sqlx::query_as::<_, JobRunRow>(sql)
@@ -157,8 +169,56 @@ pub async fn list(db: &Db, f: &ListFilter<'_>) -> Result<Vec<JobRunRow>, sqlx::E
         .bind(f.kind)
         .bind(f.before)
         .bind(f.limit)
+        .bind(f.queue)
+        .bind(f.created_from)
+        .bind(f.created_until)
+        .bind(f.id)
+        .bind(f.idempotency_key)
         .fetch_all(p)
         .await)
+}
+
+/// The statuses a job never leaves by itself: a row in one of them may be deleted.
+pub const FINISHED: [&str; 4] = ["succeeded", "failed", "dead", "cancelled"];
+
+/// Deletes the row of a finished job that no media item points to (a media
+/// item's row needs its job's). False when it is not finished, is pointed
+/// to, or does not exist.
+pub async fn delete_finished(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
+    let sql = "DELETE FROM job_runs WHERE id = $1 \
+               AND status IN ('succeeded', 'failed', 'dead', 'cancelled') \
+               AND NOT EXISTS (SELECT 1 FROM media WHERE media.job_id = job_runs.id)";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// True when a media item points to job `id`.
+pub async fn has_media(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM media WHERE job_id = $1";
+    on_db!(db, p => sqlx::query_scalar::<_, i64>(sql)
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .map(|n| n > 0))
+}
+
+/// Deletes up to `limit` `dead` rows of `queue` that no media item points
+/// to, oldest first; returns how many went. Callers loop, so a purge of
+/// millions holds no long lock.
+pub async fn delete_dead_batch(db: &Db, queue: &str, limit: i64) -> Result<u64, sqlx::Error> {
+    let sql = "DELETE FROM job_runs WHERE id IN (\
+                 SELECT id FROM job_runs WHERE status = 'dead' AND queue = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM media WHERE media.job_id = job_runs.id) \
+                 ORDER BY id LIMIT $2)";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(queue)
+        .bind(limit)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
 }
 
 /// Marks a delivery as running: `queued` → `running`, or a redelivered

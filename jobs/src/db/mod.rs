@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod config;
 pub mod job_runs;
+pub mod queue_controls;
 pub mod refresh_tokens;
 pub mod users;
 
@@ -208,6 +209,31 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// True when every migration of this build is applied: the schema a
+    /// process that does not migrate on start waits for.
+    pub async fn schema_current(&self) -> Result<bool, sqlx::Error> {
+        let known: Vec<i64> = app_migrator(self.kind())
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| m.version)
+            .collect();
+        let query = format!("SELECT version FROM {MIGRATIONS_TABLE} WHERE success");
+        let applied: Result<Vec<i64>, sqlx::Error> = on_db!(self, p => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(query.clone())).fetch_all(p).await
+        });
+        match applied {
+            Ok(applied) => Ok(known.iter().all(|v| applied.contains(v))),
+            // No migration table yet: nothing is applied.
+            Err(sqlx::Error::Database(e))
+                if e.message().contains(MIGRATIONS_TABLE)
+                    || e.code().as_deref() == Some("42P01") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Begins a transaction.

@@ -1,10 +1,11 @@
 //! What clients and operators do to jobs: read one, list, cancel, retry one
-//! or every dead job of a queue, and the numbers of a queue.
+//! or every dead job of a queue, delete a finished one or purge a queue's
+//! dead jobs, and the numbers of a queue.
 
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{JobFilter, JobRun, JobStatus, Ledger, LedgerError};
+use super::{JobFilter, JobRun, JobStatus, Ledger, LedgerError, Purged};
 use crate::{
     db::job_runs,
     queue::{QueueMessage, QueueName, QueueStats},
@@ -22,12 +23,19 @@ impl Ledger {
     /// A page of jobs, newest first, and the cursor of the next page.
     pub async fn list(&self, f: &JobFilter) -> Result<(Vec<JobRun>, Option<Uuid>), LedgerError> {
         let limit = f.limit.clamp(1, 200);
+        // A search term is an id when it reads as one, else an idempotency key.
+        let search_id = f.search.as_deref().and_then(|s| s.parse::<Uuid>().ok());
         let rows = job_runs::list(
             &self.db,
             &job_runs::ListFilter {
                 owner: f.owner.as_deref(),
                 status: f.status.map(JobStatus::as_str),
                 kind: f.kind.as_deref(),
+                queue: f.queue.map(QueueName::as_str),
+                created_from: f.created_from,
+                created_until: f.created_until,
+                id: search_id,
+                idempotency_key: f.search.as_deref().filter(|_| search_id.is_none()),
                 before: f.after,
                 limit: i64::from(limit) + 1,
             },
@@ -113,6 +121,49 @@ impl Ledger {
             }
         }
         Ok(done)
+    }
+
+    /// Deletes a finished job's ledger row (its history goes with it).
+    /// Conflict while it is queued or running, or while a media item points
+    /// to it (the item's row needs it; delete the item instead).
+    pub async fn delete(&self, id: Uuid) -> Result<(), LedgerError> {
+        if job_runs::delete_finished(&self.db, id).await? {
+            return Ok(());
+        }
+        let job = self.get(id, None).await?.ok_or(LedgerError::NotFound)?;
+        if !job_runs::FINISHED.contains(&job.status.as_str()) {
+            return Err(LedgerError::Conflict(format!(
+                "job is {}; only a finished job can be deleted (cancel it first)",
+                job.status.as_str()
+            )));
+        }
+        if job_runs::has_media(&self.db, id).await? {
+            return Err(LedgerError::Conflict(
+                "a media item points to this job; delete the media item instead".into(),
+            ));
+        }
+        // It changed between the delete and the look: report what it is now.
+        Err(LedgerError::Conflict(format!(
+            "job is {} and was not deleted; try again",
+            job.status.as_str()
+        )))
+    }
+
+    /// Deletes every `dead` job of `queue` that no media item points to, in
+    /// batches of 1,000. Returns how many were deleted and how many dead
+    /// jobs are left (those media items point to).
+    pub async fn purge_dead(&self, queue: QueueName) -> Result<Purged, LedgerError> {
+        const BATCH: i64 = 1_000;
+        let mut deleted = 0;
+        loop {
+            let n = job_runs::delete_dead_batch(&self.db, queue.as_str(), BATCH).await?;
+            deleted += n;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
+        let kept = u64::try_from(self.dead_count(queue).await?).unwrap_or(0);
+        Ok(Purged { deleted, kept })
     }
 
     /// The numbers of `queue`: from Redis when it is the transport (cheap, O(1)

@@ -11,6 +11,7 @@
 //! the `impl Transport` methods of `transport.rs`.
 
 mod batch;
+mod control;
 mod enqueue;
 mod lifecycle;
 mod manage;
@@ -25,7 +26,7 @@ use uuid::Uuid;
 use crate::{
     db::{Db, job_runs},
     job::JobPayload,
-    queue::{QueueError, Transport, Wakeups, config::QueuesConfig},
+    queue::{QueueError, QueueName, Transport, Wakeups, config::QueuesConfig},
 };
 
 /// The database error type, re-exported for callers without a direct sqlx dependency.
@@ -212,10 +213,27 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// Only this kind.
     pub kind: Option<String>,
+    /// Only this queue.
+    pub queue: Option<QueueName>,
+    /// Created at or after this instant.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub created_until: Option<DateTime<Utc>>,
+    /// The job whose id or idempotency key this is.
+    pub search: Option<String>,
     /// Continue after this id (the previous page's cursor).
     pub after: Option<Uuid>,
     /// Page size.
     pub limit: u32,
+}
+
+/// What [`Ledger::purge_dead`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Dead jobs deleted.
+    pub deleted: u64,
+    /// Dead jobs left because a media item points to them.
+    pub kept: u64,
 }
 
 /// The ledger service.

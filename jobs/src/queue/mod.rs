@@ -62,6 +62,21 @@ pub struct QueueStats {
     pub oldest_ready_ms: u64,
 }
 
+/// How often a worker process reads which queues are paused: a pause or a
+/// resume takes effect everywhere within this interval plus one read.
+pub const PAUSE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A paused queue: its workers start nothing new; enqueueing goes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueuePause {
+    /// The queue.
+    pub queue: QueueName,
+    /// When it was paused.
+    pub paused_at: DateTime<Utc>,
+    /// Who paused it: the operator's principal, or `cli` for `kiln queue pause`.
+    pub paused_by: String,
+}
+
 /// Pushes a message inside the caller's transaction, due at `run_at` (now when `None`).
 pub async fn push_in_tx(
     tx: &mut DbTx,

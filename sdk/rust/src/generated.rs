@@ -709,6 +709,23 @@ pub mod types {
                 })
         }
     }
+    ///What the running binary was built from.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BuildInfo {
+        ///When it was built (RFC 3339, UTC; `SOURCE_DATE_EPOCH` when set).
+        pub build_time: ::std::string::String,
+        ///The git commit built (`unknown` outside a git checkout).
+        pub git_commit: ::std::string::String,
+        ///The compiler (`rustc --version`).
+        pub rustc: ::std::string::String,
+        ///Kiln's version.
+        pub version: ::std::string::String,
+    }
+    impl BuildInfo {
+        pub fn builder() -> builder::BuildInfo {
+            Default::default()
+        }
+    }
     ///A delivery channel.
     #[derive(
         ::serde::Deserialize,
@@ -753,6 +770,87 @@ pub mod types {
         }
     }
     impl ::std::convert::TryFrom<::std::string::String> for Channel {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///One dependency check, with the cause of a failure. The cause names hosts,
+    ///buckets and paths: public answers leave it out ([`Check::public`]).
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CheckDetail {
+        ///Why it is down; absent when up.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        ///Round-trip time of the check in milliseconds.
+        pub latency_ms: f64,
+        ///`database`, `queue` (the database's queue tables) or `redis`, and `storage`.
+        pub name: ::std::string::String,
+        pub status: DependencyState,
+    }
+    impl CheckDetail {
+        pub fn builder() -> builder::CheckDetail {
+            Default::default()
+        }
+    }
+    ///The readiness checks with their causes, as operators read them.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Checks {
+        ///Every dependency checked, with why it is down.
+        pub checks: ::std::vec::Vec<CheckDetail>,
+        pub status: ChecksStatus,
+    }
+    impl Checks {
+        pub fn builder() -> builder::Checks {
+            Default::default()
+        }
+    }
+    ///The state of every check together.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum ChecksStatus {
+        #[serde(rename = "ready")]
+        Ready,
+        #[serde(rename = "degraded")]
+        Degraded,
+    }
+    impl ::std::fmt::Display for ChecksStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Ready => f.write_str("ready"),
+                Self::Degraded => f.write_str("degraded"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ChecksStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "ready" => Ok(Self::Ready),
+                "degraded" => Ok(Self::Degraded),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ChecksStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ChecksStatus {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -878,6 +976,40 @@ pub mod types {
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+    ///The database and its connection pool.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct DbStats {
+        ///The 99th percentile of the timed acquisitions, in milliseconds.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub acquire_p99_ms: ::std::option::Option<f64>,
+        ///Timed acquisitions kept (one a second, the last five minutes).
+        pub acquire_samples: u32,
+        ///Of them, how many found no idle connection and had to wait.
+        pub acquire_waits: u32,
+        ///PostgreSQL: connections to this database now (every client, not only this process).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub connections: ::std::option::Option<i64>,
+        ///Of them, idle.
+        pub idle: u32,
+        ///Of them, in use.
+        pub in_use: u32,
+        ///`sqlite` or `postgres`.
+        pub kind: ::std::string::String,
+        ///PostgreSQL: the server's `max_connections`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub max_connections: ::std::option::Option<i64>,
+        ///Most connections the pool opens.
+        pub pool_max: u32,
+        ///Connections open now.
+        pub pool_size: u32,
+        ///The database's size on disk in bytes.
+        pub size_bytes: i64,
+    }
+    impl DbStats {
+        pub fn builder() -> builder::DbStats {
+            Default::default()
         }
     }
     ///One event sent (or being sent) to an endpoint.
@@ -1051,7 +1183,7 @@ pub mod types {
             value.parse()
         }
     }
-    ///One dependency's state.
+    ///One dependency's state as public answers show it: name and state only.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DependencyStatus {
         ///Round-trip time of the check in milliseconds.
@@ -2187,6 +2319,50 @@ pub mod types {
             value.parse()
         }
     }
+    ///This process.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ProcessStats {
+        ///CPU time used, user plus system, in seconds.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub cpu_seconds: ::std::option::Option<f64>,
+        ///The most it may open.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub max_fds: ::std::option::Option<u64>,
+        ///File descriptors open now.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub open_fds: ::std::option::Option<u64>,
+        ///Its process id.
+        pub pid: u32,
+        ///Resident memory in bytes (absent where the platform does not say).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub rss_bytes: ::std::option::Option<u64>,
+        ///Threads.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub threads: ::std::option::Option<u64>,
+        ///Tasks alive on the async runtime.
+        pub tokio_tasks: u64,
+        ///Seconds since the process started.
+        pub uptime_secs: f64,
+    }
+    impl ProcessStats {
+        pub fn builder() -> builder::ProcessStats {
+            Default::default()
+        }
+    }
+    ///The outcome of a purge.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PurgedOut {
+        ///How many dead jobs were deleted.
+        pub deleted: u64,
+        ///Dead jobs left because a media item points to them (delete the
+        ///media items to let them go).
+        pub kept: u64,
+    }
+    impl PurgedOut {
+        pub fn builder() -> builder::PurgedOut {
+            Default::default()
+        }
+    }
     ///Every queue.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct QueueList {
@@ -2274,6 +2450,15 @@ pub mod types {
         pub name: QueueName,
         ///How long the oldest ready job has waited, in milliseconds.
         pub oldest_ready_ms: u64,
+        ///True while an operator has paused the queue: its workers start
+        ///nothing new, and enqueueing goes on.
+        pub paused: bool,
+        ///When it was paused; null when running.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub paused_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///Who paused it (a user id, or `cli`); null when running.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub paused_by: ::std::option::Option<::std::string::String>,
         ///Jobs due and waiting for a worker.
         pub ready: u64,
     }
@@ -2401,6 +2586,58 @@ pub mod types {
     }
     impl ReasonCountOut {
         pub fn builder() -> builder::ReasonCountOut {
+            Default::default()
+        }
+    }
+    ///Kiln's keys of one queue in Redis.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RedisQueueKeys {
+        ///Members of its delayed set.
+        pub delayed: u64,
+        ///Entries of its job → delivery index.
+        pub indexed_jobs: u64,
+        ///How many of its keys exist (stream, delayed set, job index, poison list).
+        pub keys: u32,
+        ///The queue.
+        pub queue: ::std::string::String,
+        ///Entries in its stream (ready, in flight and acknowledged not yet trimmed).
+        pub stream_entries: u64,
+    }
+    impl RedisQueueKeys {
+        pub fn builder() -> builder::RedisQueueKeys {
+            Default::default()
+        }
+    }
+    ///The Redis server the queues live on.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RedisStats {
+        ///True when the append-only file is on.
+        pub aof_enabled: bool,
+        ///Clients connected now.
+        pub connected_clients: u64,
+        ///The memory limit in bytes; 0 when none is set.
+        pub maxmemory_bytes: u64,
+        ///What Redis does at the limit.
+        pub maxmemory_policy: ::std::string::String,
+        ///False unless the policy is `noeviction`: any other lets Redis drop
+        ///queue keys under memory pressure (the sweeper re-pushes lost jobs,
+        ///late).
+        pub maxmemory_policy_ok: bool,
+        ///Commands per second, as Redis measures them.
+        pub ops_per_sec: u64,
+        ///Round-trip time of a `PING` in milliseconds.
+        pub ping_ms: f64,
+        ///Kiln's keys, by queue.
+        pub queues: ::std::vec::Vec<RedisQueueKeys>,
+        ///Seconds since the server started.
+        pub uptime_secs: u64,
+        ///Memory in use, in bytes.
+        pub used_memory_bytes: u64,
+        ///`redis_version`.
+        pub version: ::std::string::String,
+    }
+    impl RedisStats {
+        pub fn builder() -> builder::RedisStats {
             Default::default()
         }
     }
@@ -3910,6 +4147,80 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    ///Startup answer.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Started {
+        pub stages: StartupStages,
+        pub status: StartedStatus,
+    }
+    impl Started {
+        pub fn builder() -> builder::Started {
+            Default::default()
+        }
+    }
+    ///The startup state of a 200 answer.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum StartedStatus {
+        #[serde(rename = "started")]
+        Started,
+    }
+    impl ::std::fmt::Display for StartedStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Started => f.write_str("started"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for StartedStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "started" => Ok(Self::Started),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for StartedStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for StartedStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///Where start-up stands.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct StartupStages {
+        ///A check of every dependency has passed.
+        pub dependencies: bool,
+        ///Every migration this build knows is applied.
+        pub migrations: bool,
+        ///This process's workers run; absent in a process without workers.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub workers: ::std::option::Option<bool>,
+    }
+    impl StartupStages {
+        pub fn builder() -> builder::StartupStages {
+            Default::default()
         }
     }
     ///What a report is about, summed up.
@@ -5696,6 +6007,228 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct BuildInfo {
+            build_time: ::std::result::Result<::std::string::String, ::std::string::String>,
+            git_commit: ::std::result::Result<::std::string::String, ::std::string::String>,
+            rustc: ::std::result::Result<::std::string::String, ::std::string::String>,
+            version: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for BuildInfo {
+            fn default() -> Self {
+                Self {
+                    build_time: Err("no value supplied for build_time".to_string()),
+                    git_commit: Err("no value supplied for git_commit".to_string()),
+                    rustc: Err("no value supplied for rustc".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl BuildInfo {
+            pub fn build_time<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.build_time = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for build_time: {e}"));
+                self
+            }
+            pub fn git_commit<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.git_commit = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for git_commit: {e}"));
+                self
+            }
+            pub fn rustc<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rustc = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for rustc: {e}"));
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for version: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<BuildInfo> for super::BuildInfo {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BuildInfo,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    build_time: value.build_time?,
+                    git_commit: value.git_commit?,
+                    rustc: value.rustc?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::BuildInfo> for BuildInfo {
+            fn from(value: super::BuildInfo) -> Self {
+                Self {
+                    build_time: Ok(value.build_time),
+                    git_commit: Ok(value.git_commit),
+                    rustc: Ok(value.rustc),
+                    version: Ok(value.version),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct CheckDetail {
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            latency_ms: ::std::result::Result<f64, ::std::string::String>,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<super::DependencyState, ::std::string::String>,
+        }
+        impl ::std::default::Default for CheckDetail {
+            fn default() -> Self {
+                Self {
+                    error: Ok(Default::default()),
+                    latency_ms: Err("no value supplied for latency_ms".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl CheckDetail {
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for error: {e}"));
+                self
+            }
+            pub fn latency_ms<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.latency_ms = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for latency_ms: {e}"));
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for name: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DependencyState>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CheckDetail> for super::CheckDetail {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CheckDetail,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    error: value.error?,
+                    latency_ms: value.latency_ms?,
+                    name: value.name?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CheckDetail> for CheckDetail {
+            fn from(value: super::CheckDetail) -> Self {
+                Self {
+                    error: Ok(value.error),
+                    latency_ms: Ok(value.latency_ms),
+                    name: Ok(value.name),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct Checks {
+            checks:
+                ::std::result::Result<::std::vec::Vec<super::CheckDetail>, ::std::string::String>,
+            status: ::std::result::Result<super::ChecksStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for Checks {
+            fn default() -> Self {
+                Self {
+                    checks: Err("no value supplied for checks".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl Checks {
+            pub fn checks<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CheckDetail>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.checks = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for checks: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChecksStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Checks> for super::Checks {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Checks,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    checks: value.checks?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Checks> for Checks {
+            fn from(value: super::Checks) -> Self {
+                Self {
+                    checks: Ok(value.checks),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct CredentialsIn {
             email: ::std::result::Result<super::CredentialsInEmail, ::std::string::String>,
             password: ::std::result::Result<super::CredentialsInPassword, ::std::string::String>,
@@ -5746,6 +6279,188 @@ pub mod types {
                 Self {
                     email: Ok(value.email),
                     password: Ok(value.password),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DbStats {
+            acquire_p99_ms:
+                ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
+            acquire_samples: ::std::result::Result<u32, ::std::string::String>,
+            acquire_waits: ::std::result::Result<u32, ::std::string::String>,
+            connections: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+            idle: ::std::result::Result<u32, ::std::string::String>,
+            in_use: ::std::result::Result<u32, ::std::string::String>,
+            kind: ::std::result::Result<::std::string::String, ::std::string::String>,
+            max_connections:
+                ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+            pool_max: ::std::result::Result<u32, ::std::string::String>,
+            pool_size: ::std::result::Result<u32, ::std::string::String>,
+            size_bytes: ::std::result::Result<i64, ::std::string::String>,
+        }
+        impl ::std::default::Default for DbStats {
+            fn default() -> Self {
+                Self {
+                    acquire_p99_ms: Ok(Default::default()),
+                    acquire_samples: Err("no value supplied for acquire_samples".to_string()),
+                    acquire_waits: Err("no value supplied for acquire_waits".to_string()),
+                    connections: Ok(Default::default()),
+                    idle: Err("no value supplied for idle".to_string()),
+                    in_use: Err("no value supplied for in_use".to_string()),
+                    kind: Err("no value supplied for kind".to_string()),
+                    max_connections: Ok(Default::default()),
+                    pool_max: Err("no value supplied for pool_max".to_string()),
+                    pool_size: Err("no value supplied for pool_size".to_string()),
+                    size_bytes: Err("no value supplied for size_bytes".to_string()),
+                }
+            }
+        }
+        impl DbStats {
+            pub fn acquire_p99_ms<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.acquire_p99_ms = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for acquire_p99_ms: {e}")
+                });
+                self
+            }
+            pub fn acquire_samples<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.acquire_samples = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for acquire_samples: {e}")
+                });
+                self
+            }
+            pub fn acquire_waits<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.acquire_waits = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for acquire_waits: {e}"));
+                self
+            }
+            pub fn connections<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connections = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for connections: {e}"));
+                self
+            }
+            pub fn idle<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.idle = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for idle: {e}"));
+                self
+            }
+            pub fn in_use<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.in_use = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for in_use: {e}"));
+                self
+            }
+            pub fn kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kind = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for kind: {e}"));
+                self
+            }
+            pub fn max_connections<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_connections = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for max_connections: {e}")
+                });
+                self
+            }
+            pub fn pool_max<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pool_max = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for pool_max: {e}"));
+                self
+            }
+            pub fn pool_size<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pool_size = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for pool_size: {e}"));
+                self
+            }
+            pub fn size_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.size_bytes = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for size_bytes: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DbStats> for super::DbStats {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DbStats,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    acquire_p99_ms: value.acquire_p99_ms?,
+                    acquire_samples: value.acquire_samples?,
+                    acquire_waits: value.acquire_waits?,
+                    connections: value.connections?,
+                    idle: value.idle?,
+                    in_use: value.in_use?,
+                    kind: value.kind?,
+                    max_connections: value.max_connections?,
+                    pool_max: value.pool_max?,
+                    pool_size: value.pool_size?,
+                    size_bytes: value.size_bytes?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DbStats> for DbStats {
+            fn from(value: super::DbStats) -> Self {
+                Self {
+                    acquire_p99_ms: Ok(value.acquire_p99_ms),
+                    acquire_samples: Ok(value.acquire_samples),
+                    acquire_waits: Ok(value.acquire_waits),
+                    connections: Ok(value.connections),
+                    idle: Ok(value.idle),
+                    in_use: Ok(value.in_use),
+                    kind: Ok(value.kind),
+                    max_connections: Ok(value.max_connections),
+                    pool_max: Ok(value.pool_max),
+                    pool_size: Ok(value.pool_size),
+                    size_bytes: Ok(value.size_bytes),
                 }
             }
         }
@@ -8255,6 +8970,198 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct ProcessStats {
+            cpu_seconds: ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
+            max_fds: ::std::result::Result<::std::option::Option<u64>, ::std::string::String>,
+            open_fds: ::std::result::Result<::std::option::Option<u64>, ::std::string::String>,
+            pid: ::std::result::Result<u32, ::std::string::String>,
+            rss_bytes: ::std::result::Result<::std::option::Option<u64>, ::std::string::String>,
+            threads: ::std::result::Result<::std::option::Option<u64>, ::std::string::String>,
+            tokio_tasks: ::std::result::Result<u64, ::std::string::String>,
+            uptime_secs: ::std::result::Result<f64, ::std::string::String>,
+        }
+        impl ::std::default::Default for ProcessStats {
+            fn default() -> Self {
+                Self {
+                    cpu_seconds: Ok(Default::default()),
+                    max_fds: Ok(Default::default()),
+                    open_fds: Ok(Default::default()),
+                    pid: Err("no value supplied for pid".to_string()),
+                    rss_bytes: Ok(Default::default()),
+                    threads: Ok(Default::default()),
+                    tokio_tasks: Err("no value supplied for tokio_tasks".to_string()),
+                    uptime_secs: Err("no value supplied for uptime_secs".to_string()),
+                }
+            }
+        }
+        impl ProcessStats {
+            pub fn cpu_seconds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cpu_seconds = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for cpu_seconds: {e}"));
+                self
+            }
+            pub fn max_fds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.max_fds = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for max_fds: {e}"));
+                self
+            }
+            pub fn open_fds<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.open_fds = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for open_fds: {e}"));
+                self
+            }
+            pub fn pid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pid = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for pid: {e}"));
+                self
+            }
+            pub fn rss_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.rss_bytes = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for rss_bytes: {e}"));
+                self
+            }
+            pub fn threads<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<u64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.threads = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for threads: {e}"));
+                self
+            }
+            pub fn tokio_tasks<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tokio_tasks = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for tokio_tasks: {e}"));
+                self
+            }
+            pub fn uptime_secs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.uptime_secs = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for uptime_secs: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ProcessStats> for super::ProcessStats {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ProcessStats,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cpu_seconds: value.cpu_seconds?,
+                    max_fds: value.max_fds?,
+                    open_fds: value.open_fds?,
+                    pid: value.pid?,
+                    rss_bytes: value.rss_bytes?,
+                    threads: value.threads?,
+                    tokio_tasks: value.tokio_tasks?,
+                    uptime_secs: value.uptime_secs?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ProcessStats> for ProcessStats {
+            fn from(value: super::ProcessStats) -> Self {
+                Self {
+                    cpu_seconds: Ok(value.cpu_seconds),
+                    max_fds: Ok(value.max_fds),
+                    open_fds: Ok(value.open_fds),
+                    pid: Ok(value.pid),
+                    rss_bytes: Ok(value.rss_bytes),
+                    threads: Ok(value.threads),
+                    tokio_tasks: Ok(value.tokio_tasks),
+                    uptime_secs: Ok(value.uptime_secs),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct PurgedOut {
+            deleted: ::std::result::Result<u64, ::std::string::String>,
+            kept: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for PurgedOut {
+            fn default() -> Self {
+                Self {
+                    deleted: Err("no value supplied for deleted".to_string()),
+                    kept: Err("no value supplied for kept".to_string()),
+                }
+            }
+        }
+        impl PurgedOut {
+            pub fn deleted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for deleted: {e}"));
+                self
+            }
+            pub fn kept<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kept = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for kept: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<PurgedOut> for super::PurgedOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PurgedOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    deleted: value.deleted?,
+                    kept: value.kept?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::PurgedOut> for PurgedOut {
+            fn from(value: super::PurgedOut) -> Self {
+                Self {
+                    deleted: Ok(value.deleted),
+                    kept: Ok(value.kept),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct QueueList {
             queues: ::std::result::Result<::std::vec::Vec<super::QueueOut>, ::std::string::String>,
             transport: ::std::result::Result<super::QueueTransport, ::std::string::String>,
@@ -8315,6 +9222,15 @@ pub mod types {
             in_flight: ::std::result::Result<u64, ::std::string::String>,
             name: ::std::result::Result<super::QueueName, ::std::string::String>,
             oldest_ready_ms: ::std::result::Result<u64, ::std::string::String>,
+            paused: ::std::result::Result<bool, ::std::string::String>,
+            paused_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            paused_by: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
             ready: ::std::result::Result<u64, ::std::string::String>,
         }
         impl ::std::default::Default for QueueOut {
@@ -8325,6 +9241,9 @@ pub mod types {
                     in_flight: Err("no value supplied for in_flight".to_string()),
                     name: Err("no value supplied for name".to_string()),
                     oldest_ready_ms: Err("no value supplied for oldest_ready_ms".to_string()),
+                    paused: Err("no value supplied for paused".to_string()),
+                    paused_at: Ok(Default::default()),
+                    paused_by: Ok(Default::default()),
                     ready: Err("no value supplied for ready".to_string()),
                 }
             }
@@ -8380,6 +9299,38 @@ pub mod types {
                 });
                 self
             }
+            pub fn paused<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.paused = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for paused: {e}"));
+                self
+            }
+            pub fn paused_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.paused_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for paused_at: {e}"));
+                self
+            }
+            pub fn paused_by<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.paused_by = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for paused_by: {e}"));
+                self
+            }
             pub fn ready<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<u64>,
@@ -8402,6 +9353,9 @@ pub mod types {
                     in_flight: value.in_flight?,
                     name: value.name?,
                     oldest_ready_ms: value.oldest_ready_ms?,
+                    paused: value.paused?,
+                    paused_at: value.paused_at?,
+                    paused_by: value.paused_by?,
                     ready: value.ready?,
                 })
             }
@@ -8414,6 +9368,9 @@ pub mod types {
                     in_flight: Ok(value.in_flight),
                     name: Ok(value.name),
                     oldest_ready_ms: Ok(value.oldest_ready_ms),
+                    paused: Ok(value.paused),
+                    paused_at: Ok(value.paused_at),
+                    paused_by: Ok(value.paused_by),
                     ready: Ok(value.ready),
                 }
             }
@@ -8526,6 +9483,287 @@ pub mod types {
                 Self {
                     reason: Ok(value.reason),
                     reports: Ok(value.reports),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RedisQueueKeys {
+            delayed: ::std::result::Result<u64, ::std::string::String>,
+            indexed_jobs: ::std::result::Result<u64, ::std::string::String>,
+            keys: ::std::result::Result<u32, ::std::string::String>,
+            queue: ::std::result::Result<::std::string::String, ::std::string::String>,
+            stream_entries: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for RedisQueueKeys {
+            fn default() -> Self {
+                Self {
+                    delayed: Err("no value supplied for delayed".to_string()),
+                    indexed_jobs: Err("no value supplied for indexed_jobs".to_string()),
+                    keys: Err("no value supplied for keys".to_string()),
+                    queue: Err("no value supplied for queue".to_string()),
+                    stream_entries: Err("no value supplied for stream_entries".to_string()),
+                }
+            }
+        }
+        impl RedisQueueKeys {
+            pub fn delayed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.delayed = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for delayed: {e}"));
+                self
+            }
+            pub fn indexed_jobs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.indexed_jobs = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for indexed_jobs: {e}"));
+                self
+            }
+            pub fn keys<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.keys = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for keys: {e}"));
+                self
+            }
+            pub fn queue<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.queue = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for queue: {e}"));
+                self
+            }
+            pub fn stream_entries<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stream_entries = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for stream_entries: {e}")
+                });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RedisQueueKeys> for super::RedisQueueKeys {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RedisQueueKeys,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    delayed: value.delayed?,
+                    indexed_jobs: value.indexed_jobs?,
+                    keys: value.keys?,
+                    queue: value.queue?,
+                    stream_entries: value.stream_entries?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RedisQueueKeys> for RedisQueueKeys {
+            fn from(value: super::RedisQueueKeys) -> Self {
+                Self {
+                    delayed: Ok(value.delayed),
+                    indexed_jobs: Ok(value.indexed_jobs),
+                    keys: Ok(value.keys),
+                    queue: Ok(value.queue),
+                    stream_entries: Ok(value.stream_entries),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct RedisStats {
+            aof_enabled: ::std::result::Result<bool, ::std::string::String>,
+            connected_clients: ::std::result::Result<u64, ::std::string::String>,
+            maxmemory_bytes: ::std::result::Result<u64, ::std::string::String>,
+            maxmemory_policy: ::std::result::Result<::std::string::String, ::std::string::String>,
+            maxmemory_policy_ok: ::std::result::Result<bool, ::std::string::String>,
+            ops_per_sec: ::std::result::Result<u64, ::std::string::String>,
+            ping_ms: ::std::result::Result<f64, ::std::string::String>,
+            queues: ::std::result::Result<
+                ::std::vec::Vec<super::RedisQueueKeys>,
+                ::std::string::String,
+            >,
+            uptime_secs: ::std::result::Result<u64, ::std::string::String>,
+            used_memory_bytes: ::std::result::Result<u64, ::std::string::String>,
+            version: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for RedisStats {
+            fn default() -> Self {
+                Self {
+                    aof_enabled: Err("no value supplied for aof_enabled".to_string()),
+                    connected_clients: Err("no value supplied for connected_clients".to_string()),
+                    maxmemory_bytes: Err("no value supplied for maxmemory_bytes".to_string()),
+                    maxmemory_policy: Err("no value supplied for maxmemory_policy".to_string()),
+                    maxmemory_policy_ok: Err(
+                        "no value supplied for maxmemory_policy_ok".to_string()
+                    ),
+                    ops_per_sec: Err("no value supplied for ops_per_sec".to_string()),
+                    ping_ms: Err("no value supplied for ping_ms".to_string()),
+                    queues: Err("no value supplied for queues".to_string()),
+                    uptime_secs: Err("no value supplied for uptime_secs".to_string()),
+                    used_memory_bytes: Err("no value supplied for used_memory_bytes".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl RedisStats {
+            pub fn aof_enabled<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.aof_enabled = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for aof_enabled: {e}"));
+                self
+            }
+            pub fn connected_clients<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connected_clients = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for connected_clients: {e}")
+                });
+                self
+            }
+            pub fn maxmemory_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.maxmemory_bytes = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for maxmemory_bytes: {e}")
+                });
+                self
+            }
+            pub fn maxmemory_policy<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.maxmemory_policy = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for maxmemory_policy: {e}")
+                });
+                self
+            }
+            pub fn maxmemory_policy_ok<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.maxmemory_policy_ok = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for maxmemory_policy_ok: {e}")
+                });
+                self
+            }
+            pub fn ops_per_sec<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ops_per_sec = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for ops_per_sec: {e}"));
+                self
+            }
+            pub fn ping_ms<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.ping_ms = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for ping_ms: {e}"));
+                self
+            }
+            pub fn queues<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::RedisQueueKeys>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.queues = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for queues: {e}"));
+                self
+            }
+            pub fn uptime_secs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.uptime_secs = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for uptime_secs: {e}"));
+                self
+            }
+            pub fn used_memory_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.used_memory_bytes = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for used_memory_bytes: {e}")
+                });
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for version: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RedisStats> for super::RedisStats {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RedisStats,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    aof_enabled: value.aof_enabled?,
+                    connected_clients: value.connected_clients?,
+                    maxmemory_bytes: value.maxmemory_bytes?,
+                    maxmemory_policy: value.maxmemory_policy?,
+                    maxmemory_policy_ok: value.maxmemory_policy_ok?,
+                    ops_per_sec: value.ops_per_sec?,
+                    ping_ms: value.ping_ms?,
+                    queues: value.queues?,
+                    uptime_secs: value.uptime_secs?,
+                    used_memory_bytes: value.used_memory_bytes?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RedisStats> for RedisStats {
+            fn from(value: super::RedisStats) -> Self {
+                Self {
+                    aof_enabled: Ok(value.aof_enabled),
+                    connected_clients: Ok(value.connected_clients),
+                    maxmemory_bytes: Ok(value.maxmemory_bytes),
+                    maxmemory_policy: Ok(value.maxmemory_policy),
+                    maxmemory_policy_ok: Ok(value.maxmemory_policy_ok),
+                    ops_per_sec: Ok(value.ops_per_sec),
+                    ping_ms: Ok(value.ping_ms),
+                    queues: Ok(value.queues),
+                    uptime_secs: Ok(value.uptime_secs),
+                    used_memory_bytes: Ok(value.used_memory_bytes),
+                    version: Ok(value.version),
                 }
             }
         }
@@ -10136,6 +11374,128 @@ pub mod types {
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Started {
+            stages: ::std::result::Result<super::StartupStages, ::std::string::String>,
+            status: ::std::result::Result<super::StartedStatus, ::std::string::String>,
+        }
+        impl ::std::default::Default for Started {
+            fn default() -> Self {
+                Self {
+                    stages: Err("no value supplied for stages".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+        impl Started {
+            pub fn stages<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StartupStages>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stages = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for stages: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StartedStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Started> for super::Started {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Started,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    stages: value.stages?,
+                    status: value.status?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Started> for Started {
+            fn from(value: super::Started) -> Self {
+                Self {
+                    stages: Ok(value.stages),
+                    status: Ok(value.status),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct StartupStages {
+            dependencies: ::std::result::Result<bool, ::std::string::String>,
+            migrations: ::std::result::Result<bool, ::std::string::String>,
+            workers: ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
+        }
+        impl ::std::default::Default for StartupStages {
+            fn default() -> Self {
+                Self {
+                    dependencies: Err("no value supplied for dependencies".to_string()),
+                    migrations: Err("no value supplied for migrations".to_string()),
+                    workers: Ok(Default::default()),
+                }
+            }
+        }
+        impl StartupStages {
+            pub fn dependencies<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.dependencies = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for dependencies: {e}"));
+                self
+            }
+            pub fn migrations<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.migrations = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for migrations: {e}"));
+                self
+            }
+            pub fn workers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.workers = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for workers: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<StartupStages> for super::StartupStages {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StartupStages,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    dependencies: value.dependencies?,
+                    migrations: value.migrations?,
+                    workers: value.workers?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::StartupStages> for StartupStages {
+            fn from(value: super::StartupStages) -> Self {
+                Self {
+                    dependencies: Ok(value.dependencies),
+                    migrations: Ok(value.migrations),
+                    workers: Ok(value.workers),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct TargetSummary {
             escalated_at: ::std::result::Result<
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
@@ -11576,6 +12936,55 @@ const _: () = {
     }
 };
 impl Client {
+    ///Overall health
+    ///
+    ///The readiness checks under the path monitors and load balancers
+    ///probe by default: 200 with every dependency up, else 503 `degraded`
+    ///naming the dependencies that are down. Public, status only.
+    ///
+    ///Sends a `GET` request to `/health`
+    ///
+    ///```ignore
+    ///let response = client.health()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health(&self) -> builder::Health<'_> {
+        builder::Health::new(self)
+    }
+    ///Readiness in detail
+    ///
+    ///Every readiness check with its latency and, for a dependency that is
+    ///down, the cause (which may name hosts and paths). Always 200; `status`
+    ///says `ready` or `degraded`. Operators and admins (`queues:read`).
+    ///
+    ///Sends a `GET` request to `/health/checks`
+    ///
+    ///```ignore
+    ///let response = client.health_checks()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health_checks(&self) -> builder::HealthChecks<'_> {
+        builder::HealthChecks::new(self)
+    }
+    ///Database
+    ///
+    ///The connection pool (size, in use, idle), the time to acquire a
+    ///connection (sampled once a second, with its p99 and how many samples
+    ///had to wait), the database's size and, on PostgreSQL, its
+    ///connections. Operators and admins (`queues:read`).
+    ///
+    ///Sends a `GET` request to `/health/db-stats`
+    ///
+    ///```ignore
+    ///let response = client.health_db_stats()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health_db_stats(&self) -> builder::HealthDbStats<'_> {
+        builder::HealthDbStats::new(self)
+    }
     ///Liveness
     ///
     ///200 while the process can answer at all. Does not check dependencies.
@@ -11590,12 +12999,29 @@ impl Client {
     pub fn health_live(&self) -> builder::HealthLive<'_> {
         builder::HealthLive::new(self)
     }
+    ///Process
+    ///
+    ///Resident memory, CPU seconds, open file descriptors, threads, tasks
+    ///on the async runtime and uptime of this process (one replica: the one
+    ///that answers). Operators and admins (`queues:read`).
+    ///
+    ///Sends a `GET` request to `/health/metrics`
+    ///
+    ///```ignore
+    ///let response = client.health_metrics()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health_metrics(&self) -> builder::HealthMetrics<'_> {
+        builder::HealthMetrics::new(self)
+    }
     ///Readiness
     ///
-    ///Checks the database, the queue backend and object storage; 503
-    ///`degraded` when any is down, with each check's status and latency in
-    ///`details.checks`. Public: it says only which dependency is up or
-    ///down; why is in the server log.
+    ///Checks the database, the queue backend and object storage, each
+    ///within 2 s; 503 `degraded` when any is down, with each check's status
+    ///and latency in `details.checks`. Public: it says only which
+    ///dependency is up or down; why is in the server log and in
+    ///`GET /health/checks`.
     ///
     ///Sends a `GET` request to `/health/ready`
     ///
@@ -11606,6 +13032,56 @@ impl Client {
     ///```
     pub fn health_ready(&self) -> builder::HealthReady<'_> {
         builder::HealthReady::new(self)
+    }
+    ///Redis
+    ///
+    ///Version, uptime, memory against `maxmemory`, the eviction policy
+    ///(`maxmemory_policy_ok` is false for anything but `noeviction`), AOF,
+    ///clients, operations per second and Kiln's keys per queue. 404 when
+    ///the queues live in the database. Operators and admins (`queues:read`).
+    ///
+    ///Sends a `GET` request to `/health/redis-stats`
+    ///
+    ///```ignore
+    ///let response = client.health_redis_stats()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health_redis_stats(&self) -> builder::HealthRedisStats<'_> {
+        builder::HealthRedisStats::new(self)
+    }
+    ///Startup
+    ///
+    ///503 `starting`, with each stage in `details.stages`, until every
+    ///migration of this build is applied and a check of every dependency
+    ///has passed (and, in a process that runs workers, they run); 200 from
+    ///then on. Public, status only. Each call moves start-up on: the schema
+    ///is looked at again and the dependencies checked (2 s each at most).
+    ///
+    ///Sends a `GET` request to `/health/startup`
+    ///
+    ///```ignore
+    ///let response = client.health_startup()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health_startup(&self) -> builder::HealthStartup<'_> {
+        builder::HealthStartup::new(self)
+    }
+    ///Build
+    ///
+    ///Version, git commit, build time and compiler of the running binary.
+    ///Operators and admins (`queues:read`).
+    ///
+    ///Sends a `GET` request to `/health/version`
+    ///
+    ///```ignore
+    ///let response = client.health_version()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn health_version(&self) -> builder::HealthVersion<'_> {
+        builder::HealthVersion::new(self)
     }
     ///List the caller's API keys
     ///
@@ -11985,20 +13461,31 @@ impl Client {
     }
     ///List jobs
     ///
-    ///Newest first. Users see their own jobs; operators and admins see all.
+    ///Newest first; every filter given narrows the list. Users see their
+    ///own jobs; operators and admins see all, and may filter by owner.
     ///
     ///Sends a `GET` request to `/v1/jobs`
     ///
     ///Arguments:
+    ///- `created_after`: Only jobs created at or after this time.
+    ///- `created_before`: Only jobs created before this time.
     ///- `cursor`: The `next_cursor` of the previous page (opaque).
     ///- `kind`: Only jobs of this kind, e.g. `image.process`.
     ///- `limit`: Page size, 1–200 (default 50).
+    ///- `owner`: Only this owner's jobs (a user id). For a user, their own id or nothing.
+    ///- `q`: The job with this id, or with this idempotency key.
+    ///- `queue`: Only jobs of this queue.
     ///- `status`: Only jobs in this status.
     ///```ignore
     ///let response = client.jobs_list()
+    ///    .created_after(created_after)
+    ///    .created_before(created_before)
     ///    .cursor(cursor)
     ///    .kind(kind)
     ///    .limit(limit)
+    ///    .owner(owner)
+    ///    .q(q)
+    ///    .queue(queue)
     ///    .status(status)
     ///    .send()
     ///    .await;
@@ -12018,6 +13505,24 @@ impl Client {
     ///```
     pub fn jobs_get(&self) -> builder::JobsGet<'_> {
         builder::JobsGet::new(self)
+    }
+    ///Delete a finished job
+    ///
+    ///Removes the ledger row of a succeeded, failed, dead or cancelled job.
+    ///409 while it is queued or running (cancel it first), and while a
+    ///media item points to it (delete the item instead). Notification and
+    ///webhook delivery history keeps its own rows. Operators and admins only.
+    ///
+    ///Sends a `DELETE` request to `/v1/jobs/{id}`
+    ///
+    ///```ignore
+    ///let response = client.jobs_delete()
+    ///    .id(id)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn jobs_delete(&self) -> builder::JobsDelete<'_> {
+        builder::JobsDelete::new(self)
     }
     ///Cancel a job
     ///
@@ -12193,6 +13698,46 @@ impl Client {
     pub fn queues_list(&self) -> builder::QueuesList<'_> {
         builder::QueuesList::new(self)
     }
+    ///List dead jobs
+    ///
+    ///The queue's jobs that used every attempt, newest first, with their
+    ///attempts and last error. Retry one with `POST /v1/jobs/{id}/retry`,
+    ///delete one with `DELETE /v1/jobs/{id}`. Operators and admins only.
+    ///
+    ///Sends a `GET` request to `/v1/queues/{queue}/dead`
+    ///
+    ///Arguments:
+    ///- `queue`
+    ///- `cursor`: The `next_cursor` of the previous page (opaque).
+    ///- `limit`: Page size, 1–200 (default 50).
+    ///```ignore
+    ///let response = client.queues_list_dead()
+    ///    .queue(queue)
+    ///    .cursor(cursor)
+    ///    .limit(limit)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn queues_list_dead(&self) -> builder::QueuesListDead<'_> {
+        builder::QueuesListDead::new(self)
+    }
+    ///Purge dead jobs
+    ///
+    ///Deletes every dead job of the queue (their ledger rows and last
+    ///errors), except those a media item points to; the answer counts
+    ///both. Operators and admins only.
+    ///
+    ///Sends a `DELETE` request to `/v1/queues/{queue}/dead`
+    ///
+    ///```ignore
+    ///let response = client.queues_purge_dead()
+    ///    .queue(queue)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn queues_purge_dead(&self) -> builder::QueuesPurgeDead<'_> {
+        builder::QueuesPurgeDead::new(self)
+    }
     ///Requeue dead jobs
     ///
     ///Queues up to `limit` dead jobs of the queue again (oldest first), each
@@ -12212,6 +13757,41 @@ impl Client {
     ///```
     pub fn queues_retry_dead(&self) -> builder::QueuesRetryDead<'_> {
         builder::QueuesRetryDead::new(self)
+    }
+    ///Pause a queue
+    ///
+    ///The queue's workers, on every replica, finish the jobs they run and
+    ///start no new one within a second; enqueueing goes on and the jobs
+    ///wait. Pausing a paused queue changes nothing. The pause is kept in the
+    ///database: it outlives restarts until `POST /v1/queues/{queue}/resume`.
+    ///Operators and admins only.
+    ///
+    ///Sends a `POST` request to `/v1/queues/{queue}/pause`
+    ///
+    ///```ignore
+    ///let response = client.queues_pause()
+    ///    .queue(queue)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn queues_pause(&self) -> builder::QueuesPause<'_> {
+        builder::QueuesPause::new(self)
+    }
+    ///Resume a queue
+    ///
+    ///Its workers take jobs again within a second. Resuming a running queue
+    ///changes nothing. Operators and admins only.
+    ///
+    ///Sends a `POST` request to `/v1/queues/{queue}/resume`
+    ///
+    ///```ignore
+    ///let response = client.queues_resume()
+    ///    .queue(queue)
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn queues_resume(&self) -> builder::QueuesResume<'_> {
+        builder::QueuesResume::new(self)
     }
     ///List reports, grouped by target
     ///
@@ -12581,6 +14161,234 @@ pub mod builder {
         ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, RequestBuilderExt,
         ResponseValue, encode_path,
     };
+    ///Builder for [`Client::health`]
+    ///
+    ///[`Client::health`]: super::Client::health
+    #[derive(Debug, Clone)]
+    pub struct Health<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> Health<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health`
+        pub async fn send(self) -> Result<ResponseValue<types::Ready>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::health_checks`]
+    ///
+    ///[`Client::health_checks`]: super::Client::health_checks
+    #[derive(Debug, Clone)]
+    pub struct HealthChecks<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> HealthChecks<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health/checks`
+        pub async fn send(self) -> Result<ResponseValue<types::Checks>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health/checks", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health_checks",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::health_db_stats`]
+    ///
+    ///[`Client::health_db_stats`]: super::Client::health_db_stats
+    #[derive(Debug, Clone)]
+    pub struct HealthDbStats<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> HealthDbStats<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health/db-stats`
+        pub async fn send(self) -> Result<ResponseValue<types::DbStats>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health/db-stats", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health_db_stats",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     ///Builder for [`Client::health_live`]
     ///
     ///[`Client::health_live`]: super::Client::health_live
@@ -12636,6 +14444,84 @@ pub mod builder {
             }
         }
     }
+    ///Builder for [`Client::health_metrics`]
+    ///
+    ///[`Client::health_metrics`]: super::Client::health_metrics
+    #[derive(Debug, Clone)]
+    pub struct HealthMetrics<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> HealthMetrics<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health/metrics`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ProcessStats>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health/metrics", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health_metrics",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     ///Builder for [`Client::health_ready`]
     ///
     ///[`Client::health_ready`]: super::Client::health_ready
@@ -12668,6 +14554,238 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "health_ready",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::health_redis_stats`]
+    ///
+    ///[`Client::health_redis_stats`]: super::Client::health_redis_stats
+    #[derive(Debug, Clone)]
+    pub struct HealthRedisStats<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> HealthRedisStats<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health/redis-stats`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::RedisStats>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health/redis-stats", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health_redis_stats",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::health_startup`]
+    ///
+    ///[`Client::health_startup`]: super::Client::health_startup
+    #[derive(Debug, Clone)]
+    pub struct HealthStartup<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> HealthStartup<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health/startup`
+        pub async fn send(self) -> Result<ResponseValue<types::Started>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health/startup", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health_startup",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::health_version`]
+    ///
+    ///[`Client::health_version`]: super::Client::health_version
+    #[derive(Debug, Clone)]
+    pub struct HealthVersion<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> HealthVersion<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/health/version`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::BuildInfo>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/health/version", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "health_version",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -14937,20 +17055,56 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct JobsList<'a> {
         client: &'a super::Client,
+        created_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        created_before: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         cursor: Result<Option<::std::string::String>, String>,
         kind: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
+        owner: Result<Option<::std::string::String>, String>,
+        q: Result<Option<::std::string::String>, String>,
+        queue: Result<Option<types::QueueName>, String>,
         status: Result<Option<types::JobStatus>, String>,
     }
     impl<'a> JobsList<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                created_after: Ok(None),
+                created_before: Ok(None),
                 cursor: Ok(None),
                 kind: Ok(None),
                 limit: Ok(None),
+                owner: Ok(None),
+                q: Ok(None),
+                queue: Ok(None),
                 status: Ok(None),
             }
+        }
+        pub fn created_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn created_before<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_before = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_before failed"
+                        .to_string()
+                });
+            self
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
@@ -14979,6 +17133,35 @@ pub mod builder {
             });
             self
         }
+        pub fn owner<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.owner = value.try_into().map(Some).map_err(|_| {
+                "conversion to `:: std :: string :: String` for owner failed".to_string()
+            });
+            self
+        }
+        pub fn q<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.q = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `:: std :: string :: String` for q failed".to_string());
+            self
+        }
+        pub fn queue<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::QueueName>,
+        {
+            self.queue = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `QueueName` for queue failed".to_string());
+            self
+        }
         pub fn status<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::JobStatus>,
@@ -14993,14 +17176,24 @@ pub mod builder {
         pub async fn send(self) -> Result<ResponseValue<types::JobPage>, Error<types::ErrorBody>> {
             let Self {
                 client,
+                created_after,
+                created_before,
                 cursor,
                 kind,
                 limit,
+                owner,
+                q,
+                queue,
                 status,
             } = self;
+            let created_after = created_after.map_err(Error::InvalidRequest)?;
+            let created_before = created_before.map_err(Error::InvalidRequest)?;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let kind = kind.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
+            let owner = owner.map_err(Error::InvalidRequest)?;
+            let q = q.map_err(Error::InvalidRequest)?;
+            let queue = queue.map_err(Error::InvalidRequest)?;
             let status = status.map_err(Error::InvalidRequest)?;
             let url = format!("{}/v1/jobs", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
@@ -15016,9 +17209,20 @@ pub mod builder {
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
+                .query(&progenitor_client::QueryParam::new(
+                    "created_after",
+                    &created_after,
+                ))
+                .query(&progenitor_client::QueryParam::new(
+                    "created_before",
+                    &created_before,
+                ))
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("kind", &kind))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("owner", &owner))
+                .query(&progenitor_client::QueryParam::new("q", &q))
+                .query(&progenitor_client::QueryParam::new("queue", &queue))
                 .query(&progenitor_client::QueryParam::new("status", &status))
                 .headers(header_map)
                 .build()?;
@@ -15125,6 +17329,100 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::jobs_delete`]
+    ///
+    ///[`Client::jobs_delete`]: super::Client::jobs_delete
+    #[derive(Debug, Clone)]
+    pub struct JobsDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::uuid::Uuid, String>,
+    }
+    impl<'a> JobsDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::uuid::Uuid>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/jobs/{id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ErrorBody>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/jobs/{}",
+                client.baseurl,
+                encode_path(&id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "jobs_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
                 400u16 => Err(Error::ErrorResponse(
                     ResponseValue::from_response(response).await?,
                 )),
@@ -16164,6 +18462,227 @@ pub mod builder {
             }
         }
     }
+    ///Builder for [`Client::queues_list_dead`]
+    ///
+    ///[`Client::queues_list_dead`]: super::Client::queues_list_dead
+    #[derive(Debug, Clone)]
+    pub struct QueuesListDead<'a> {
+        client: &'a super::Client,
+        queue: Result<types::QueueName, String>,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+    }
+    impl<'a> QueuesListDead<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                queue: Err("queue was not initialized".to_string()),
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn queue<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::QueueName>,
+        {
+            self.queue = value
+                .try_into()
+                .map_err(|_| "conversion to `QueueName` for queue failed".to_string());
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value.try_into().map(Some).map_err(|_| {
+                "conversion to `:: std :: string :: String` for cursor failed".to_string()
+            });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value.try_into().map(Some).map_err(|_| {
+                "conversion to `:: std :: num :: NonZeroU32` for limit failed".to_string()
+            });
+            self
+        }
+        ///Sends a `GET` request to `/v1/queues/{queue}/dead`
+        pub async fn send(self) -> Result<ResponseValue<types::JobPage>, Error<types::ErrorBody>> {
+            let Self {
+                client,
+                queue,
+                cursor,
+                limit,
+            } = self;
+            let queue = queue.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/queues/{}/dead",
+                client.baseurl,
+                encode_path(&queue.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "queues_list_dead",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::queues_purge_dead`]
+    ///
+    ///[`Client::queues_purge_dead`]: super::Client::queues_purge_dead
+    #[derive(Debug, Clone)]
+    pub struct QueuesPurgeDead<'a> {
+        client: &'a super::Client,
+        queue: Result<types::QueueName, String>,
+    }
+    impl<'a> QueuesPurgeDead<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                queue: Err("queue was not initialized".to_string()),
+            }
+        }
+        pub fn queue<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::QueueName>,
+        {
+            self.queue = value
+                .try_into()
+                .map_err(|_| "conversion to `QueueName` for queue failed".to_string());
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/queues/{queue}/dead`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PurgedOut>, Error<types::ErrorBody>> {
+            let Self { client, queue } = self;
+            let queue = queue.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/queues/{}/dead",
+                client.baseurl,
+                encode_path(&queue.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "queues_purge_dead",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     ///Builder for [`Client::queues_retry_dead`]
     ///
     ///[`Client::queues_retry_dead`]: super::Client::queues_retry_dead
@@ -16231,6 +18750,194 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "queues_retry_dead",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::queues_pause`]
+    ///
+    ///[`Client::queues_pause`]: super::Client::queues_pause
+    #[derive(Debug, Clone)]
+    pub struct QueuesPause<'a> {
+        client: &'a super::Client,
+        queue: Result<types::QueueName, String>,
+    }
+    impl<'a> QueuesPause<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                queue: Err("queue was not initialized".to_string()),
+            }
+        }
+        pub fn queue<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::QueueName>,
+        {
+            self.queue = value
+                .try_into()
+                .map_err(|_| "conversion to `QueueName` for queue failed".to_string());
+            self
+        }
+        ///Sends a `POST` request to `/v1/queues/{queue}/pause`
+        pub async fn send(self) -> Result<ResponseValue<types::QueueOut>, Error<types::ErrorBody>> {
+            let Self { client, queue } = self;
+            let queue = queue.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/queues/{}/pause",
+                client.baseurl,
+                encode_path(&queue.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "queues_pause",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::queues_resume`]
+    ///
+    ///[`Client::queues_resume`]: super::Client::queues_resume
+    #[derive(Debug, Clone)]
+    pub struct QueuesResume<'a> {
+        client: &'a super::Client,
+        queue: Result<types::QueueName, String>,
+    }
+    impl<'a> QueuesResume<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                queue: Err("queue was not initialized".to_string()),
+            }
+        }
+        pub fn queue<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::QueueName>,
+        {
+            self.queue = value
+                .try_into()
+                .map_err(|_| "conversion to `QueueName` for queue failed".to_string());
+            self
+        }
+        ///Sends a `POST` request to `/v1/queues/{queue}/resume`
+        pub async fn send(self) -> Result<ResponseValue<types::QueueOut>, Error<types::ErrorBody>> {
+            let Self { client, queue } = self;
+            let queue = queue.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/queues/{}/resume",
+                client.baseurl,
+                encode_path(&queue.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "queues_resume",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;

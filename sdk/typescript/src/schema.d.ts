@@ -4,6 +4,73 @@
  */
 
 export interface paths {
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Overall health
+         * @description The readiness checks under the path monitors and load balancers
+         *     probe by default: 200 with every dependency up, else 503 `degraded`
+         *     naming the dependencies that are down. Public, status only.
+         */
+        get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness in detail
+         * @description Every readiness check with its latency and, for a dependency that is
+         *     down, the cause (which may name hosts and paths). Always 200; `status`
+         *     says `ready` or `degraded`. Operators and admins (`queues:read`).
+         */
+        get: operations["health_checks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/db-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Database
+         * @description The connection pool (size, in use, idle), the time to acquire a
+         *     connection (sampled once a second, with its p99 and how many samples
+         *     had to wait), the database's size and, on PostgreSQL, its
+         *     connections. Operators and admins (`queues:read`).
+         */
+        get: operations["health_db_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -24,6 +91,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/health/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Process
+         * @description Resident memory, CPU seconds, open file descriptors, threads, tasks
+         *     on the async runtime and uptime of this process (one replica: the one
+         *     that answers). Operators and admins (`queues:read`).
+         */
+        get: operations["health_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/ready": {
         parameters: {
             query?: never;
@@ -33,12 +122,81 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Checks the database, the queue backend and object storage; 503
-         *     `degraded` when any is down, with each check's status and latency in
-         *     `details.checks`. Public: it says only which dependency is up or
-         *     down; why is in the server log.
+         * @description Checks the database, the queue backend and object storage, each
+         *     within 2 s; 503 `degraded` when any is down, with each check's status
+         *     and latency in `details.checks`. Public: it says only which
+         *     dependency is up or down; why is in the server log and in
+         *     `GET /health/checks`.
          */
         get: operations["health_ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/redis-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Redis
+         * @description Version, uptime, memory against `maxmemory`, the eviction policy
+         *     (`maxmemory_policy_ok` is false for anything but `noeviction`), AOF,
+         *     clients, operations per second and Kiln's keys per queue. 404 when
+         *     the queues live in the database. Operators and admins (`queues:read`).
+         */
+        get: operations["health_redis_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/startup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Startup
+         * @description 503 `starting`, with each stage in `details.stages`, until every
+         *     migration of this build is applied and a check of every dependency
+         *     has passed (and, in a process that runs workers, they run); 200 from
+         *     then on. Public, status only. Each call moves start-up on: the schema
+         *     is looked at again and the dependencies checked (2 s each at most).
+         */
+        get: operations["health_startup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Build
+         * @description Version, git commit, build time and compiler of the running binary.
+         *     Operators and admins (`queues:read`).
+         */
+        get: operations["health_version"];
         put?: never;
         post?: never;
         delete?: never;
@@ -414,7 +572,8 @@ export interface paths {
         };
         /**
          * List jobs
-         * @description Newest first. Users see their own jobs; operators and admins see all.
+         * @description Newest first; every filter given narrows the list. Users see their
+         *     own jobs; operators and admins see all, and may filter by owner.
          */
         get: operations["jobs_list"];
         put?: never;
@@ -436,7 +595,14 @@ export interface paths {
         get: operations["jobs_get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a finished job
+         * @description Removes the ledger row of a succeeded, failed, dead or cancelled job.
+         *     409 while it is queued or running (cancel it first), and while a
+         *     media item points to it (delete the item instead). Notification and
+         *     webhook delivery history keeps its own rows. Operators and admins only.
+         */
+        delete: operations["jobs_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -628,6 +794,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queues/{queue}/dead": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List dead jobs
+         * @description The queue's jobs that used every attempt, newest first, with their
+         *     attempts and last error. Retry one with `POST /v1/jobs/{id}/retry`,
+         *     delete one with `DELETE /v1/jobs/{id}`. Operators and admins only.
+         */
+        get: operations["queues_list_dead"];
+        put?: never;
+        post?: never;
+        /**
+         * Purge dead jobs
+         * @description Deletes every dead job of the queue (their ledger rows and last
+         *     errors), except those a media item points to; the answer counts
+         *     both. Operators and admins only.
+         */
+        delete: operations["queues_purge_dead"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/queues/{queue}/dead/retry": {
         parameters: {
             query?: never;
@@ -643,6 +837,51 @@ export interface paths {
          *     with a fresh attempt budget. Operators and admins only.
          */
         post: operations["queues_retry_dead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a queue
+         * @description The queue's workers, on every replica, finish the jobs they run and
+         *     start no new one within a second; enqueueing goes on and the jobs
+         *     wait. Pausing a paused queue changes nothing. The pause is kept in the
+         *     database: it outlives restarts until `POST /v1/queues/{queue}/resume`.
+         *     Operators and admins only.
+         */
+        post: operations["queues_pause"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a queue
+         * @description Its workers take jobs again within a second. Resuming a running queue
+         *     changes nothing. Operators and admins only.
+         */
+        post: operations["queues_resume"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1254,10 +1493,57 @@ export interface components {
          */
         BackupVerifyStatus: "passed" | "failed" | "checksum_only";
         /**
+         * BuildInfo
+         * @description What the running binary was built from.
+         */
+        BuildInfo: {
+            /** @description When it was built (RFC 3339, UTC; `SOURCE_DATE_EPOCH` when set). */
+            build_time: string;
+            /** @description The git commit built (`unknown` outside a git checkout). */
+            git_commit: string;
+            /** @description The compiler (`rustc --version`). */
+            rustc: string;
+            /** @description Kiln's version. */
+            version: string;
+        };
+        /**
          * @description A delivery channel.
          * @enum {string}
          */
         Channel: "email" | "push";
+        /**
+         * CheckDetail
+         * @description One dependency check, with the cause of a failure. The cause names hosts,
+         *     buckets and paths: public answers leave it out ([`Check::public`]).
+         */
+        CheckDetail: {
+            /** @description Why it is down; absent when up. */
+            error?: string | null;
+            /**
+             * Format: double
+             * @description Round-trip time of the check in milliseconds.
+             */
+            latency_ms: number;
+            /** @description `database`, `queue` (the database's queue tables) or `redis`, and `storage`. */
+            name: string;
+            /** @description `up` or `down`. */
+            status: components["schemas"]["DependencyState"];
+        };
+        /**
+         * Checks
+         * @description The readiness checks with their causes, as operators read them.
+         */
+        Checks: {
+            /** @description Every dependency checked, with why it is down. */
+            checks: components["schemas"]["CheckDetail"][];
+            /** @description `ready` or `degraded`. */
+            status: components["schemas"]["ChecksStatus"];
+        };
+        /**
+         * @description The state of every check together.
+         * @enum {string}
+         */
+        ChecksStatus: "ready" | "degraded";
         /**
          * CredentialsIn
          * @description Email and password.
@@ -1267,6 +1553,64 @@ export interface components {
             email: string;
             /** @description Password: at least `auth.password_min_length` characters (default 12), not the email. */
             password: string;
+        };
+        /**
+         * DbStats
+         * @description The database and its connection pool.
+         */
+        DbStats: {
+            /**
+             * Format: double
+             * @description The 99th percentile of the timed acquisitions, in milliseconds.
+             */
+            acquire_p99_ms?: number | null;
+            /**
+             * Format: uint32
+             * @description Timed acquisitions kept (one a second, the last five minutes).
+             */
+            acquire_samples: number;
+            /**
+             * Format: uint32
+             * @description Of them, how many found no idle connection and had to wait.
+             */
+            acquire_waits: number;
+            /**
+             * Format: int64
+             * @description PostgreSQL: connections to this database now (every client, not only this process).
+             */
+            connections?: number | null;
+            /**
+             * Format: uint32
+             * @description Of them, idle.
+             */
+            idle: number;
+            /**
+             * Format: uint32
+             * @description Of them, in use.
+             */
+            in_use: number;
+            /** @description `sqlite` or `postgres`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description PostgreSQL: the server's `max_connections`.
+             */
+            max_connections?: number | null;
+            /**
+             * Format: uint32
+             * @description Most connections the pool opens.
+             */
+            pool_max: number;
+            /**
+             * Format: uint32
+             * @description Connections open now.
+             */
+            pool_size: number;
+            /**
+             * Format: int64
+             * @description The database's size on disk in bytes.
+             */
+            size_bytes: number;
         };
         /**
          * DeliveryOut
@@ -1343,7 +1687,7 @@ export interface components {
         DependencyState: "up" | "down";
         /**
          * DependencyStatus
-         * @description One dependency's state.
+         * @description One dependency's state as public answers show it: name and state only.
          */
         DependencyStatus: {
             /**
@@ -1852,6 +2196,69 @@ export interface components {
          */
         Platform: "android" | "ios" | "web";
         /**
+         * ProcessStats
+         * @description This process.
+         */
+        ProcessStats: {
+            /**
+             * Format: double
+             * @description CPU time used, user plus system, in seconds.
+             */
+            cpu_seconds?: number | null;
+            /**
+             * Format: uint64
+             * @description The most it may open.
+             */
+            max_fds?: number | null;
+            /**
+             * Format: uint64
+             * @description File descriptors open now.
+             */
+            open_fds?: number | null;
+            /**
+             * Format: uint32
+             * @description Its process id.
+             */
+            pid: number;
+            /**
+             * Format: uint64
+             * @description Resident memory in bytes (absent where the platform does not say).
+             */
+            rss_bytes?: number | null;
+            /**
+             * Format: uint64
+             * @description Threads.
+             */
+            threads?: number | null;
+            /**
+             * Format: uint64
+             * @description Tasks alive on the async runtime.
+             */
+            tokio_tasks: number;
+            /**
+             * Format: double
+             * @description Seconds since the process started.
+             */
+            uptime_secs: number;
+        };
+        /**
+         * PurgedOut
+         * @description The outcome of a purge.
+         */
+        PurgedOut: {
+            /**
+             * Format: uint64
+             * @description How many dead jobs were deleted.
+             */
+            deleted: number;
+            /**
+             * Format: uint64
+             * @description Dead jobs left because a media item points to them (delete the
+             *     media items to let them go).
+             */
+            kept: number;
+        };
+        /**
          * QueueList
          * @description Every queue.
          */
@@ -1894,6 +2301,18 @@ export interface components {
              */
             oldest_ready_ms: number;
             /**
+             * @description True while an operator has paused the queue: its workers start
+             *     nothing new, and enqueueing goes on.
+             */
+            paused: boolean;
+            /**
+             * Format: date-time
+             * @description When it was paused; null when running.
+             */
+            paused_at?: string | null;
+            /** @description Who paused it (a user id, or `cli`); null when running. */
+            paused_by?: string | null;
+            /**
              * Format: uint64
              * @description Jobs due and waiting for a worker.
              */
@@ -1931,6 +2350,84 @@ export interface components {
              * @description Reports giving it.
              */
             reports: number;
+        };
+        /**
+         * RedisQueueKeys
+         * @description Kiln's keys of one queue in Redis.
+         */
+        RedisQueueKeys: {
+            /**
+             * Format: uint64
+             * @description Members of its delayed set.
+             */
+            delayed: number;
+            /**
+             * Format: uint64
+             * @description Entries of its job → delivery index.
+             */
+            indexed_jobs: number;
+            /**
+             * Format: uint32
+             * @description How many of its keys exist (stream, delayed set, job index, poison list).
+             */
+            keys: number;
+            /** @description The queue. */
+            queue: string;
+            /**
+             * Format: uint64
+             * @description Entries in its stream (ready, in flight and acknowledged not yet trimmed).
+             */
+            stream_entries: number;
+        };
+        /**
+         * RedisStats
+         * @description The Redis server the queues live on.
+         */
+        RedisStats: {
+            /** @description True when the append-only file is on. */
+            aof_enabled: boolean;
+            /**
+             * Format: uint64
+             * @description Clients connected now.
+             */
+            connected_clients: number;
+            /**
+             * Format: uint64
+             * @description The memory limit in bytes; 0 when none is set.
+             */
+            maxmemory_bytes: number;
+            /** @description What Redis does at the limit. */
+            maxmemory_policy: string;
+            /**
+             * @description False unless the policy is `noeviction`: any other lets Redis drop
+             *     queue keys under memory pressure (the sweeper re-pushes lost jobs,
+             *     late).
+             */
+            maxmemory_policy_ok: boolean;
+            /**
+             * Format: uint64
+             * @description Commands per second, as Redis measures them.
+             */
+            ops_per_sec: number;
+            /**
+             * Format: double
+             * @description Round-trip time of a `PING` in milliseconds.
+             */
+            ping_ms: number;
+            /** @description Kiln's keys, by queue. */
+            queues: components["schemas"]["RedisQueueKeys"][];
+            /**
+             * Format: uint64
+             * @description Seconds since the server started.
+             */
+            uptime_secs: number;
+            /**
+             * Format: uint64
+             * @description Memory in use, in bytes.
+             */
+            used_memory_bytes: number;
+            /** @description `redis_version`. */
+            version: string;
         };
         /**
          * RefreshIn
@@ -2305,6 +2802,33 @@ export interface components {
          */
         Scope: "media:read" | "media:write" | "jobs:read" | "jobs:write" | "queues:read" | "queues:admin" | "backups:admin" | "notifications:write" | "webhooks:read" | "webhooks:write" | "reports:read" | "reports:write" | "reports:moderate";
         /**
+         * Started
+         * @description Startup answer.
+         */
+        Started: {
+            /** @description Each stage (all reached). */
+            stages: components["schemas"]["StartupStages"];
+            /** @description Always `started`. */
+            status: components["schemas"]["StartedStatus"];
+        };
+        /**
+         * @description The startup state of a 200 answer.
+         * @enum {string}
+         */
+        StartedStatus: "started";
+        /**
+         * StartupStages
+         * @description Where start-up stands.
+         */
+        StartupStages: {
+            /** @description A check of every dependency has passed. */
+            dependencies: boolean;
+            /** @description Every migration this build knows is applied. */
+            migrations: boolean;
+            /** @description This process's workers run; absent in a process without workers. */
+            workers?: boolean | null;
+        };
+        /**
          * TargetSummary
          * @description What a report is about, summed up.
          */
@@ -2618,6 +3142,375 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Ready"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    health_checks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Checks"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    health_db_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DbStats"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health_live: {
         parameters: {
             query?: never;
@@ -2674,6 +3567,129 @@ export interface operations {
             };
         };
     };
+    health_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ProcessStats"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health_ready: {
         parameters: {
             query?: never;
@@ -2689,6 +3705,375 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Ready"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    health_redis_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RedisStats"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    health_startup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Started"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    health_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["BuildInfo"];
                 };
             };
             /** @description The request is malformed. */
@@ -5613,6 +6998,16 @@ export interface operations {
                 status?: components["schemas"]["JobStatus"];
                 /** @description Only jobs of this kind, e.g. `image.process`. */
                 kind?: string;
+                /** @description Only jobs of this queue. */
+                queue?: components["schemas"]["QueueName"];
+                /** @description Only this owner's jobs (a user id). For a user, their own id or nothing. */
+                owner?: string;
+                /** @description Only jobs created at or after this time. */
+                created_after?: string;
+                /** @description Only jobs created before this time. */
+                created_before?: string;
+                /** @description The job with this id, or with this idempotency key. */
+                q?: string;
                 /** @description The `next_cursor` of the previous page (opaque). */
                 cursor?: string;
                 /** @description Page size, 1–200 (default 50). */
@@ -5756,6 +7151,130 @@ export interface operations {
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["JobOut"];
                 };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    jobs_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The request is malformed. */
             400: {
@@ -7295,6 +8814,261 @@ export interface operations {
             };
         };
     };
+    queues_list_dead: {
+        parameters: {
+            query?: {
+                /** @description The `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                queue: components["schemas"]["QueueName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobPage"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    queues_purge_dead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue: components["schemas"]["QueueName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PurgedOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     queues_retry_dead: {
         parameters: {
             query?: {
@@ -7315,6 +9089,256 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Requeued"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    queues_pause: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue: components["schemas"]["QueueName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["QueueOut"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    queues_resume: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue: components["schemas"]["QueueName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["QueueOut"];
                 };
             };
             /** @description The request is malformed. */

@@ -14,8 +14,13 @@ from .backup_page import BackupPage
 from .backup_status import BackupStatus
 from .backup_trigger import BackupTrigger
 from .backup_verify_status import BackupVerifyStatus
+from .build_info import BuildInfo
 from .channel import Channel
+from .check_detail import CheckDetail
+from .checks import Checks
+from .checks_status import ChecksStatus
 from .credentials_in import CredentialsIn
+from .db_stats import DbStats
 from .delivery_out import DeliveryOut
 from .delivery_page import DeliveryPage
 from .delivery_status import DeliveryStatus
@@ -50,6 +55,8 @@ from .notification_page import NotificationPage
 from .notification_status import NotificationStatus
 from .notifications_queued import NotificationsQueued
 from .platform import Platform
+from .process_stats import ProcessStats
+from .purged_out import PurgedOut
 from .queue_list import QueueList
 from .queue_name import QueueName
 from .queue_out import QueueOut
@@ -57,6 +64,8 @@ from .queue_transport import QueueTransport
 from .ready import Ready
 from .ready_status import ReadyStatus
 from .reason_count_out import ReasonCountOut
+from .redis_queue_keys import RedisQueueKeys
+from .redis_stats import RedisStats
 from .refresh_in import RefreshIn
 from .report_action import ReportAction
 from .report_action_out import ReportActionOut
@@ -79,6 +88,9 @@ from .schedule_list import ScheduleList
 from .schedule_out import ScheduleOut
 from .schedule_patch import SchedulePatch
 from .scope import Scope
+from .started import Started
+from .started_status import StartedStatus
+from .startup_stages import StartupStages
 from .target_summary import TargetSummary
 from .template import Template
 from .token_out import TokenOut
@@ -111,8 +123,13 @@ __all__ = (
     "BackupStatus",
     "BackupTrigger",
     "BackupVerifyStatus",
+    "BuildInfo",
     "Channel",
+    "CheckDetail",
+    "Checks",
+    "ChecksStatus",
     "CredentialsIn",
+    "DbStats",
     "DeliveryOut",
     "DeliveryPage",
     "DeliveryStatus",
@@ -147,6 +164,8 @@ __all__ = (
     "NotificationsQueued",
     "NotificationStatus",
     "Platform",
+    "ProcessStats",
+    "PurgedOut",
     "QueueList",
     "QueueName",
     "QueueOut",
@@ -154,6 +173,8 @@ __all__ = (
     "Ready",
     "ReadyStatus",
     "ReasonCountOut",
+    "RedisQueueKeys",
+    "RedisStats",
     "RefreshIn",
     "ReportAction",
     "ReportActionOut",
@@ -176,6 +197,9 @@ __all__ = (
     "ScheduleOut",
     "SchedulePatch",
     "Scope",
+    "Started",
+    "StartedStatus",
+    "StartupStages",
     "TargetSummary",
     "Template",
     "TokenOut",

@@ -13,7 +13,7 @@ T = TypeVar("T", bound="DependencyStatus")
 
 @_attrs_define
 class DependencyStatus:
-    """One dependency's state.
+    """One dependency's state as public answers show it: name and state only.
 
     Attributes:
         latency_ms (float): Round-trip time of the check in milliseconds.

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.queue_name import QueueName
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="QueueOut")
 
@@ -21,7 +23,11 @@ class QueueOut:
         in_flight (int): Jobs fetched by a worker and not finished.
         name (QueueName): A queue.
         oldest_ready_ms (int): How long the oldest ready job has waited, in milliseconds.
+        paused (bool): True while an operator has paused the queue: its workers start
+            nothing new, and enqueueing goes on.
         ready (int): Jobs due and waiting for a worker.
+        paused_at (datetime.datetime | None | Unset): When it was paused; null when running.
+        paused_by (None | str | Unset): Who paused it (a user id, or `cli`); null when running.
     """
 
     dead: int
@@ -29,7 +35,10 @@ class QueueOut:
     in_flight: int
     name: QueueName
     oldest_ready_ms: int
+    paused: bool
     ready: int
+    paused_at: datetime.datetime | None | Unset = UNSET
+    paused_by: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,7 +52,23 @@ class QueueOut:
 
         oldest_ready_ms = self.oldest_ready_ms
 
+        paused = self.paused
+
         ready = self.ready
+
+        paused_at: None | str | Unset
+        if isinstance(self.paused_at, Unset):
+            paused_at = UNSET
+        elif isinstance(self.paused_at, datetime.datetime):
+            paused_at = self.paused_at.isoformat()
+        else:
+            paused_at = self.paused_at
+
+        paused_by: None | str | Unset
+        if isinstance(self.paused_by, Unset):
+            paused_by = UNSET
+        else:
+            paused_by = self.paused_by
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -54,9 +79,14 @@ class QueueOut:
                 "in_flight": in_flight,
                 "name": name,
                 "oldest_ready_ms": oldest_ready_ms,
+                "paused": paused,
                 "ready": ready,
             }
         )
+        if paused_at is not UNSET:
+            field_dict["paused_at"] = paused_at
+        if paused_by is not UNSET:
+            field_dict["paused_by"] = paused_by
 
         return field_dict
 
@@ -73,7 +103,35 @@ class QueueOut:
 
         oldest_ready_ms = d.pop("oldest_ready_ms")
 
+        paused = d.pop("paused")
+
         ready = d.pop("ready")
+
+        def _parse_paused_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                paused_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return paused_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        paused_at = _parse_paused_at(d.pop("paused_at", UNSET))
+
+        def _parse_paused_by(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        paused_by = _parse_paused_by(d.pop("paused_by", UNSET))
 
         queue_out = cls(
             dead=dead,
@@ -81,7 +139,10 @@ class QueueOut:
             in_flight=in_flight,
             name=name,
             oldest_ready_ms=oldest_ready_ms,
+            paused=paused,
             ready=ready,
+            paused_at=paused_at,
+            paused_by=paused_by,
         )
 
         queue_out.additional_properties = d

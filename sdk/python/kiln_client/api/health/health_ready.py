@@ -102,10 +102,11 @@ def sync_detailed(
 ) -> Response[ErrorBody | Ready]:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503
-    `degraded` when any is down, with each check's status and latency in
-    `details.checks`. Public: it says only which dependency is up or
-    down; why is in the server log.
+     Checks the database, the queue backend and object storage, each
+    within 2 s; 503 `degraded` when any is down, with each check's status
+    and latency in `details.checks`. Public: it says only which
+    dependency is up or down; why is in the server log and in
+    `GET /health/checks`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -130,10 +131,11 @@ def sync(
 ) -> ErrorBody | Ready | None:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503
-    `degraded` when any is down, with each check's status and latency in
-    `details.checks`. Public: it says only which dependency is up or
-    down; why is in the server log.
+     Checks the database, the queue backend and object storage, each
+    within 2 s; 503 `degraded` when any is down, with each check's status
+    and latency in `details.checks`. Public: it says only which
+    dependency is up or down; why is in the server log and in
+    `GET /health/checks`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -154,10 +156,11 @@ async def asyncio_detailed(
 ) -> Response[ErrorBody | Ready]:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503
-    `degraded` when any is down, with each check's status and latency in
-    `details.checks`. Public: it says only which dependency is up or
-    down; why is in the server log.
+     Checks the database, the queue backend and object storage, each
+    within 2 s; 503 `degraded` when any is down, with each check's status
+    and latency in `details.checks`. Public: it says only which
+    dependency is up or down; why is in the server log and in
+    `GET /health/checks`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -180,10 +183,11 @@ async def asyncio(
 ) -> ErrorBody | Ready | None:
     """Readiness
 
-     Checks the database, the queue backend and object storage; 503
-    `degraded` when any is down, with each check's status and latency in
-    `details.checks`. Public: it says only which dependency is up or
-    down; why is in the server log.
+     Checks the database, the queue backend and object storage, each
+    within 2 s; 503 `degraded` when any is down, with each check's status
+    and latency in `details.checks`. Public: it says only which
+    dependency is up or down; why is in the server log and in
+    `GET /health/checks`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -1,3 +1,4 @@
+import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -8,6 +9,7 @@ from ...client import AuthenticatedClient, Client
 from ...models.error_body import ErrorBody
 from ...models.job_page import JobPage
 from ...models.job_status import JobStatus
+from ...models.queue_name import QueueName
 from ...types import UNSET, Response, Unset
 
 
@@ -15,6 +17,11 @@ def _get_kwargs(
     *,
     status: JobStatus | Unset = UNSET,
     kind: str | Unset = UNSET,
+    queue: QueueName | Unset = UNSET,
+    owner: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    q: str | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -28,6 +35,26 @@ def _get_kwargs(
     params["status"] = json_status
 
     params["kind"] = kind
+
+    json_queue: str | Unset = UNSET
+    if not isinstance(queue, Unset):
+        json_queue = queue.value
+
+    params["queue"] = json_queue
+
+    params["owner"] = owner
+
+    json_created_after: str | Unset = UNSET
+    if not isinstance(created_after, Unset):
+        json_created_after = created_after.isoformat()
+    params["created_after"] = json_created_after
+
+    json_created_before: str | Unset = UNSET
+    if not isinstance(created_before, Unset):
+        json_created_before = created_before.isoformat()
+    params["created_before"] = json_created_before
+
+    params["q"] = q
 
     params["cursor"] = cursor
 
@@ -125,16 +152,27 @@ def sync_detailed(
     client: AuthenticatedClient,
     status: JobStatus | Unset = UNSET,
     kind: str | Unset = UNSET,
+    queue: QueueName | Unset = UNSET,
+    owner: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    q: str | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> Response[ErrorBody | JobPage]:
     """List jobs
 
-     Newest first. Users see their own jobs; operators and admins see all.
+     Newest first; every filter given narrows the list. Users see their
+    own jobs; operators and admins see all, and may filter by owner.
 
     Args:
         status (JobStatus | Unset): Status of a job.
         kind (str | Unset):
+        queue (QueueName | Unset): A queue.
+        owner (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        q (str | Unset):
         cursor (str | Unset):
         limit (int | Unset):
 
@@ -149,6 +187,11 @@ def sync_detailed(
     kwargs = _get_kwargs(
         status=status,
         kind=kind,
+        queue=queue,
+        owner=owner,
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
         cursor=cursor,
         limit=limit,
     )
@@ -165,16 +208,27 @@ def sync(
     client: AuthenticatedClient,
     status: JobStatus | Unset = UNSET,
     kind: str | Unset = UNSET,
+    queue: QueueName | Unset = UNSET,
+    owner: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    q: str | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> ErrorBody | JobPage | None:
     """List jobs
 
-     Newest first. Users see their own jobs; operators and admins see all.
+     Newest first; every filter given narrows the list. Users see their
+    own jobs; operators and admins see all, and may filter by owner.
 
     Args:
         status (JobStatus | Unset): Status of a job.
         kind (str | Unset):
+        queue (QueueName | Unset): A queue.
+        owner (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        q (str | Unset):
         cursor (str | Unset):
         limit (int | Unset):
 
@@ -190,6 +244,11 @@ def sync(
         client=client,
         status=status,
         kind=kind,
+        queue=queue,
+        owner=owner,
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
         cursor=cursor,
         limit=limit,
     ).parsed
@@ -200,16 +259,27 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     status: JobStatus | Unset = UNSET,
     kind: str | Unset = UNSET,
+    queue: QueueName | Unset = UNSET,
+    owner: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    q: str | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> Response[ErrorBody | JobPage]:
     """List jobs
 
-     Newest first. Users see their own jobs; operators and admins see all.
+     Newest first; every filter given narrows the list. Users see their
+    own jobs; operators and admins see all, and may filter by owner.
 
     Args:
         status (JobStatus | Unset): Status of a job.
         kind (str | Unset):
+        queue (QueueName | Unset): A queue.
+        owner (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        q (str | Unset):
         cursor (str | Unset):
         limit (int | Unset):
 
@@ -224,6 +294,11 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         status=status,
         kind=kind,
+        queue=queue,
+        owner=owner,
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
         cursor=cursor,
         limit=limit,
     )
@@ -238,16 +313,27 @@ async def asyncio(
     client: AuthenticatedClient,
     status: JobStatus | Unset = UNSET,
     kind: str | Unset = UNSET,
+    queue: QueueName | Unset = UNSET,
+    owner: str | Unset = UNSET,
+    created_after: datetime.datetime | Unset = UNSET,
+    created_before: datetime.datetime | Unset = UNSET,
+    q: str | Unset = UNSET,
     cursor: str | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> ErrorBody | JobPage | None:
     """List jobs
 
-     Newest first. Users see their own jobs; operators and admins see all.
+     Newest first; every filter given narrows the list. Users see their
+    own jobs; operators and admins see all, and may filter by owner.
 
     Args:
         status (JobStatus | Unset): Status of a job.
         kind (str | Unset):
+        queue (QueueName | Unset): A queue.
+        owner (str | Unset):
+        created_after (datetime.datetime | Unset):
+        created_before (datetime.datetime | Unset):
+        q (str | Unset):
         cursor (str | Unset):
         limit (int | Unset):
 
@@ -264,6 +350,11 @@ async def asyncio(
             client=client,
             status=status,
             kind=kind,
+            queue=queue,
+            owner=owner,
+            created_after=created_after,
+            created_before=created_before,
+            q=q,
             cursor=cursor,
             limit=limit,
         )

@@ -72,7 +72,7 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
     tokio::spawn(wait_for_signal(shutdown.clone()));
     // Queue gauges for /metrics, in every role: scaling reads them from any replica.
     let sampler = tokio::spawn(kiln_worker::sampler::sample_queues(
-        app.ledger.clone(),
+        app.clone(),
         app.metrics.clone(),
     ));
 

@@ -31,6 +31,7 @@ pub struct Metrics {
     queue_jobs: IntGaugeVec,
     queue_oldest: GaugeVec,
     queue_paused: IntGaugeVec,
+    workers: IntGaugeVec,
     notifications_total: IntCounterVec,
     backup_last_success: GaugeVec,
     backup_duration: HistogramVec,
@@ -107,6 +108,14 @@ impl Metrics {
             Opts::new(
                 "queue_paused",
                 "1 while an operator has paused the queue, else 0 (sampled)",
+            ),
+            &["queue"],
+        )
+        .expect("valid metric");
+        let workers = IntGaugeVec::new(
+            Opts::new(
+                "workers",
+                "Live worker processes running the queue (sampled from the worker registry)",
             ),
             &["queue"],
         )
@@ -194,6 +203,7 @@ impl Metrics {
             Box::new(queue_jobs.clone()),
             Box::new(queue_oldest.clone()),
             Box::new(queue_paused.clone()),
+            Box::new(workers.clone()),
             Box::new(notifications_total.clone()),
         ] {
             let _ = registry.register(c);
@@ -217,6 +227,7 @@ impl Metrics {
             queue_jobs,
             queue_oldest,
             queue_paused,
+            workers,
             notifications_total,
             backup_last_success,
             backup_duration,
@@ -315,6 +326,13 @@ impl Metrics {
         self.queue_oldest
             .with_label_values(&[q])
             .set(s.oldest_ready_ms as f64 / 1e3);
+    }
+
+    /// Records how many live worker processes run `queue`.
+    pub fn set_workers(&self, queue: QueueName, live: usize) {
+        self.workers
+            .with_label_values(&[queue.as_str()])
+            .set(i64::try_from(live).unwrap_or(i64::MAX));
     }
 
     /// Records whether `queue` is paused.

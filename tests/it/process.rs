@@ -273,9 +273,11 @@ async fn a_sigkilled_redis_worker_s_jobs_run_again_on_another_within_the_lease()
     let (mut a, port_a) = start_redis_worker(&t, lease.as_secs());
     wait_ready_on(port_a).await;
     let mut ids = Vec::new();
+    // Long enough that all six run at once even when a loaded machine
+    // claims them seconds apart (CI once saw the first end before the last began).
     for _ in 0..6 {
         let job = NoopV1 {
-            sleep_ms: 2_000,
+            sleep_ms: 6_000,
             ..Default::default()
         };
         ids.push(

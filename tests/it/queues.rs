@@ -503,3 +503,151 @@ async fn operators_filter_the_job_list(backend: Backend) {
     assert_eq!(error_code(r, 422).await, "invalid_range");
     app.stop().await;
 }
+
+kiln_jobs::per_backend!(
+    a_job_shows_every_attempt_with_its_error_and_timing,
+    [sqlite, postgres, redis]
+);
+async fn a_job_shows_every_attempt_with_its_error_and_timing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ops = app.token_as("olga", Role::Operator);
+    // Fails twice, then succeeds.
+    let flaky = enqueue_job(
+        &app,
+        NewJob {
+            max_attempts: Some(3),
+            ..NewJob::new(
+                "alice",
+                NoopV1 {
+                    fail_attempts: 2,
+                    ..NoopV1::default()
+                },
+            )
+        },
+    )
+    .await;
+    let job = app.wait_job_as(&ops, &flaky.to_string()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let history = job["attempt_history"].as_array().expect("history");
+    let outcomes: Vec<&str> = history
+        .iter()
+        .filter_map(|a| a["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["retried", "retried", "succeeded"], "{job}");
+    for (i, a) in history.iter().enumerate() {
+        assert_eq!(a["attempt"], i + 1, "{job}");
+        let started = a["started_at"].as_str().expect("started");
+        let finished = a["finished_at"].as_str().expect("finished");
+        let (s, f) = (
+            chrono::DateTime::parse_from_rfc3339(started).expect("a time"),
+            chrono::DateTime::parse_from_rfc3339(finished).expect("a time"),
+        );
+        assert!(s <= f, "{a}");
+    }
+    for a in &history[..2] {
+        let error = a["error"].as_str().expect("an error");
+        assert!(error.contains("asked to fail"), "{a}");
+    }
+    assert!(history[2]["error"].is_null(), "{job}");
+
+    // Dead, retried by hand, dead again: both ends are kept.
+    let dead = enqueue_job(&app, doomed()).await;
+    app.wait_job_as(&ops, &dead.to_string()).await;
+    let (s, _) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/jobs/{dead}/retry"),
+            &ops,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let job = app.wait_job_as(&ops, &dead.to_string()).await;
+    let history = job["attempt_history"].as_array().expect("history");
+    let outcomes: Vec<(u64, &str)> = history
+        .iter()
+        .filter_map(|a| Some((a["attempt"].as_u64()?, a["outcome"].as_str()?)))
+        .collect();
+    assert_eq!(outcomes, [(1, "dead"), (1, "dead")], "{job}");
+    assert_ne!(history[0]["started_at"], history[1]["started_at"], "{job}");
+    // A job that succeeds at once has one attempt.
+    let quick = enqueue(&app, 0).await;
+    let job = app.wait_job_as(&ops, &quick.to_string()).await;
+    assert_eq!(
+        job["attempt_history"].as_array().map(Vec::len),
+        Some(1),
+        "{job}"
+    );
+    app.stop().await;
+}
+
+kiln_jobs::per_backend!(
+    the_live_workers_are_listed_and_counted_per_queue,
+    [sqlite, postgres, redis]
+);
+async fn the_live_workers_are_listed_and_counted_per_queue(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ops = app.token_as("olga", Role::Operator);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let list = loop {
+        let (s, list) = app
+            .call(reqwest::Method::GET, "/v1/workers", &ops, None)
+            .await;
+        assert_eq!(s, 200, "{list}");
+        if !list["workers"].as_array().expect("workers").is_empty() {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "no worker registered: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let workers = list["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 1, "{list}");
+    let w = &workers[0];
+    assert_eq!(w["pid"], std::process::id(), "{w}");
+    assert_eq!(w["version"], env!("CARGO_PKG_VERSION"), "{w}");
+    assert_eq!(
+        w["queues"].as_array().map(Vec::len),
+        Some(QueueName::ALL.len()),
+        "{w}"
+    );
+    let policy = &app.ctx.app.config.queues;
+    let concurrency: usize = QueueName::ALL
+        .iter()
+        .map(|&q| policy.policy(q).concurrency)
+        .sum();
+    assert_eq!(w["concurrency"], concurrency, "{w}");
+    assert_eq!(w["in_flight"], 0, "{w}");
+    let user = app
+        .send_as(
+            reqwest::Method::GET,
+            "/v1/workers",
+            &app.token("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(user, 403).await, "forbidden");
+
+    // The gauges every replica publishes.
+    app.ctx
+        .app
+        .ledger
+        .pause(QueueName::Media, "cli")
+        .await
+        .expect("pause");
+    kiln_worker::sampler::sample_once(&app.ctx.app, &app.ctx.app.metrics).await;
+    let metrics = app.metrics().await;
+    for line in [
+        r#"kiln_workers{queue="media"} 1"#,
+        r#"kiln_workers{queue="backups"} 1"#,
+        r#"kiln_queue_paused{queue="media"} 1"#,
+        r#"kiln_queue_paused{queue="webhooks"} 0"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+
+    // A worker that stops takes its row with it.
+    let db = app.ctx.app.db.clone();
+    app.stop().await;
+    let left = kiln_jobs::db::workers::live_now(&db).await.expect("read");
+    assert!(left.is_empty(), "{left:?}");
+}

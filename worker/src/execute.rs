@@ -29,6 +29,8 @@ pub struct Executor {
     pub(crate) app: AppContext,
     pub(crate) queue: QueueName,
     pub(crate) metrics: Arc<Metrics>,
+    /// This process's running jobs, for the worker registry.
+    pub(crate) in_flight: crate::presence::InFlight,
 }
 
 /// How a delivery ended, for metrics and tests.
@@ -115,6 +117,7 @@ impl Executor {
         };
         let span =
             tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+        let _running = self.in_flight.start();
         let outcome = self.run_claimed(job, fence).instrument(span).await?;
         self.metrics.record(self.queue, outcome.as_str());
         Ok(outcome)

@@ -15,6 +15,7 @@ pub mod consumer;
 pub mod execute;
 mod finish;
 pub mod pause;
+pub mod presence;
 pub mod probe;
 mod recovery;
 pub mod registry;
@@ -107,7 +108,7 @@ fn worker_name(queue: QueueName, instance: &str, restart: usize) -> String {
 
 /// Builds one queue's worker around `$backend` and registers it with `$monitor`.
 macro_rules! register_queue {
-    ($monitor:expr, $app:expr, $queue:expr, $instance:expr, $metrics:expr, $pauses:expr, |$cfg:ident| $backend:expr) => {{
+    ($monitor:expr, $app:expr, $queue:expr, $instance:expr, $metrics:expr, $pauses:expr, $in_flight:expr, |$cfg:ident| $backend:expr) => {{
         let app: AppContext = $app.clone();
         let queue: QueueName = $queue;
         let instance: String = $instance.clone();
@@ -115,6 +116,7 @@ macro_rules! register_queue {
             app: app.clone(),
             queue,
             metrics: $metrics.clone(),
+            in_flight: $in_flight.clone(),
         });
         let policy = *app.config.queues.policy(queue);
         let pauses: Pauses = $pauses.clone();
@@ -162,6 +164,7 @@ pub async fn run(
     // its queue is paused pauses at once.
     let pauses = Pauses::default();
     pauses.refresh(&app).await;
+    let in_flight = presence::InFlight::default();
     for &queue in queues {
         let batch = app.config.queues.policy(queue).concurrency.clamp(1, 100);
         let heartbeat = Duration::from_secs(app.config.queues.heartbeat_secs.max(1));
@@ -190,6 +193,7 @@ pub async fn run(
                     app: app.clone(),
                     queue,
                     metrics: metrics.clone(),
+                    in_flight: in_flight.clone(),
                 });
                 let instance = instance.clone();
                 let app = app.clone();
@@ -209,37 +213,64 @@ pub async fn run(
             }
             (Transport::Database, Db::Sqlite(pool)) => {
                 let pool = pool.clone();
-                register_queue!(monitor, app, queue, instance, metrics, pauses, |_cfg| {
-                    apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool).with_config(
-                        apalis_sqlite::Config::default()
-                            .queue(queue.as_str())
-                            .batch_size(batch)
-                            .heartbeat_interval(heartbeat)
-                            .missed_heartbeats(missed)
-                            // Acknowledgement rides on result persistence: without it a
-                            // finished task stays `Running` and comes back as an orphan.
-                            .persist_results(true),
-                    )
-                })
+                register_queue!(
+                    monitor,
+                    app,
+                    queue,
+                    instance,
+                    metrics,
+                    pauses,
+                    in_flight,
+                    |_cfg| {
+                        apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool).with_config(
+                            apalis_sqlite::Config::default()
+                                .queue(queue.as_str())
+                                .batch_size(batch)
+                                .heartbeat_interval(heartbeat)
+                                .missed_heartbeats(missed)
+                                // Acknowledgement rides on result persistence: without it a
+                                // finished task stays `Running` and comes back as an orphan.
+                                .persist_results(true),
+                        )
+                    }
+                )
             }
             (Transport::Database, Db::Postgres(pool)) => {
                 let pool = pool.clone();
-                register_queue!(monitor, app, queue, instance, metrics, pauses, |_cfg| {
-                    apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool).with_config(
-                        apalis_postgres::Config::default()
-                            .queue(queue.as_str())
-                            .batch_size(batch)
-                            .heartbeat_interval(heartbeat)
-                            .missed_heartbeats(missed)
-                            // Acknowledgement rides on result persistence: without it a
-                            // finished task stays `Running` and comes back as an orphan.
-                            .persist_results(true),
-                    )
-                })
+                register_queue!(
+                    monitor,
+                    app,
+                    queue,
+                    instance,
+                    metrics,
+                    pauses,
+                    in_flight,
+                    |_cfg| {
+                        apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool)
+                            .with_config(
+                                apalis_postgres::Config::default()
+                                    .queue(queue.as_str())
+                                    .batch_size(batch)
+                                    .heartbeat_interval(heartbeat)
+                                    .missed_heartbeats(missed)
+                                    // Acknowledgement rides on result persistence: without it a
+                                    // finished task stays `Running` and comes back as an orphan.
+                                    .persist_results(true),
+                            )
+                    }
+                )
             }
         };
         tracing::info!(%queue, concurrency = app.config.queues.policy(queue).concurrency, transport = app.ledger.transport().name(), "worker registered");
     }
+    tasks.push(tokio::spawn(presence::heartbeat(
+        app.clone(),
+        instance.clone(),
+        hostname(),
+        queues.to_vec(),
+        in_flight.clone(),
+        background.clone(),
+    )));
     tasks.push(tokio::spawn(pause::watch(
         app.clone(),
         pauses.clone(),

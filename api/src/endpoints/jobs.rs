@@ -5,7 +5,10 @@ use poem::web::Data;
 use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use uuid::Uuid;
 
-use kiln_jobs::{AppContext, JobRun, JobStatus, ledger::JobFilter};
+use kiln_jobs::{
+    AppContext, JobRun, JobStatus,
+    ledger::{AttemptOutcome, AttemptRecord, JobFilter},
+};
 
 use crate::{
     ApiTags, Scope,
@@ -58,6 +61,73 @@ impl From<JobStatusDto> for JobStatus {
     }
 }
 
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename = "AttemptOutcome", rename_all = "lowercase")]
+pub enum AttemptOutcomeDto {
+    /// It failed and a retry was scheduled.
+    Retried,
+    /// Its worker stopped renewing it (a crash, a lost lease); the job was
+    /// delivered again.
+    Lost,
+    /// It runs now.
+    Running,
+    /// It succeeded.
+    Succeeded,
+    /// It failed permanently (bad input).
+    Failed,
+    /// It was the last attempt allowed, and failed.
+    Dead,
+    /// The job was cancelled while it ran.
+    Cancelled,
+}
+
+impl From<AttemptOutcome> for AttemptOutcomeDto {
+    fn from(o: AttemptOutcome) -> Self {
+        match o {
+            AttemptOutcome::Retried => Self::Retried,
+            AttemptOutcome::Lost => Self::Lost,
+            AttemptOutcome::Running => Self::Running,
+            AttemptOutcome::Succeeded => Self::Succeeded,
+            AttemptOutcome::Failed => Self::Failed,
+            AttemptOutcome::Dead => Self::Dead,
+            AttemptOutcome::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// One attempt of a job.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Attempt")]
+pub struct AttemptOut {
+    /// Which attempt, from 1 (the count starts over when a finished job is
+    /// retried by hand).
+    pub attempt: u32,
+    /// When it started.
+    #[oai(nullable)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended; null while it runs.
+    #[oai(nullable)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub outcome: AttemptOutcomeDto,
+    /// Why it failed.
+    #[oai(nullable)]
+    pub error: Option<String>,
+}
+
+impl From<AttemptRecord> for AttemptOut {
+    fn from(a: AttemptRecord) -> Self {
+        Self {
+            attempt: a.attempt,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            outcome: a.outcome.into(),
+            error: a.error,
+        }
+    }
+}
+
 /// A job as the ledger records it.
 #[derive(Debug, Clone, Object)]
 pub struct JobOut {
@@ -85,20 +155,23 @@ pub struct JobOut {
     #[oai(nullable)]
     pub idempotency_key: Option<String>,
     /// When it was enqueued.
-    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: DateTime<Utc>,
     /// When the current or last attempt started.
     #[oai(nullable)]
-    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
     /// When it reached a terminal status.
     #[oai(nullable)]
-    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     /// When the next attempt is due (scheduled retries and delayed jobs).
     #[oai(nullable)]
-    pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Every attempt so far, oldest first, with its timing and error.
+    pub attempt_history: Vec<AttemptOut>,
 }
 
 impl From<JobRun> for JobOut {
     fn from(j: JobRun) -> Self {
+        let attempt_history = j.history().into_iter().map(Into::into).collect();
         JobOut {
             id: j.id,
             kind: j.kind,
@@ -114,6 +187,7 @@ impl From<JobRun> for JobOut {
             started_at: j.started_at,
             finished_at: j.finished_at,
             next_run_at: j.next_run_at,
+            attempt_history,
         }
     }
 }

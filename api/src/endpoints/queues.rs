@@ -87,6 +87,36 @@ pub struct PurgedOut {
     pub kept: u64,
 }
 
+/// A live worker process.
+#[derive(Debug, Clone, Object)]
+pub struct WorkerOut {
+    /// `<host>-<random>`, unique per process start.
+    pub id: String,
+    /// Its host name (the pod's, in Kubernetes).
+    pub host: String,
+    /// Its process id.
+    pub pid: i32,
+    /// Kiln's version it runs.
+    pub version: String,
+    /// The queues it runs.
+    pub queues: Vec<QueueDto>,
+    /// Jobs it may run at once, summed over its queues.
+    pub concurrency: i32,
+    /// Jobs it runs now (as of its last heartbeat).
+    pub in_flight: i32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat (every 5 s; a worker silent for 15 s is not listed).
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+/// The live workers.
+#[derive(Debug, Clone, Object)]
+pub struct WorkerList {
+    /// By host and start.
+    pub workers: Vec<WorkerOut>,
+}
+
 /// Queue operations.
 pub struct QueuesApi;
 
@@ -111,6 +141,42 @@ impl QueuesApi {
             },
             queues,
         }))
+    }
+
+    /// Live workers
+    ///
+    /// Every worker process that sent a heartbeat in the last 15 s (they
+    /// beat every 5 s), with its queues, concurrency and running jobs.
+    /// Operators and admins only.
+    #[oai(path = "/workers", method = "get", operation_id = "workers_list")]
+    async fn workers(
+        &self,
+        auth: Auth,
+        app: Data<&AppContext>,
+    ) -> Result<Json<WorkerList>, ApiError> {
+        auth.principal().require_scope(Scope::QueuesRead)?;
+        let rows = kiln_jobs::db::workers::live_now(&app.db).await?;
+        let workers = rows
+            .into_iter()
+            .map(|w| WorkerOut {
+                // A queue this build does not know (a newer worker's) is left out.
+                queues: w
+                    .queues
+                    .iter()
+                    .filter_map(|q| q.parse::<QueueName>().ok())
+                    .map(QueueDto::from)
+                    .collect(),
+                id: w.id,
+                host: w.host,
+                pid: w.pid,
+                version: w.version,
+                concurrency: w.concurrency,
+                in_flight: w.in_flight,
+                started_at: w.started_at,
+                heartbeat_at: w.heartbeat_at,
+            })
+            .collect();
+        Ok(Json(WorkerList { workers }))
     }
 
     /// Pause a queue

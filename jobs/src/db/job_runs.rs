@@ -1,6 +1,7 @@
 //! Repository for the job ledger (`job_runs`). One SQL text serves both dialects.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -30,13 +31,82 @@ pub struct JobRunRow {
     pub finished_at: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
     pub delivery_id: Option<Uuid>,
+    /// The attempts before the current one (see [`AttemptRecord`]).
+    pub attempt_log: Option<Json<Vec<AttemptRecord>>>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    /// It failed and a retry was scheduled.
+    Retried,
+    /// Its worker stopped renewing it; another delivery took over.
+    Lost,
+    /// It runs now.
+    Running,
+    /// It succeeded.
+    Succeeded,
+    /// It failed permanently.
+    Failed,
+    /// It was the last attempt allowed, and failed.
+    Dead,
+    /// The job was cancelled while it ran.
+    Cancelled,
+}
+
+/// One attempt: the `attempt_log` holds those before the current one, oldest
+/// first (attempt numbers start over when an operator retries a finished job).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// Which attempt, from 1.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended; `None` while it runs.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 macro_rules! job_run_columns {
     () => {
         "id, kind, queue, status, owner, idempotency_key, payload, attempts, \
      max_attempts, progress, result, last_error, created_at, updated_at, started_at, \
-     finished_at, next_run_at, delivery_id"
+     finished_at, next_run_at, delivery_id, attempt_log"
+    };
+}
+
+/// The SQL expression that appends one attempt to `attempt_log`: the row's
+/// `attempts` and `started_at` (their values before the update) with the
+/// given end time, outcome and error expressions. PostgreSQL's `jsonb` and
+/// SQLite's JSON functions differ, so each dialect has its own.
+macro_rules! append_attempt {
+    (postgres, $finished:literal, $outcome:literal, $error:literal) => {
+        concat!(
+            "COALESCE(attempt_log, '[]'::jsonb) || jsonb_build_array(jsonb_build_object(\
+             'attempt', attempts, 'started_at', started_at, 'finished_at', ",
+            $finished,
+            ", 'outcome', ",
+            $outcome,
+            ", 'error', ",
+            $error,
+            "))"
+        )
+    };
+    (sqlite, $finished:literal, $outcome:literal, $error:literal) => {
+        concat!(
+            "json_insert(COALESCE(attempt_log, '[]'), '$[#]', json_object(\
+             'attempt', attempts, 'started_at', started_at, 'finished_at', ",
+            $finished,
+            ", 'outcome', ",
+            $outcome,
+            ", 'error', ",
+            $error,
+            "))"
+        )
     };
 }
 
@@ -231,18 +301,38 @@ pub async fn claim(
     delivery_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<JobRunRow>, sqlx::Error> {
-    let sql = concat!(
-        "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $2, \
-         updated_at = $2, next_run_at = NULL, progress = 0 \
-         WHERE id = $1 AND delivery_id = $3 AND status IN ('queued', 'running') RETURNING ",
-        job_run_columns!()
-    );
-    on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
-        .bind(id)
-        .bind(now)
-        .bind(delivery_id)
-        .fetch_optional(&mut **t)
-        .await)
+    // A redelivered `running` row: the attempt before was lost.
+    macro_rules! claim_sql {
+        ($dialect:ident, $now:literal) => {
+            concat!(
+                "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $2, \
+                 updated_at = $2, next_run_at = NULL, progress = 0, attempt_log = \
+                 CASE WHEN status = 'running' THEN ",
+                append_attempt!($dialect, $now, "'lost'", "NULL"),
+                " ELSE attempt_log END \
+                 WHERE id = $1 AND delivery_id = $3 AND status IN ('queued', 'running') RETURNING ",
+                job_run_columns!()
+            )
+        };
+    }
+    match tx {
+        DbTx::Postgres(t) => {
+            sqlx::query_as::<_, JobRunRow>(claim_sql!(postgres, "$2::timestamptz"))
+                .bind(id)
+                .bind(now)
+                .bind(delivery_id)
+                .fetch_optional(&mut **t)
+                .await
+        }
+        DbTx::Sqlite(t) => {
+            sqlx::query_as::<_, JobRunRow>(claim_sql!(sqlite, "$2"))
+                .bind(id)
+                .bind(now)
+                .bind(delivery_id)
+                .fetch_optional(&mut **t)
+                .await
+        }
+    }
 }
 
 /// Moves a `running` row to a terminal status, for the attempt that claimed
@@ -283,9 +373,20 @@ pub async fn requeue_for_retry(
     delivery_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE job_runs SET status = 'queued', last_error = $2, next_run_at = $3, \
-               updated_at = $4, delivery_id = $5 WHERE id = $1 AND status = 'running' \
-               AND attempts = $6";
+    macro_rules! retry_sql {
+        ($dialect:ident, $finished:literal, $error:literal) => {
+            concat!(
+                "UPDATE job_runs SET status = 'queued', last_error = $2, next_run_at = $3, \
+                 updated_at = $4, delivery_id = $5, attempt_log = ",
+                append_attempt!($dialect, $finished, "'retried'", $error),
+                " WHERE id = $1 AND status = 'running' AND attempts = $6"
+            )
+        };
+    }
+    let sql = match tx {
+        DbTx::Postgres(_) => retry_sql!(postgres, "$4::timestamptz", "$2::text"),
+        DbTx::Sqlite(_) => retry_sql!(sqlite, "$4", "$2"),
+    };
     on_tx!(tx, t => sqlx::query(sql)
         .bind(id)
         .bind(error)
@@ -317,9 +418,22 @@ pub async fn rearm(
     delivery_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE job_runs SET status = 'queued', attempts = 0, progress = 0, result = NULL, \
-               started_at = NULL, finished_at = NULL, next_run_at = NULL, updated_at = $2, \
-               delivery_id = $3 WHERE id = $1 AND status IN ('failed', 'dead')";
+    // The attempt that ended the job joins the log before the counts start over.
+    macro_rules! rearm_sql {
+        ($dialect:ident) => {
+            concat!(
+                "UPDATE job_runs SET status = 'queued', attempts = 0, progress = 0, result = NULL, \
+                 started_at = NULL, finished_at = NULL, next_run_at = NULL, updated_at = $2, \
+                 delivery_id = $3, attempt_log = CASE WHEN attempts > 0 THEN ",
+                append_attempt!($dialect, "finished_at", "status", "last_error"),
+                " ELSE attempt_log END WHERE id = $1 AND status IN ('failed', 'dead')"
+            )
+        };
+    }
+    let sql = match tx {
+        DbTx::Postgres(_) => rearm_sql!(postgres),
+        DbTx::Sqlite(_) => rearm_sql!(sqlite),
+    };
     on_tx!(tx, t => sqlx::query(sql)
         .bind(id)
         .bind(now)
@@ -467,7 +581,10 @@ pub async fn claim_many(
         Db::Postgres(p) => {
             let sql = concat!(
                 "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $1, \
-                 updated_at = $1, next_run_at = NULL, progress = 0 \
+                 updated_at = $1, next_run_at = NULL, progress = 0, attempt_log = \
+                 CASE WHEN status = 'running' THEN ",
+                append_attempt!(postgres, "$1::timestamptz", "'lost'", "NULL"),
+                " ELSE attempt_log END \
                  FROM unnest($2::uuid[], $3::uuid[]) AS v(vid, vdelivery) \
                  WHERE id = v.vid AND delivery_id = v.vdelivery AND status IN ('queued', 'running') \
                  RETURNING ",

@@ -15,6 +15,7 @@ pub mod job_runs;
 pub mod queue_controls;
 pub mod refresh_tokens;
 pub mod users;
+pub mod workers;
 
 use std::{str::FromStr, time::Duration};
 

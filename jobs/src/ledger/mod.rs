@@ -30,6 +30,7 @@ use crate::{
 };
 
 /// The database error type, re-exported for callers without a direct sqlx dependency.
+pub use crate::db::job_runs::{AttemptOutcome, AttemptRecord};
 pub use sqlx::Error as SqlxError;
 
 /// Status of a job in the ledger.
@@ -110,6 +111,46 @@ pub struct JobRun {
     /// The queue message currently allowed to run this job.
     #[serde(skip)]
     pub delivery_id: Option<Uuid>,
+    /// The attempts before the current one, oldest first; see [`JobRun::history`].
+    #[serde(skip)]
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+impl JobRun {
+    /// Every attempt, oldest first: the logged ones, then the current one
+    /// from the row's own columns (none while the job waits for its next
+    /// attempt, whose predecessor is logged already).
+    pub fn history(&self) -> Vec<AttemptRecord> {
+        let mut all = self.attempt_log.clone();
+        let outcome = match self.status {
+            JobStatus::Queued => None,
+            JobStatus::Running => Some(AttemptOutcome::Running),
+            JobStatus::Succeeded => Some(AttemptOutcome::Succeeded),
+            JobStatus::Failed => Some(AttemptOutcome::Failed),
+            JobStatus::Dead => Some(AttemptOutcome::Dead),
+            JobStatus::Cancelled => Some(AttemptOutcome::Cancelled),
+        };
+        // A job cancelled between attempts: its last attempt is logged already.
+        let logged = |started: Option<DateTime<Utc>>| {
+            all.last()
+                .is_some_and(|a| a.started_at.is_some() && a.started_at == started)
+        };
+        if let Some(outcome) = outcome
+            && self.attempts > 0
+            && self.started_at.is_some()
+            && !logged(self.started_at)
+        {
+            let failed = matches!(outcome, AttemptOutcome::Failed | AttemptOutcome::Dead);
+            all.push(AttemptRecord {
+                attempt: self.attempts,
+                started_at: self.started_at,
+                finished_at: self.finished_at,
+                outcome,
+                error: failed.then(|| self.last_error.clone()).flatten(),
+            });
+        }
+        all
+    }
 }
 
 impl TryFrom<job_runs::JobRunRow> for JobRun {
@@ -134,6 +175,7 @@ impl TryFrom<job_runs::JobRunRow> for JobRun {
             finished_at: r.finished_at,
             next_run_at: r.next_run_at,
             delivery_id: r.delivery_id,
+            attempt_log: r.attempt_log.map(|j| j.0).unwrap_or_default(),
         })
     }
 }

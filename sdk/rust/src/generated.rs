@@ -147,6 +147,99 @@ pub mod types {
             Default::default()
         }
     }
+    ///One attempt of a job.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Attempt {
+        ///Which attempt, from 1 (the count starts over when a finished job is
+        ///retried by hand).
+        pub attempt: u32,
+        ///Why it failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<::std::string::String>,
+        ///When it ended; null while it runs.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub finished_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        pub outcome: AttemptOutcome,
+        ///When it started.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub started_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    }
+    impl Attempt {
+        pub fn builder() -> builder::Attempt {
+            Default::default()
+        }
+    }
+    ///How an attempt ended.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum AttemptOutcome {
+        #[serde(rename = "retried")]
+        Retried,
+        #[serde(rename = "lost")]
+        Lost,
+        #[serde(rename = "running")]
+        Running,
+        #[serde(rename = "succeeded")]
+        Succeeded,
+        #[serde(rename = "failed")]
+        Failed,
+        #[serde(rename = "dead")]
+        Dead,
+        #[serde(rename = "cancelled")]
+        Cancelled,
+    }
+    impl ::std::fmt::Display for AttemptOutcome {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Retried => f.write_str("retried"),
+                Self::Lost => f.write_str("lost"),
+                Self::Running => f.write_str("running"),
+                Self::Succeeded => f.write_str("succeeded"),
+                Self::Failed => f.write_str("failed"),
+                Self::Dead => f.write_str("dead"),
+                Self::Cancelled => f.write_str("cancelled"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AttemptOutcome {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "retried" => Ok(Self::Retried),
+                "lost" => Ok(Self::Lost),
+                "running" => Ok(Self::Running),
+                "succeeded" => Ok(Self::Succeeded),
+                "failed" => Ok(Self::Failed),
+                "dead" => Ok(Self::Dead),
+                "cancelled" => Ok(Self::Cancelled),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AttemptOutcome {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AttemptOutcome {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///`AuditLogListAction`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -1564,6 +1657,8 @@ pub mod types {
     ///A job as the ledger records it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct JobOut {
+        ///Every attempt so far, oldest first, with its timing and error.
+        pub attempt_history: ::std::vec::Vec<Attempt>,
         ///Attempts started so far.
         pub attempts: u32,
         ///When it was enqueued.
@@ -4848,6 +4943,44 @@ pub mod types {
             Default::default()
         }
     }
+    ///The live workers.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WorkerList {
+        ///By host and start.
+        pub workers: ::std::vec::Vec<WorkerOut>,
+    }
+    impl WorkerList {
+        pub fn builder() -> builder::WorkerList {
+            Default::default()
+        }
+    }
+    ///A live worker process.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WorkerOut {
+        ///Jobs it may run at once, summed over its queues.
+        pub concurrency: i32,
+        ///Its last heartbeat (every 5 s; a worker silent for 15 s is not listed).
+        pub heartbeat_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Its host name (the pod's, in Kubernetes).
+        pub host: ::std::string::String,
+        ///`<host>-<random>`, unique per process start.
+        pub id: ::std::string::String,
+        ///Jobs it runs now (as of its last heartbeat).
+        pub in_flight: i32,
+        ///Its process id.
+        pub pid: i32,
+        ///The queues it runs.
+        pub queues: ::std::vec::Vec<QueueName>,
+        ///When it started.
+        pub started_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Kiln's version it runs.
+        pub version: ::std::string::String,
+    }
+    impl WorkerOut {
+        pub fn builder() -> builder::WorkerOut {
+            Default::default()
+        }
+    }
     /// Types for composing complex structures.
     pub mod builder {
         #[derive(Clone, Debug)]
@@ -5286,6 +5419,115 @@ pub mod types {
                     prefix: Ok(value.prefix),
                     revoked_at: Ok(value.revoked_at),
                     scopes: Ok(value.scopes),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct Attempt {
+            attempt: ::std::result::Result<u32, ::std::string::String>,
+            error: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            finished_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            outcome: ::std::result::Result<super::AttemptOutcome, ::std::string::String>,
+            started_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for Attempt {
+            fn default() -> Self {
+                Self {
+                    attempt: Err("no value supplied for attempt".to_string()),
+                    error: Ok(Default::default()),
+                    finished_at: Ok(Default::default()),
+                    outcome: Err("no value supplied for outcome".to_string()),
+                    started_at: Ok(Default::default()),
+                }
+            }
+        }
+        impl Attempt {
+            pub fn attempt<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attempt = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for attempt: {e}"));
+                self
+            }
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for error: {e}"));
+                self
+            }
+            pub fn finished_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.finished_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for finished_at: {e}"));
+                self
+            }
+            pub fn outcome<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AttemptOutcome>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.outcome = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for outcome: {e}"));
+                self
+            }
+            pub fn started_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                        ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                    >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.started_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for started_at: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Attempt> for super::Attempt {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Attempt,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    attempt: value.attempt?,
+                    error: value.error?,
+                    finished_at: value.finished_at?,
+                    outcome: value.outcome?,
+                    started_at: value.started_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Attempt> for Attempt {
+            fn from(value: super::Attempt) -> Self {
+                Self {
+                    attempt: Ok(value.attempt),
+                    error: Ok(value.error),
+                    finished_at: Ok(value.finished_at),
+                    outcome: Ok(value.outcome),
+                    started_at: Ok(value.started_at),
                 }
             }
         }
@@ -7463,6 +7705,8 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct JobOut {
+            attempt_history:
+                ::std::result::Result<::std::vec::Vec<super::Attempt>, ::std::string::String>,
             attempts: ::std::result::Result<u32, ::std::string::String>,
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
@@ -7502,6 +7746,7 @@ pub mod types {
         impl ::std::default::Default for JobOut {
             fn default() -> Self {
                 Self {
+                    attempt_history: Err("no value supplied for attempt_history".to_string()),
                     attempts: Err("no value supplied for attempts".to_string()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     finished_at: Ok(Default::default()),
@@ -7520,6 +7765,16 @@ pub mod types {
             }
         }
         impl JobOut {
+            pub fn attempt_history<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Attempt>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.attempt_history = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for attempt_history: {e}")
+                });
+                self
+            }
             pub fn attempts<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<u32>,
@@ -7673,6 +7928,7 @@ pub mod types {
                 value: JobOut,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    attempt_history: value.attempt_history?,
                     attempts: value.attempts?,
                     created_at: value.created_at?,
                     finished_at: value.finished_at?,
@@ -7693,6 +7949,7 @@ pub mod types {
         impl ::std::convert::From<super::JobOut> for JobOut {
             fn from(value: super::JobOut) -> Self {
                 Self {
+                    attempt_history: Ok(value.attempt_history),
                     attempts: Ok(value.attempts),
                     created_at: Ok(value.created_at),
                     finished_at: Ok(value.finished_at),
@@ -12838,6 +13095,205 @@ pub mod types {
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct WorkerList {
+            workers:
+                ::std::result::Result<::std::vec::Vec<super::WorkerOut>, ::std::string::String>,
+        }
+        impl ::std::default::Default for WorkerList {
+            fn default() -> Self {
+                Self {
+                    workers: Err("no value supplied for workers".to_string()),
+                }
+            }
+        }
+        impl WorkerList {
+            pub fn workers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::WorkerOut>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.workers = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for workers: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WorkerList> for super::WorkerList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WorkerList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    workers: value.workers?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WorkerList> for WorkerList {
+            fn from(value: super::WorkerList) -> Self {
+                Self {
+                    workers: Ok(value.workers),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct WorkerOut {
+            concurrency: ::std::result::Result<i32, ::std::string::String>,
+            heartbeat_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            host: ::std::result::Result<::std::string::String, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            in_flight: ::std::result::Result<i32, ::std::string::String>,
+            pid: ::std::result::Result<i32, ::std::string::String>,
+            queues: ::std::result::Result<::std::vec::Vec<super::QueueName>, ::std::string::String>,
+            started_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            version: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for WorkerOut {
+            fn default() -> Self {
+                Self {
+                    concurrency: Err("no value supplied for concurrency".to_string()),
+                    heartbeat_at: Err("no value supplied for heartbeat_at".to_string()),
+                    host: Err("no value supplied for host".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    in_flight: Err("no value supplied for in_flight".to_string()),
+                    pid: Err("no value supplied for pid".to_string()),
+                    queues: Err("no value supplied for queues".to_string()),
+                    started_at: Err("no value supplied for started_at".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl WorkerOut {
+            pub fn concurrency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.concurrency = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for concurrency: {e}"));
+                self
+            }
+            pub fn heartbeat_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.heartbeat_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for heartbeat_at: {e}"));
+                self
+            }
+            pub fn host<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.host = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for host: {e}"));
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn in_flight<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.in_flight = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for in_flight: {e}"));
+                self
+            }
+            pub fn pid<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.pid = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for pid: {e}"));
+                self
+            }
+            pub fn queues<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::QueueName>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.queues = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for queues: {e}"));
+                self
+            }
+            pub fn started_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.started_at = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for started_at: {e}"));
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for version: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<WorkerOut> for super::WorkerOut {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WorkerOut,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    concurrency: value.concurrency?,
+                    heartbeat_at: value.heartbeat_at?,
+                    host: value.host?,
+                    id: value.id?,
+                    in_flight: value.in_flight?,
+                    pid: value.pid?,
+                    queues: value.queues?,
+                    started_at: value.started_at?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::WorkerOut> for WorkerOut {
+            fn from(value: super::WorkerOut) -> Self {
+                Self {
+                    concurrency: Ok(value.concurrency),
+                    heartbeat_at: Ok(value.heartbeat_at),
+                    host: Ok(value.host),
+                    id: Ok(value.id),
+                    in_flight: Ok(value.in_flight),
+                    pid: Ok(value.pid),
+                    queues: Ok(value.queues),
+                    started_at: Ok(value.started_at),
+                    version: Ok(value.version),
+                }
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -14150,6 +14606,22 @@ impl Client {
     ///```
     pub fn webhooks_test(&self) -> builder::WebhooksTest<'_> {
         builder::WebhooksTest::new(self)
+    }
+    ///Live workers
+    ///
+    ///Every worker process that sent a heartbeat in the last 15 s (they
+    ///beat every 5 s), with its queues, concurrency and running jobs.
+    ///Operators and admins only.
+    ///
+    ///Sends a `GET` request to `/v1/workers`
+    ///
+    ///```ignore
+    ///let response = client.workers_list()
+    ///    .send()
+    ///    .await;
+    ///```
+    pub fn workers_list(&self) -> builder::WorkersList<'_> {
+        builder::WorkersList::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -21121,6 +21593,84 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 202u16 => ResponseValue::from_response(response).await,
+                400u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                401u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                403u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                404u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                409u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                413u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                415u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                422u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                429u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                500u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                503u16 => Err(Error::ErrorResponse(
+                    ResponseValue::from_response(response).await?,
+                )),
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    ///Builder for [`Client::workers_list`]
+    ///
+    ///[`Client::workers_list`]: super::Client::workers_list
+    #[derive(Debug, Clone)]
+    pub struct WorkersList<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> WorkersList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/v1/workers`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::WorkerList>, Error<types::ErrorBody>> {
+            let Self { client } = self;
+            let url = format!("{}/v1/workers", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map.append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
+            );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "workers_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 400u16 => Err(Error::ErrorResponse(
                     ResponseValue::from_response(response).await?,
                 )),

@@ -1216,6 +1216,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live workers
+         * @description Every worker process that sent a heartbeat in the last 15 s (they
+         *     beat every 5 s), with its queues, concurrency and running jobs.
+         *     Operators and admins only.
+         */
+        get: operations["workers_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1319,6 +1341,37 @@ export interface components {
             /** @description What it may do. */
             scopes: components["schemas"]["Scope"][];
         };
+        /**
+         * Attempt
+         * @description One attempt of a job.
+         */
+        Attempt: {
+            /**
+             * Format: uint32
+             * @description Which attempt, from 1 (the count starts over when a finished job is
+             *     retried by hand).
+             */
+            attempt: number;
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description When it ended; null while it runs.
+             */
+            finished_at?: string | null;
+            /** @description How it ended. */
+            outcome: components["schemas"]["AttemptOutcome"];
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at?: string | null;
+        };
+        /**
+         * @description How an attempt ended.
+         * @enum {string}
+         */
+        AttemptOutcome: "retried" | "lost" | "running" | "succeeded" | "failed" | "dead" | "cancelled";
         /**
          * AuditOut
          * @description One audit entry.
@@ -1845,6 +1898,8 @@ export interface components {
          * @description A job as the ledger records it.
          */
         JobOut: {
+            /** @description Every attempt so far, oldest first, with its timing and error. */
+            attempt_history: components["schemas"]["Attempt"][];
             /**
              * Format: uint32
              * @description Attempts started so far.
@@ -3132,6 +3187,53 @@ export interface components {
              * @description Its `webhook.deliver` job.
              */
             job_id: string;
+        };
+        /**
+         * WorkerList
+         * @description The live workers.
+         */
+        WorkerList: {
+            /** @description By host and start. */
+            workers: components["schemas"]["WorkerOut"][];
+        };
+        /**
+         * WorkerOut
+         * @description A live worker process.
+         */
+        WorkerOut: {
+            /**
+             * Format: int32
+             * @description Jobs it may run at once, summed over its queues.
+             */
+            concurrency: number;
+            /**
+             * Format: date-time
+             * @description Its last heartbeat (every 5 s; a worker silent for 15 s is not listed).
+             */
+            heartbeat_at: string;
+            /** @description Its host name (the pod's, in Kubernetes). */
+            host: string;
+            /** @description `<host>-<random>`, unique per process start. */
+            id: string;
+            /**
+             * Format: int32
+             * @description Jobs it runs now (as of its last heartbeat).
+             */
+            in_flight: number;
+            /**
+             * Format: int32
+             * @description Its process id.
+             */
+            pid: number;
+            /** @description The queues it runs. */
+            queues: components["schemas"]["QueueName"][];
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at: string;
+            /** @description Kiln's version it runs. */
+            version: string;
         };
     };
     responses: never;
@@ -11904,6 +12006,129 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["WebhookTestQueued"];
+                };
+            };
+            /** @description The request is malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated but not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource (or not yours). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The resource's state does not allow this. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content is not of an accepted type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Well-formed but invalid input. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "retry-after": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A server fault; details are in the logs under the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /**
+             * @description A dependency (database, queue, storage) is unavailable, or the server
+             *     is too busy (`busy`); retry later, after `Retry-After` seconds when given.
+             */
+            503: {
+                headers: {
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    workers_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["WorkerList"];
                 };
             };
             /** @description The request is malformed. */

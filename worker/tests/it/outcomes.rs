@@ -14,6 +14,7 @@ use std::{
 use kiln_jobs::{
     AppContext, JobStatus, QueueName,
     db::{Db, users},
+    ledger::AttemptOutcome,
     notifications::{self, NotificationRequest, NotificationStatus, NotifyChannel, repo},
     testing::{
         Backend, TestContext,
@@ -306,6 +307,18 @@ async fn a_worker_that_loses_its_lease_stops_and_the_email_is_sent_once(backend:
         j.attempts >= 2,
         "worker B ran it after A lost the lease: {j:?}"
     );
+    // The history says so: A's attempt lost, B's the one that succeeded.
+    let history = j.history();
+    assert_eq!(history.len() as u32, j.attempts, "{history:?}");
+    assert_eq!(history[0].outcome, AttemptOutcome::Lost, "{history:?}");
+    assert_eq!(history[0].attempt, 1, "{history:?}");
+    assert!(
+        history[0].finished_at >= history[0].started_at,
+        "{history:?}"
+    );
+    let last = history.last().expect("an attempt");
+    assert_eq!(last.outcome, AttemptOutcome::Succeeded, "{history:?}");
+    assert_eq!(last.started_at, j.started_at, "{history:?}");
     let row = notification(&t.app, notification_id).await;
     assert_eq!(row.status, NotificationStatus::Sent);
     assert_eq!(smtp.received().len(), 1, "the email was sent once");

@@ -4,6 +4,8 @@ from .api_key_created_out import ApiKeyCreatedOut
 from .api_key_in import ApiKeyIn
 from .api_key_list import ApiKeyList
 from .api_key_out import ApiKeyOut
+from .attempt import Attempt
+from .attempt_outcome import AttemptOutcome
 from .audit_out import AuditOut
 from .audit_page import AuditPage
 from .backup_accepted import BackupAccepted
@@ -107,12 +109,16 @@ from .webhook_list import WebhookList
 from .webhook_out import WebhookOut
 from .webhook_patch import WebhookPatch
 from .webhook_test_queued import WebhookTestQueued
+from .worker_list import WorkerList
+from .worker_out import WorkerOut
 
 __all__ = (
     "ApiKeyCreatedOut",
     "ApiKeyIn",
     "ApiKeyList",
     "ApiKeyOut",
+    "Attempt",
+    "AttemptOutcome",
     "AuditOut",
     "AuditPage",
     "BackupAccepted",
@@ -216,4 +222,6 @@ __all__ = (
     "WebhookOut",
     "WebhookPatch",
     "WebhookTestQueued",
+    "WorkerList",
+    "WorkerOut",
 )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from attrs import define as _attrs_define
@@ -10,6 +10,10 @@ from attrs import field as _attrs_field
 
 from ..models.job_status import JobStatus
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.attempt import Attempt
+
 
 T = TypeVar("T", bound="JobOut")
 
@@ -19,6 +23,7 @@ class JobOut:
     """A job as the ledger records it.
 
     Attributes:
+        attempt_history (list[Attempt]): Every attempt so far, oldest first, with its timing and error.
         attempts (int): Attempts started so far.
         created_at (datetime.datetime): When it was enqueued.
         id (UUID): Job id (UUIDv7).
@@ -36,6 +41,7 @@ class JobOut:
         started_at (datetime.datetime | None | Unset): When the current or last attempt started.
     """
 
+    attempt_history: list[Attempt]
     attempts: int
     created_at: datetime.datetime
     id: UUID
@@ -53,6 +59,11 @@ class JobOut:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        attempt_history = []
+        for attempt_history_item_data in self.attempt_history:
+            attempt_history_item = attempt_history_item_data.to_dict()
+            attempt_history.append(attempt_history_item)
+
         attempts = self.attempts
 
         created_at = self.created_at.isoformat()
@@ -111,6 +122,7 @@ class JobOut:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "attempt_history": attempt_history,
                 "attempts": attempts,
                 "created_at": created_at,
                 "id": id,
@@ -138,7 +150,16 @@ class JobOut:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.attempt import Attempt  # noqa: PLC0415
+
         d = dict(src_dict)
+        attempt_history = []
+        _attempt_history = d.pop("attempt_history")
+        for attempt_history_item_data in _attempt_history:
+            attempt_history_item = Attempt.from_dict(attempt_history_item_data)
+
+            attempt_history.append(attempt_history_item)
+
         attempts = d.pop("attempts")
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
@@ -227,6 +248,7 @@ class JobOut:
         started_at = _parse_started_at(d.pop("started_at", UNSET))
 
         job_out = cls(
+            attempt_history=attempt_history,
             attempts=attempts,
             created_at=created_at,
             id=id,

@@ -80,15 +80,16 @@ impl AppContext {
             Some(_) => Transport::Redis(RedisQueue::new(&config.redis)?),
             None => Transport::Database,
         };
+        let metrics = Arc::new(Metrics::new());
         let ledger = Ledger::new(
             db.clone(),
             Wakeups::new(),
             Arc::new(config.queues.clone()),
             transport,
+            metrics.clone(),
         );
         let identity = Identity::new(db.clone(), &config.auth)?;
         let cpu = config.queues.media.concurrency.max(1);
-        let metrics = Arc::new(Metrics::new());
         metrics.register(identity.collectors());
         let notifier = Notifier::from_config(&config, metrics.clone())?;
         Ok(AppContext {

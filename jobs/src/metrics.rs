@@ -21,7 +21,12 @@ pub struct Metrics {
     process: Registry,
     started: Instant,
     jobs_total: IntCounterVec,
+    jobs_created: IntCounterVec,
+    jobs_completed: IntCounterVec,
+    job_attempts: HistogramVec,
     job_duration: HistogramVec,
+    job_start_latency: HistogramVec,
+    media_uploads: IntCounterVec,
     /// HTTP requests by method, OpenAPI operation id and status.
     pub http_requests: IntCounterVec,
     /// HTTP latency by method and OpenAPI operation id.
@@ -63,11 +68,56 @@ impl Metrics {
             &["queue", "outcome"],
         )
         .expect("valid metric");
-        let job_duration = HistogramVec::new(
-            HistogramOpts::new("job_duration_seconds", "Handler run time per attempt").buckets(
-                vec![0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0],
+        let jobs_created = IntCounterVec::new(
+            Opts::new("jobs_created_total", "Jobs enqueued, by kind"),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let jobs_completed = IntCounterVec::new(
+            Opts::new(
+                "jobs_completed_total",
+                "Jobs that ended, by kind and outcome: succeeded, failed, dead or cancelled",
             ),
+            &["kind", "outcome"],
+        )
+        .expect("valid metric");
+        let job_attempts = HistogramVec::new(
+            HistogramOpts::new(
+                "job_attempts",
+                "Attempts a job took before it ended, by kind (cancelled jobs excluded)",
+            )
+            .buckets(vec![1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 25.0]),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let job_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "job_duration_seconds",
+                "Handler run time per attempt, by kind",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0,
+            ]),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let job_start_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "job_start_latency_seconds",
+                "From the time an attempt was due (enqueue, or its scheduled time) to its start, by queue",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0, 300.0,
+            ]),
             &["queue"],
+        )
+        .expect("valid metric");
+        let media_uploads = IntCounterVec::new(
+            Opts::new(
+                "media_uploads_total",
+                "Uploads accepted, by the format sniffed from their bytes",
+            ),
+            &["format"],
         )
         .expect("valid metric");
         let http_requests = IntCounterVec::new(
@@ -196,7 +246,12 @@ impl Metrics {
             Box::new(backup_duration.clone()),
             Box::new(backup_size.clone()),
             Box::new(backup_verify_failures.clone()),
+            Box::new(jobs_created.clone()),
+            Box::new(jobs_completed.clone()),
+            Box::new(job_attempts.clone()),
             Box::new(job_duration.clone()),
+            Box::new(job_start_latency.clone()),
+            Box::new(media_uploads.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
             Box::new(http_in_flight.clone()),
@@ -220,7 +275,12 @@ impl Metrics {
             process,
             started: Instant::now(),
             jobs_total,
+            jobs_created,
+            jobs_completed,
+            job_attempts,
             job_duration,
+            job_start_latency,
+            media_uploads,
             http_requests,
             http_duration,
             http_in_flight,
@@ -349,11 +409,42 @@ impl Metrics {
             .inc();
     }
 
-    /// Records one handler run time.
-    pub fn observe_duration(&self, queue: QueueName, elapsed: Duration) {
+    /// Records one handler run time of a job of `kind`.
+    pub fn observe_duration(&self, kind: &str, elapsed: Duration) {
         self.job_duration
-            .with_label_values(&[queue.as_str()])
+            .with_label_values(&[kind])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one job enqueued.
+    pub fn record_created(&self, kind: &str) {
+        self.jobs_created.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts one job that ended after `attempts` attempts. `outcome` is
+    /// `succeeded`, `failed`, `dead` or `cancelled`; a cancelled job's
+    /// attempts are not observed (it may never have run).
+    pub fn record_completed(&self, kind: &str, outcome: &str, attempts: u32) {
+        self.jobs_completed
+            .with_label_values(&[kind, outcome])
+            .inc();
+        if outcome != "cancelled" {
+            self.job_attempts
+                .with_label_values(&[kind])
+                .observe(f64::from(attempts));
+        }
+    }
+
+    /// Records how long an attempt of a `queue` job waited past its due time.
+    pub fn observe_start_latency(&self, queue: QueueName, waited: Duration) {
+        self.job_start_latency
+            .with_label_values(&[queue.as_str()])
+            .observe(waited.as_secs_f64());
+    }
+
+    /// Counts one accepted upload of `format` (a closed set: the sniffed formats).
+    pub fn record_upload(&self, format: &str) {
+        self.media_uploads.with_label_values(&[format]).inc();
     }
 
     /// How long ago these metrics were made (the process's start, near enough).

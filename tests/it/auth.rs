@@ -541,6 +541,13 @@ async fn api_keys_are_shown_once_scoped_and_revocable(kind: Backend) {
         .await
         .expect("send");
     assert_eq!(error_code(resp, 401).await, "unauthorized");
+    // One key was made; the refused attempt made none.
+    let metrics = app.metrics().await;
+    assert_eq!(
+        crate::helpers::metric_value(&metrics, "kiln_api_keys_created_total", &[]),
+        Some(1.0),
+        "{metrics}"
+    );
 
     // Listed without the key itself, with its last use recorded.
     let list: Value = app

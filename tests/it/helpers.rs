@@ -326,6 +326,31 @@ pub async fn assert_not_found(app: &TestApp, user: &str, path: &str) {
 }
 
 /// Asserts the one error shape and returns the code.
+/// The value of the series `name` with exactly `labels` in a Prometheus
+/// text scrape, if it is there.
+pub fn metric_value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (series_name, rest) = series.split_once('{').unwrap_or((series, "}"));
+        if series_name != name {
+            return None;
+        }
+        let mut found: Vec<(&str, &str)> = rest
+            .trim_end_matches('}')
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                Some((k, v.trim_matches('"')))
+            })
+            .collect();
+        let mut want = labels.to_vec();
+        found.sort_unstable();
+        want.sort_unstable();
+        (found == want).then(|| value.parse().ok()).flatten()
+    })
+}
+
 pub async fn error_code(resp: reqwest::Response, status: u16) -> String {
     assert_eq!(resp.status().as_u16(), status, "status");
     let has_id = resp.headers().contains_key("x-request-id");

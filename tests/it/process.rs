@@ -400,3 +400,66 @@ async fn user_create_bootstraps_an_admin_who_can_log_in() {
     let resp = login("ops@example.com", "my own long passphrase".into()).await;
     assert_eq!(resp.status(), 200);
 }
+
+/// Runs `kiln queue <action> notifications` against `t`'s database.
+fn queue_command(t: &kiln_jobs::testing::TestContext, action: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["queue", action, "notifications"])
+        .current_dir(t.dir.path())
+        .env("KILN__DATA_DIR", t.dir.path())
+        .env("DATABASE_URL", &t.database_url)
+        .env("KILN__DATABASE__MIGRATE_ON_START", "false")
+        .output()
+        .expect("run kiln queue");
+    assert!(
+        out.status.success(),
+        "kiln queue {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_pause_stops_every_redis_worker_process_and_a_resume_starts_them() {
+    let t =
+        kiln_jobs::testing::TestContext::with_backend(kiln_jobs::testing::Backend::Redis, |_| {})
+            .await;
+    let (mut a, port_a) = start_redis_worker(&t, 3);
+    let (mut b, port_b) = start_redis_worker(&t, 3);
+    wait_ready_on(port_a).await;
+    wait_ready_on(port_b).await;
+    queue_command(&t, "pause");
+    // Both processes read the pause within a second; give them two.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(
+            t.app
+                .ledger
+                .enqueue(NewJob::new("tester", NoopV1::default()))
+                .await
+                .expect("enqueue while paused")
+                .job()
+                .id,
+        );
+    }
+    // Either process, had it missed the pause, would have run some by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for id in &ids {
+        let j = read_job(&t.app, *id).await;
+        assert_eq!(
+            j.status,
+            JobStatus::Queued,
+            "nothing starts while paused: {j:?}"
+        );
+    }
+    queue_command(&t, "resume");
+    wait_until(&t.app, &ids, JobStatus::Succeeded, 20).await;
+    for id in &ids {
+        assert_eq!(read_job(&t.app, *id).await.attempts, 1);
+    }
+    for w in [&a, &b] {
+        signal(w, "TERM");
+    }
+    assert!(a.0.wait().expect("wait").success());
+    assert!(b.0.wait().expect("wait").success());
+}

@@ -412,6 +412,13 @@ async fn a_job_a_media_item_points_to_is_not_deleted(backend: Backend) {
         .call(reqwest::Method::GET, &format!("/v1/jobs/{job}"), &ops, None)
         .await;
     assert_eq!(s, 200, "the job is still there");
+    // The upload is counted by the format sniffed from its bytes.
+    let metrics = app.metrics().await;
+    assert_eq!(
+        crate::helpers::metric_value(&metrics, "kiln_media_uploads_total", &[("format", "jpeg")]),
+        Some(1.0),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
@@ -578,6 +585,50 @@ async fn a_job_shows_every_attempt_with_its_error_and_timing(backend: Backend) {
         Some(1),
         "{job}"
     );
+    // One more, scheduled for later and cancelled before it runs.
+    let later = enqueue_job(
+        &app,
+        NewJob {
+            run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+            ..NewJob::new("alice", NoopV1::default())
+        },
+    )
+    .await;
+    let (s, _) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/jobs/{later}/cancel"),
+            &ops,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    // The job metrics count what happened above: 4 jobs created; 6 attempts
+    // run (3 + 1 + 1 + 1); 2 succeeded, 2 dead (one job, twice), 1 cancelled.
+    let metrics = app.metrics().await;
+    let noop = [("kind", "noop")];
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        crate::helpers::metric_value(&metrics, name, labels)
+            .unwrap_or_else(|| panic!("{name}{labels:?} in:\n{metrics}"))
+    };
+    assert_eq!(value("kiln_jobs_created_total", &noop), 4.0);
+    for (outcome, n) in [("succeeded", 2.0), ("dead", 2.0), ("cancelled", 1.0)] {
+        let labels = [("kind", "noop"), ("outcome", outcome)];
+        assert_eq!(value("kiln_jobs_completed_total", &labels), n, "{outcome}");
+    }
+    assert_eq!(value("kiln_job_attempts_count", &noop), 4.0);
+    assert_eq!(value("kiln_job_attempts_sum", &noop), 6.0);
+    assert_eq!(value("kiln_job_duration_seconds_count", &noop), 6.0);
+    let queue = [("queue", "notifications")];
+    assert_eq!(value("kiln_job_start_latency_seconds_count", &queue), 6.0);
+    // Each retry waited for its backoff, not from the job's creation: the
+    // suite's backoffs are tens of milliseconds, and nothing waits a minute.
+    let slow = value(
+        "kiln_job_start_latency_seconds_bucket",
+        &[("queue", "notifications"), ("le", "30")],
+    );
+    assert_eq!(slow, 6.0, "{metrics}");
     app.stop().await;
 }
 

@@ -21,7 +21,11 @@ use kiln_jobs::{
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{backoff, finish::finish, registry::Payload};
+use crate::{
+    backoff,
+    finish::finish,
+    registry::{self, Payload},
+};
 
 /// Shared by every delivery of one queue.
 #[derive(Debug, Clone)]
@@ -53,6 +57,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How the job ended, when this delivery ended it.
+    pub fn ended(self) -> Option<JobStatus> {
+        match self {
+            Outcome::Succeeded => Some(JobStatus::Succeeded),
+            Outcome::Failed => Some(JobStatus::Failed),
+            Outcome::Dead => Some(JobStatus::Dead),
+            Outcome::Retrying | Outcome::Skipped | Outcome::Fenced => None,
+        }
+    }
+
     /// Label for metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -115,17 +129,27 @@ impl Executor {
             self.metrics.record(self.queue, Outcome::Skipped.as_str());
             return Ok(Outcome::Skipped);
         };
+        if let Some(waited) = job.start_latency() {
+            self.metrics.observe_start_latency(self.queue, waited);
+        }
+        let kind = registry::kind_of(&job.payload);
+        let attempts = job.attempts;
         let span =
             tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
         let _running = self.in_flight.start();
-        let outcome = self.run_claimed(job, fence).instrument(span).await?;
+        let outcome = self.run_claimed(job, kind, fence).instrument(span).await?;
         self.metrics.record(self.queue, outcome.as_str());
+        if let Some(ended) = outcome.ended() {
+            self.metrics
+                .record_completed(kind, ended.as_str(), attempts);
+        }
         Ok(outcome)
     }
 
     async fn run_claimed(
         &self,
         job: JobRun,
+        kind: &str,
         fence: &CancellationToken,
     ) -> Result<Outcome, LedgerError> {
         if job.attempts > job.max_attempts {
@@ -182,7 +206,7 @@ impl Executor {
                 ))),
             },
         };
-        self.metrics.observe_duration(self.queue, started.elapsed());
+        self.metrics.observe_duration(kind, started.elapsed());
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(value) => {

@@ -19,6 +19,7 @@ pub mod presence;
 pub mod probe;
 mod recovery;
 pub mod registry;
+mod restart;
 pub mod sampler;
 pub mod scheduler;
 pub mod stream;
@@ -120,13 +121,18 @@ macro_rules! register_queue {
         });
         let policy = *app.config.queues.policy(queue);
         let pauses: Pauses = $pauses.clone();
+        let restarts = restart::Restarts::default();
         $monitor.register(move |restart| {
             let $cfg = &app.config.queues;
             let strategy = Strategy::new()
                 .stream(app.ledger.wakeups().subscribe(queue))
                 .interval($cfg.poll_interval());
+            let backend = restart::Paced::new(
+                $backend.poll_with_strategy(strategy),
+                restarts.delay(restart),
+            );
             WorkerBuilder::new(worker_name(queue, &instance, restart))
-                .backend($backend.poll_with_strategy(strategy))
+                .backend(backend)
                 .concurrency(policy.concurrency)
                 .data(exec.clone())
                 .on_event(pauses.listener(queue))

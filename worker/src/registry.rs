@@ -40,6 +40,15 @@ macro_rules! registry {
 
         const _: () = assert!(all_distinct(TYPES), "two job types share a `type` tag");
 
+        /// The kind of a stored payload's registered type, or `unknown` for
+        /// a tag no line names: a bounded label for metrics.
+        pub fn kind_of(payload: &Value) -> &'static str {
+            match payload_type(payload) {
+                $(Some(<$job as Job>::TYPE) => <$job as Job>::KIND,)+
+                _ => "unknown",
+            }
+        }
+
         impl Payload {
             /// Decodes a stored payload by its `type` tag.
             pub fn decode(payload: Value) -> Result<Payload, String> {

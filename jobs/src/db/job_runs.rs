@@ -292,7 +292,8 @@ pub async fn delete_dead_batch(db: &Db, queue: &str, limit: i64) -> Result<u64, 
 }
 
 /// Marks a delivery as running: `queued` → `running`, or a redelivered
-/// `running` row (its worker died) again. Only the row's current delivery may
+/// `running` row (its worker died) again. `next_run_at` stays: it is when the
+/// attempt was due, from which its start latency is measured. Only the row's current delivery may
 /// claim it, so a stale duplicate message never runs a job twice. Returns the
 /// row after the update, or `None` when the job must not run.
 pub async fn claim(
@@ -306,7 +307,7 @@ pub async fn claim(
         ($dialect:ident, $now:literal) => {
             concat!(
                 "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $2, \
-                 updated_at = $2, next_run_at = NULL, progress = 0, attempt_log = \
+                 updated_at = $2, progress = 0, attempt_log = \
                  CASE WHEN status = 'running' THEN ",
                 append_attempt!($dialect, $now, "'lost'", "NULL"),
                 " ELSE attempt_log END \
@@ -581,7 +582,7 @@ pub async fn claim_many(
         Db::Postgres(p) => {
             let sql = concat!(
                 "UPDATE job_runs SET status = 'running', attempts = attempts + 1, started_at = $1, \
-                 updated_at = $1, next_run_at = NULL, progress = 0, attempt_log = \
+                 updated_at = $1, progress = 0, attempt_log = \
                  CASE WHEN status = 'running' THEN ",
                 append_attempt!(postgres, "$1::timestamptz", "'lost'", "NULL"),
                 " ELSE attempt_log END \

@@ -101,6 +101,7 @@ impl Identity {
                 "at most {MAX_LIVE_KEYS} live API keys per user; revoke one first"
             )));
         }
+        self.keys_created.inc();
         let who = Some(user_id.to_string());
         self.audit(
             "api_key_created",

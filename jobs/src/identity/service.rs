@@ -68,6 +68,8 @@ pub struct Identity {
     pub(super) db: Db,
     pub(super) passwords: Passwords,
     pub(super) config: Arc<AuthConfig>,
+    /// `api_keys_created_total`.
+    pub(super) keys_created: prometheus::IntCounter,
 }
 
 /// SHA-256 hex of a high-entropy secret (refresh tokens, API keys): a fast
@@ -83,13 +85,19 @@ impl Identity {
             db,
             passwords: Passwords::from_config(config)?,
             config: Arc::new(config.clone()),
+            // A constant name and help text: construction cannot fail.
+            keys_created: prometheus::IntCounter::new("api_keys_created_total", "API keys created")
+                .expect("valid metric"),
         })
     }
 
-    /// The metrics of password hashing, for the process registry
-    /// (`kiln_password_verifications_total`, `kiln_password_busy_total`).
+    /// The service's metrics, for the process registry: password hashing
+    /// (`kiln_password_verifications_total`, `kiln_password_busy_total`) and
+    /// `kiln_api_keys_created_total`.
     pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        self.passwords.collectors()
+        let mut all = self.passwords.collectors();
+        all.push(Box::new(self.keys_created.clone()));
+        all
     }
 
     /// The settings in force.

@@ -54,6 +54,9 @@ impl Ledger {
                 }
                 return Err(e);
             }
+            for j in &created {
+                self.metrics.record_created(&j.kind);
+            }
             out.extend(part);
         }
         Ok(out)
@@ -131,7 +134,9 @@ impl Ledger {
             Enqueued::Created(job) => {
                 self.transport
                     .announce(&self.wakeups, std::slice::from_ref(job))
-                    .await
+                    .await?;
+                self.metrics.record_created(&job.kind);
+                Ok(())
             }
             Enqueued::Existing(_) => Ok(()),
         }

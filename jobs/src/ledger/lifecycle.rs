@@ -134,6 +134,7 @@ impl Ledger {
         let rearmed = JobRun {
             delivery_id: Some(delivery_id),
             next_run_at: Some(run_at),
+            due_at: Some(run_at),
             status: JobStatus::Queued,
             ..job.clone()
         };

@@ -72,7 +72,10 @@ impl Ledger {
             .await?
             .ok_or(LedgerError::NotFound)?;
         tx.commit().await?;
-        row.try_into()
+        let job: JobRun = row.try_into()?;
+        self.metrics
+            .record_completed(&job.kind, JobStatus::Cancelled.as_str(), job.attempts);
+        Ok(job)
     }
 
     /// Runs a `failed` or `dead` job again, with a fresh attempt budget.

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::{
     db::{Db, job_runs},
     job::JobPayload,
+    metrics::Metrics,
     queue::{QueueError, QueueName, Transport, Wakeups, config::QueuesConfig},
 };
 
@@ -107,7 +108,13 @@ pub struct JobRun {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When the next attempt is due, while the job waits for it.
     pub next_run_at: Option<DateTime<Utc>>,
+    /// When the current (or next) attempt was due, if not at creation: a
+    /// scheduled run or a retry. Unlike `next_run_at` it stays once the
+    /// attempt starts.
+    #[serde(skip)]
+    pub due_at: Option<DateTime<Utc>>,
     /// The queue message currently allowed to run this job.
     #[serde(skip)]
     pub delivery_id: Option<Uuid>,
@@ -117,6 +124,24 @@ pub struct JobRun {
 }
 
 impl JobRun {
+    /// How long the running attempt waited between being due and starting;
+    /// `None` unless it runs, and for an attempt that took over from a lost
+    /// one (whose wait includes the lost worker's lease).
+    pub fn start_latency(&self) -> Option<std::time::Duration> {
+        let started = self
+            .started_at
+            .filter(|_| self.status == JobStatus::Running)?;
+        let took_over = self
+            .attempt_log
+            .last()
+            .is_some_and(|a| a.outcome == AttemptOutcome::Lost && a.finished_at == Some(started));
+        if took_over {
+            return None;
+        }
+        let due = self.due_at.unwrap_or(self.created_at).max(self.created_at);
+        Some((started - due).to_std().unwrap_or_default())
+    }
+
     /// Every attempt, oldest first: the logged ones, then the current one
     /// from the row's own columns (none while the job waits for its next
     /// attempt, whose predecessor is logged already).
@@ -173,7 +198,8 @@ impl TryFrom<job_runs::JobRunRow> for JobRun {
             updated_at: r.updated_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
-            next_run_at: r.next_run_at,
+            next_run_at: r.next_run_at.filter(|_| r.status == "queued"),
+            due_at: r.next_run_at,
             delivery_id: r.delivery_id,
             attempt_log: r.attempt_log.map(|j| j.0).unwrap_or_default(),
         })
@@ -286,17 +312,26 @@ pub struct Ledger {
     queues: Arc<QueuesConfig>,
     transport: Transport,
     batcher: batch::Batcher,
+    /// Jobs created and cancelled are counted where they happen, here.
+    metrics: Arc<Metrics>,
 }
 
 impl Ledger {
     /// A ledger over `db` whose messages travel on `transport`.
-    pub fn new(db: Db, wakeups: Wakeups, queues: Arc<QueuesConfig>, transport: Transport) -> Self {
+    pub fn new(
+        db: Db,
+        wakeups: Wakeups,
+        queues: Arc<QueuesConfig>,
+        transport: Transport,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             db,
             wakeups,
             queues,
             transport,
             batcher: batch::Batcher::default(),
+            metrics,
         }
     }
 

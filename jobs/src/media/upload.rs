@@ -112,10 +112,13 @@ pub async fn accept(
         return Err(e.into());
     }
     match out {
-        Enqueued::Created(job) => Ok(Accepted::Created {
-            media_id,
-            job_id: job.id,
-        }),
+        Enqueued::Created(job) => {
+            app.metrics.record_upload(upload.format.as_str());
+            Ok(Accepted::Created {
+                media_id,
+                job_id: job.id,
+            })
+        }
         Enqueued::Existing(job) => {
             remove_objects(app, media_id).await;
             let Ok(earlier) = ImageProcessV1::from_payload(job.payload) else {

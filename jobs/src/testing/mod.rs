@@ -212,6 +212,7 @@ impl TestContext {
 
     /// A fresh context on `backend`; `tweak` adjusts the config first.
     pub async fn with_backend(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestContext {
+        capture_logs();
         let kind = backend.db_kind();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
@@ -317,6 +318,24 @@ pub async fn back_up(app: &AppContext, encrypted: bool) -> crate::backups::repo:
     let row = repo::get(&app.db, row.id).await.expect("get").expect("row");
     assert_eq!(row.status, BackupStatus::Succeeded, "{:?}", row.error);
     row
+}
+
+/// Sends the tracing events of every test in this binary to the test
+/// harness's captured output, which it prints for a failing test only:
+/// warnings and errors (a worker restarting, a fetch failing) by default,
+/// more with `RUST_LOG`. Events from tasks of another test's runtime may
+/// show up beside a failure's own.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // Another subscriber already installed (a test that sets its own) wins.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
 }
 
 /// Writes `count` reports straight into the tables (no triage jobs), spread

@@ -382,3 +382,50 @@ async fn the_sweeper_leaves_live_messages_alone_and_redelivers_one_locked_past_i
         "{kind:?}"
     );
 }
+
+/// Renames the apalis jobs table away (`away`) or back, so that every fetch
+/// and heartbeat of the SQL transport fails while it is away.
+async fn hide_queue_table(db: &Db, away: bool) {
+    let sql = match (db, away) {
+        (Db::Sqlite(_), true) => "ALTER TABLE Jobs RENAME TO jobs_hidden",
+        (Db::Sqlite(_), false) => "ALTER TABLE jobs_hidden RENAME TO Jobs",
+        (Db::Postgres(_), true) => "ALTER TABLE apalis.jobs RENAME TO jobs_hidden",
+        (Db::Postgres(_), false) => "ALTER TABLE apalis.jobs_hidden RENAME TO jobs",
+    };
+    match db {
+        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
+    }
+    .expect("rename the queue table");
+}
+
+kiln_jobs::per_backend!(
+    a_worker_whose_fetches_fail_fetches_again_once_the_database_answers,
+    [sqlite, postgres]
+);
+async fn a_worker_whose_fetches_fail_fetches_again_once_the_database_answers(kind: Backend) {
+    // A fetch that fails (a locked SQLite file, a dropped connection) ends the
+    // apalis worker with a backend error; the monitor must restart it, and the
+    // restarted worker must fetch what is queued.
+    let t = ctx(kind).await;
+    let token = tokio_util::sync::CancellationToken::new();
+    let runtime = {
+        let (app, token) = (t.app.clone(), token.clone());
+        tokio::spawn(async move { kiln_worker::run(app, &[QueueName::Notifications], token).await })
+    };
+    let first = enqueue(&t, NoopV1::default()).await;
+    crate::wait_for_status(&t, first.id, JobStatus::Succeeded).await;
+    hide_queue_table(&t.app.db, true).await;
+    // Several poll intervals and at least one heartbeat fail.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    hide_queue_table(&t.app.db, false).await;
+    let second = enqueue(&t, NoopV1::default()).await;
+    let done = crate::wait_for_status(&t, second.id, JobStatus::Succeeded).await;
+    assert_eq!(done.attempts, 1, "{kind:?}");
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(15), runtime)
+        .await
+        .expect("stops")
+        .expect("join")
+        .expect("clean stop");
+}

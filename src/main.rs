@@ -159,8 +159,17 @@ enum BackupCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The `service.name` of the process's spans.
+fn service_name(command: &Command) -> &'static str {
+    match command {
+        Command::Serve => "kiln",
+        Command::Api => "kiln-api",
+        Command::Worker => "kiln-worker",
+        _ => "kiln-cli",
+    }
+}
+
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Openapi { yaml }) = cli.command {
         let spec = if yaml {
@@ -171,7 +180,6 @@ async fn main() -> anyhow::Result<()> {
         println!("{spec}");
         return Ok(());
     }
-    kiln_jobs::telemetry::init();
     kiln_jobs::health::stats::set_build_info(kiln_jobs::health::stats::BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: env!("KILN_GIT_COMMIT").to_owned(),
@@ -179,7 +187,21 @@ async fn main() -> anyhow::Result<()> {
         rustc: env!("KILN_RUSTC").to_owned(),
     });
     let config = kiln_jobs::Config::load(cli.config.as_deref())?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Before the runtime: the OTLP exporter's blocking client may not be
+    // built inside one (see `telemetry::provider`).
+    let telemetry = kiln_jobs::telemetry::init(&config.telemetry, service_name(&command))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(run(command, config));
+    drop(runtime);
+    telemetry.shutdown();
+    outcome
+}
+
+async fn run(command: Command, config: kiln_jobs::Config) -> anyhow::Result<()> {
+    match command {
         Command::Serve => serve::run(config, serve::Role::All).await,
         Command::Api => serve::run(config, serve::Role::Api).await,
         Command::Worker => serve::run(config, serve::Role::Worker).await,

@@ -16,13 +16,14 @@ mod http_metrics;
 mod nul_input;
 pub mod rate_limit;
 mod request_id;
+mod request_span;
 mod security_headers;
 mod upload;
 
 use poem::{
     EndpointExt, Route, get, handler,
     listener::Listener as _,
-    middleware::{RequestId, ReuseId, Tracing},
+    middleware::{RequestId, ReuseId},
 };
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
@@ -163,7 +164,7 @@ pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
         .with(error::ErrorShape)
         .with(http_metrics::HttpMetrics)
         .with(cors::Cors::new(&http.cors_allowed_origins))
-        .with(Tracing)
+        .with(request_span::RequestSpan)
         .with(RequestId::default().reuse_id(ReuseId::Use))
         .with(request_id::SanitizeRequestId)
         .with(rate_limit::ResolveClientIp::new(trusted))

@@ -30,6 +30,7 @@ use crate::{
     queue::config::{QueuesConfig, RedisConfig, WorkerConfig},
     reports::config::ReportsConfig,
     storage::config::StorageConfig,
+    telemetry::config::TelemetryConfig,
     webhooks::config::WebhooksConfig,
 };
 
@@ -82,6 +83,8 @@ pub struct Config {
     pub backups: BackupsConfig,
     /// Content reports: the hourly limit per reporter, priority weights, the auto-hide threshold.
     pub reports: ReportsConfig,
+    /// Traces: OTLP export and sampling.
+    pub telemetry: TelemetryConfig,
 }
 
 /// A configuration that could not be loaded or is invalid.
@@ -156,6 +159,7 @@ impl Config {
         self.rate_limit.validate().map_err(invalid)?;
         self.backups.validate().map_err(invalid)?;
         self.reports.validate().map_err(invalid)?;
+        self.telemetry.validate().map_err(invalid)?;
         if production && self.database.url.is_none() {
             return Err(ConfigError::Invalid(
                 "database.url (DATABASE_URL) must be set in production".into(),

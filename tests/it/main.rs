@@ -15,4 +15,5 @@ mod process;
 mod queues;
 mod reports;
 mod sdk_rust;
+mod traces;
 mod webhooks;

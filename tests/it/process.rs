@@ -12,7 +12,7 @@ use kiln_jobs::{
 };
 
 /// A running `kiln`, killed when dropped so a failing test leaves no process behind.
-struct Running(Child);
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -86,7 +86,7 @@ async fn read_job(app: &AppContext, id: uuid::Uuid) -> kiln_jobs::JobRun {
         .expect("exists")
 }
 
-async fn wait_until(app: &AppContext, ids: &[uuid::Uuid], status: JobStatus, secs: u64) {
+pub async fn wait_until(app: &AppContext, ids: &[uuid::Uuid], status: JobStatus, secs: u64) {
     let until = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let mut all = true;
@@ -105,7 +105,7 @@ async fn wait_until(app: &AppContext, ids: &[uuid::Uuid], status: JobStatus, sec
     }
 }
 
-fn signal(child: &Running, sig: &str) {
+pub fn signal(child: &Running, sig: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(child.0.id().to_string())
@@ -217,13 +217,32 @@ async fn sigterm_lets_the_in_flight_job_finish_and_exits_cleanly() {
 
 /// A `kiln worker` process on the Redis transport of `t`, with its probe port.
 fn start_redis_worker(t: &kiln_jobs::testing::TestContext, lease_secs: u64) -> (Running, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    start_redis_process(t, "worker", lease_secs, &[], None)
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
-        .port();
+        .port()
+}
+
+/// `kiln <command>` (`api` or `worker`) on the Redis transport of `t`, with
+/// `extra` variables and its logs written to `log` (else dropped); returns
+/// it and the port of its probe listener (the worker's) or public listener
+/// (the API's).
+pub fn start_redis_process(
+    t: &kiln_jobs::testing::TestContext,
+    command: &str,
+    lease_secs: u64,
+    extra: &[(&str, String)],
+    log: Option<std::fs::File>,
+) -> (Running, u16) {
+    let port = free_port();
     let prefix = t.redis_prefix.as_deref().expect("a Redis test context");
     let child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .arg("worker")
+        .arg(command)
         .current_dir(t.dir.path())
         .env("KILN__DATA_DIR", t.dir.path())
         .env("DATABASE_URL", &t.database_url)
@@ -232,16 +251,19 @@ fn start_redis_worker(t: &kiln_jobs::testing::TestContext, lease_secs: u64) -> (
         .env("KILN__REDIS__LEASE_SECS", lease_secs.to_string())
         .env("KILN__REDIS__BLOCK_MS", "200")
         .env("KILN__WORKER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("KILN__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("KILN__HTTP__INTERNAL_LISTEN", "127.0.0.1:0")
         .env("KILN__DATABASE__MIGRATE_ON_START", "false")
         .env(
             "KILN__AUTH__JWT_SECRET",
             "test-secret-test-secret-test-secret!",
         )
         .env_remove("STORAGE_URL")
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.map_or_else(Stdio::null, Stdio::from))
         .spawn()
-        .expect("start kiln worker");
+        .expect("start kiln");
     (Running(child), port)
 }
 

@@ -16,7 +16,7 @@ use chrono::Utc;
 use futures::FutureExt;
 use kiln_jobs::{
     AppContext, JobCtx, JobError, JobRun, JobStatus, QueueName, ledger::LedgerError,
-    metrics::Metrics, queue::QueueMessage,
+    metrics::Metrics, queue::QueueMessage, telemetry,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -134,8 +134,18 @@ impl Executor {
         }
         let kind = registry::kind_of(&job.payload);
         let attempts = job.attempts;
-        let span =
-            tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+        // One span per attempt, a child of the span that enqueued the job.
+        let span = tracing::info_span!(
+            "job",
+            otel.name = kind,
+            otel.kind = "consumer",
+            job_id = %job.id,
+            kind = %job.kind,
+            attempt = job.attempts,
+            queue = %self.queue,
+            trace_id = tracing::field::Empty,
+        );
+        telemetry::continue_trace(&span, job.traceparent.as_deref(), None);
         let _running = self.in_flight.start();
         let outcome = self.run_claimed(job, kind, fence).instrument(span).await?;
         self.metrics.record(self.queue, outcome.as_str());

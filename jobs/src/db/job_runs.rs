@@ -33,6 +33,8 @@ pub struct JobRunRow {
     pub delivery_id: Option<Uuid>,
     /// The attempts before the current one (see [`AttemptRecord`]).
     pub attempt_log: Option<Json<Vec<AttemptRecord>>>,
+    /// The W3C trace context of the span that enqueued the job.
+    pub traceparent: Option<String>,
 }
 
 /// How an attempt ended.
@@ -75,7 +77,7 @@ macro_rules! job_run_columns {
     () => {
         "id, kind, queue, status, owner, idempotency_key, payload, attempts, \
      max_attempts, progress, result, last_error, created_at, updated_at, started_at, \
-     finished_at, next_run_at, delivery_id, attempt_log"
+     finished_at, next_run_at, delivery_id, attempt_log, traceparent"
     };
 }
 
@@ -124,6 +126,8 @@ pub struct InsertJobRun<'a> {
     pub next_run_at: Option<DateTime<Utc>>,
     /// Id of the queue message pushed with this row.
     pub delivery_id: Uuid,
+    /// The enqueuing span's W3C trace context.
+    pub traceparent: Option<&'a str>,
 }
 
 /// Inserts a `queued` row and returns it; `None` when the owner already has a
@@ -134,8 +138,9 @@ pub async fn insert(
 ) -> Result<Option<JobRunRow>, sqlx::Error> {
     let sql = concat!(
         "INSERT INTO job_runs (id, kind, queue, status, owner, idempotency_key, payload, \
-               attempts, max_attempts, progress, created_at, updated_at, next_run_at, delivery_id) \
-               VALUES ($1, $2, $3, 'queued', $4, $5, $6, 0, $7, 0, $8, $8, $9, $10) \
+               attempts, max_attempts, progress, created_at, updated_at, next_run_at, delivery_id, \
+               traceparent) \
+               VALUES ($1, $2, $3, 'queued', $4, $5, $6, 0, $7, 0, $8, $8, $9, $10, $11) \
                ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
                RETURNING ",
         job_run_columns!()
@@ -151,6 +156,7 @@ pub async fn insert(
         .bind(row.now)
         .bind(row.next_run_at)
         .bind(row.delivery_id)
+        .bind(row.traceparent)
         .fetch_optional(&mut **t)
         .await)
 }

@@ -86,6 +86,7 @@ impl Ledger {
         let now = Utc::now();
         let id = Uuid::now_v7();
         let delivery_id = Uuid::now_v7();
+        let traceparent = crate::telemetry::current_traceparent();
         let inserted = job_runs::insert(
             tx,
             &job_runs::InsertJobRun {
@@ -99,6 +100,7 @@ impl Ledger {
                 now,
                 next_run_at: job.run_at,
                 delivery_id,
+                traceparent: traceparent.as_deref(),
             },
         )
         .await;

@@ -121,6 +121,10 @@ pub struct JobRun {
     /// The attempts before the current one, oldest first; see [`JobRun::history`].
     #[serde(skip)]
     pub attempt_log: Vec<AttemptRecord>,
+    /// The W3C trace context of the span that enqueued the job, which each
+    /// attempt's span continues.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl JobRun {
@@ -202,6 +206,7 @@ impl TryFrom<job_runs::JobRunRow> for JobRun {
             due_at: r.next_run_at,
             delivery_id: r.delivery_id,
             attempt_log: r.attempt_log.map(|j| j.0).unwrap_or_default(),
+            traceparent: r.traceparent,
         })
     }
 }

@@ -270,6 +270,7 @@ async fn undecodable_payload_fails_that_job_and_the_worker_keeps_running(kind: B
         now: chrono::Utc::now(),
         next_run_at: None,
         delivery_id,
+        traceparent: None,
     };
     let msg = QueueMessage {
         job_id: id,

@@ -4,7 +4,8 @@
 # and Redis (started, or installed with apt-get, when missing), then the
 # TypeScript and Python SDKs end to end against a live `kiln serve` (Node.js
 # and Python 3.11+ needed; their packages are installed into
-# ${KILN_SDK_CACHE:-~/.cache/kiln-sdk} when missing).
+# ${KILN_SDK_CACHE:-~/.cache/kiln-sdk} when missing), and the operator
+# console in Debian's chromium (installed with apt-get when missing).
 #
 #   scripts/test.sh                    # everything
 #   scripts/test.sh -p kiln-jobs       # extra arguments go to `cargo test`
@@ -44,6 +45,8 @@ if (($# == 0)); then
       log "SDK end-to-end tests: $sdk"
       KILN_BIN=$kiln_bin "$KILN_ROOT/scripts/sdk/test-$sdk.sh" 2>&1 | tee -a "$output" || status=1
     done
+    log "operator console in chromium (playwright-core)"
+    KILN_BIN=$kiln_bin "$KILN_ROOT/scripts/console/test.sh" 2>&1 | tee -a "$output" || status=1
   else
     warn "no kiln binary at $kiln_bin: the SDK end-to-end tests did not run"
     status=1
@@ -51,6 +54,6 @@ if (($# == 0)); then
 fi
 # Several test binaries each close with their own line (some, like examples,
 # hold no tests); end with one total so the last line tells the whole story.
-awk '/^(test result:|typescript:|python-sdk:)/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed[;,]?$/) p += $(i-1); if ($(i) ~ /^failed[;,]?$/) f += $(i-1) } }
+awk '/^(test result:|typescript:|python-sdk:|console:)/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed[;,]?$/) p += $(i-1); if ($(i) ~ /^failed[;,]?$/) f += $(i-1) } }
      END { printf "\ntotal: %d passed, %d failed\n", p, f }' "$output"
 exit "$status"

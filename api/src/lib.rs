@@ -8,6 +8,7 @@ mod allow;
 pub mod auth;
 mod body_limit;
 mod compression;
+mod console;
 mod contract;
 mod cors;
 pub mod endpoints;
@@ -65,6 +66,8 @@ pub enum ApiTags {
 
 /// The routes beside the document's operations (all read-only).
 pub(crate) const DOCS_PATH: &str = "/docs";
+/// Where the operator console is served.
+pub(crate) const CONSOLE_PATH: &str = "/console";
 /// See [`DOCS_PATH`].
 pub(crate) const OPENAPI_PATH: &str = "/openapi.json";
 
@@ -153,6 +156,7 @@ pub fn app(ctx: AppContext, keys: AuthKeys) -> impl poem::Endpoint {
     Route::new()
         .nest("/", api)
         .nest(DOCS_PATH, ui.with(security_headers::DocsCsp))
+        .nest(CONSOLE_PATH, console::routes())
         .at(OPENAPI_PATH, get(openapi_json))
         .with(nul_input::RejectNul)
         .with(body_limit::DefaultBodyLimit {
@@ -191,7 +195,9 @@ pub async fn serve(
         anyhow::anyhow!("cannot listen on {addr}: {e} (set KILN__HTTP__LISTEN to another address)")
     })?;
     tracing::info!("Kiln API listening on http://{addr}");
-    tracing::info!("Swagger UI: {public}/docs   OpenAPI document: {public}/openapi.json");
+    tracing::info!(
+        "Swagger UI: {public}/docs   OpenAPI document: {public}/openapi.json   Operator console: {public}/console"
+    );
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app(ctx, keys), shutdown.cancelled_owned(), Some(grace))
         .await?;

@@ -102,3 +102,20 @@ ensure_oha() {
     cargo install oha --locked -q || die "could not install oha"
   fi
 }
+
+# node_test_summary LABEL TAP STATUS: reads the TAP file a `node --test` run
+# wrote (exit status STATUS) and prints "LABEL: N passed, N failed"; tests
+# cancelled by a failed hook count as failed. Dies when node printed no
+# summary or ran no test; returns non-zero when the run failed.
+node_test_summary() {
+  local label=$1 tap=$2 status=$3 passed failed cancelled
+  count() { sed -n "s/^# $1 \([0-9][0-9]*\)\$/\1/p" "$tap" | tail -n1; }
+  passed=$(count pass)
+  failed=$(count fail)
+  cancelled=$(count cancelled)
+  [[ -n $passed && -n $failed ]] || die "node --test printed no summary (exit status $status)"
+  failed=$((failed + ${cancelled:-0}))
+  ((status != 0 || passed > 0)) || die "node --test ran no test"
+  printf '%s: %d passed, %d failed\n' "$label" "$passed" "$failed"
+  ((status == 0))
+}

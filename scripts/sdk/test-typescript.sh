@@ -44,13 +44,4 @@ node --test --test-concurrency=1 \
   --test-reporter=tap --test-reporter-destination="$tap" \
   "$@" "${tests[@]}" || status=$?
 
-count() { sed -n "s/^# $1 \([0-9][0-9]*\)\$/\1/p" "$tap" | tail -n1; }
-passed=$(count pass)
-failed=$(count fail)
-cancelled=$(count cancelled)
-[[ -n $passed && -n $failed ]] || die "node --test printed no summary (exit status $status)"
-# Tests cancelled by a failed hook (e.g. the server did not start) count as failed.
-failed=$((failed + ${cancelled:-0}))
-((status != 0 || passed > 0)) || die "node --test ran no test"
-printf 'typescript: %d passed, %d failed\n' "$passed" "$failed"
-((status == 0)) || die "TypeScript SDK tests failed (node --test exited with $status)"
+node_test_summary typescript "$tap" "$status" || die "TypeScript SDK tests failed (node --test exited with $status)"

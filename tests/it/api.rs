@@ -513,3 +513,61 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+kiln_jobs::per_backend!(
+    the_console_is_served_under_a_policy_with_no_inline_script,
+    [sqlite]
+);
+async fn the_console_is_served_under_a_policy_with_no_inline_script(backend: Backend) {
+    let app = spawn_app_with(backend, false, |_| {}).await;
+    let page = app
+        .http
+        .get(app.url("/console"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    let html = page.text().await.expect("html");
+    // Every script is a file of the page's own origin: none is inline.
+    for tag in html.split("<script").skip(1) {
+        let open = tag.split('>').next().unwrap_or_default();
+        assert!(
+            open.contains("src=\"/console/"),
+            "an inline or foreign script: <script{open}>"
+        );
+    }
+    for (path, kind) in [
+        ("/console/console.js", "text/javascript"),
+        ("/console/console.css", "text/css"),
+    ] {
+        let r = app.http.get(app.url(path)).send().await.expect("asset");
+        assert_eq!(r.status(), 200, "{path}");
+        let ct = r.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(ct.starts_with(kind), "{path}: {ct}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    }
+    let missing = app
+        .http
+        .get(app.url("/console/other.js"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status(), 404);
+    app.stop().await;
+}

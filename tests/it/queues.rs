@@ -629,6 +629,32 @@ async fn a_job_shows_every_attempt_with_its_error_and_timing(backend: Backend) {
         &[("queue", "notifications"), ("le", "30")],
     );
     assert_eq!(slow, 6.0, "{metrics}");
+
+    // The queue's last hour, as the workers report it every few seconds:
+    // 2 succeeded, 2 dead (the cancelled job never ran).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, list) = app
+            .call(reqwest::Method::GET, "/v1/queues", &ops, None)
+            .await;
+        assert_eq!(s, 200);
+        let q = list["queues"]
+            .as_array()
+            .and_then(|qs| qs.iter().find(|q| q["name"] == "notifications"))
+            .cloned()
+            .expect("the notifications queue");
+        let sum = |k: &str| -> u64 {
+            q[k].as_array()
+                .map(|m| m.iter().filter_map(serde_json::Value::as_u64).sum())
+                .unwrap_or(0)
+        };
+        assert_eq!(q["succeeded_per_minute"].as_array().map(Vec::len), Some(60));
+        if (sum("succeeded_per_minute"), sum("failed_per_minute")) == (2, 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{q}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     app.stop().await;
 }
 

@@ -35,6 +35,8 @@ pub struct Executor {
     pub(crate) metrics: Arc<Metrics>,
     /// This process's running jobs, for the worker registry.
     pub(crate) in_flight: crate::presence::InFlight,
+    /// The jobs this process ended, per minute, for the console.
+    pub(crate) throughput: crate::throughput::Throughput,
 }
 
 /// How a delivery ended, for metrics and tests.
@@ -152,6 +154,8 @@ impl Executor {
         if let Some(ended) = outcome.ended() {
             self.metrics
                 .record_completed(kind, ended.as_str(), attempts);
+            self.throughput
+                .record(self.queue, ended == JobStatus::Succeeded);
         }
         Ok(outcome)
     }

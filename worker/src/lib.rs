@@ -24,6 +24,7 @@ pub mod sampler;
 pub mod scheduler;
 pub mod stream;
 pub mod sweeper;
+pub mod throughput;
 
 use std::{sync::Arc, time::Duration};
 
@@ -109,7 +110,7 @@ fn worker_name(queue: QueueName, instance: &str, restart: usize) -> String {
 
 /// Builds one queue's worker around `$backend` and registers it with `$monitor`.
 macro_rules! register_queue {
-    ($monitor:expr, $app:expr, $queue:expr, $instance:expr, $metrics:expr, $pauses:expr, $in_flight:expr, |$cfg:ident| $backend:expr) => {{
+    ($monitor:expr, $app:expr, $queue:expr, $instance:expr, $metrics:expr, $pauses:expr, $in_flight:expr, $throughput:expr, |$cfg:ident| $backend:expr) => {{
         let app: AppContext = $app.clone();
         let queue: QueueName = $queue;
         let instance: String = $instance.clone();
@@ -118,6 +119,7 @@ macro_rules! register_queue {
             queue,
             metrics: $metrics.clone(),
             in_flight: $in_flight.clone(),
+            throughput: $throughput.clone(),
         });
         let policy = *app.config.queues.policy(queue);
         let pauses: Pauses = $pauses.clone();
@@ -171,6 +173,7 @@ pub async fn run(
     let pauses = Pauses::default();
     pauses.refresh(&app).await;
     let in_flight = presence::InFlight::default();
+    let ended = throughput::Throughput::default();
     for &queue in queues {
         let batch = app.config.queues.policy(queue).concurrency.clamp(1, 100);
         let heartbeat = Duration::from_secs(app.config.queues.heartbeat_secs.max(1));
@@ -200,6 +203,7 @@ pub async fn run(
                     queue,
                     metrics: metrics.clone(),
                     in_flight: in_flight.clone(),
+                    throughput: ended.clone(),
                 });
                 let instance = instance.clone();
                 let app = app.clone();
@@ -227,6 +231,7 @@ pub async fn run(
                     metrics,
                     pauses,
                     in_flight,
+                    ended,
                     |_cfg| {
                         apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool).with_config(
                             apalis_sqlite::Config::default()
@@ -251,6 +256,7 @@ pub async fn run(
                     metrics,
                     pauses,
                     in_flight,
+                    ended,
                     |_cfg| {
                         apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool)
                             .with_config(
@@ -275,6 +281,11 @@ pub async fn run(
         hostname(),
         queues.to_vec(),
         in_flight.clone(),
+        background.clone(),
+    )));
+    tasks.push(tokio::spawn(throughput::flush_loop(
+        app.clone(),
+        ended.clone(),
         background.clone(),
     )));
     tasks.push(tokio::spawn(pause::watch(

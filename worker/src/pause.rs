@@ -106,12 +106,15 @@ impl Pauses {
     }
 }
 
-/// Refreshes `pauses` every [`PAUSE_POLL_INTERVAL`] until `stop`.
+/// Refreshes `pauses` every [`PAUSE_POLL_INTERVAL`], and at once when this
+/// process pauses or resumes a queue, until `stop`.
 pub async fn watch(app: AppContext, pauses: Pauses, stop: CancellationToken) {
     loop {
+        let changed = app.ledger.controls_changed();
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(PAUSE_POLL_INTERVAL) => {}
+            () = changed => {}
         }
         pauses.refresh(&app).await;
     }

@@ -167,6 +167,50 @@ pub struct JobOut {
     pub next_run_at: Option<DateTime<Utc>>,
     /// Every attempt so far, oldest first, with its timing and error.
     pub attempt_history: Vec<AttemptOut>,
+    /// What the job was given (its tagged JSON), with the value of any field
+    /// whose name looks secret (`secret`, `password`, `token`, `*_key`, …)
+    /// replaced by `"[redacted]"`.
+    pub payload: serde_json::Value,
+}
+
+/// Whether a payload field of this name may hold a secret.
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "secret",
+        "password",
+        "passphrase",
+        "token",
+        "authorization",
+        "credential",
+        "private",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+        || n == "key"
+        || n.ends_with("_key")
+}
+
+/// `value` with every secret-looking field's value replaced, at any depth.
+fn redacted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = if secret_name(&k) {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redacted(v)
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
+        other => other,
+    }
 }
 
 impl From<JobRun> for JobOut {
@@ -188,6 +232,7 @@ impl From<JobRun> for JobOut {
             finished_at: j.finished_at,
             next_run_at: j.next_run_at,
             attempt_history,
+            payload: redacted(j.payload),
         }
     }
 }
@@ -353,5 +398,36 @@ impl JobsApi {
                 .await?
                 .into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+    use serde_json::json;
+
+    #[test]
+    fn secret_looking_fields_are_redacted_at_any_depth() {
+        let payload = json!({
+            "type": "x.v1",
+            "media_id": "m",
+            "signing_secret": "s",
+            "params": {"api_key": "k", "password": "p", "display_name": "Ada"},
+            "headers": [{"Authorization": "Bearer t", "accept": "*/*"}],
+            "key": "k2",
+            "idempotency_key": "i",
+        });
+        assert_eq!(
+            redacted(payload),
+            json!({
+                "type": "x.v1",
+                "media_id": "m",
+                "signing_secret": "[redacted]",
+                "params": {"api_key": "[redacted]", "password": "[redacted]", "display_name": "Ada"},
+                "headers": [{"Authorization": "[redacted]", "accept": "*/*"}],
+                "key": "[redacted]",
+                "idempotency_key": "[redacted]",
+            })
+        );
     }
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use kiln_jobs::{
     AppContext, JobStatus, QueueName,
+    db::throughput,
     ledger::JobFilter,
     queue::{QueuePause, Transport},
 };
@@ -57,6 +58,11 @@ pub struct QueueOut {
     /// Who paused it (a user id, or `cli`); null when running.
     #[oai(nullable)]
     pub paused_by: Option<String>,
+    /// Jobs that succeeded in each of the last 60 minutes, oldest first (the
+    /// last entry is the current minute), summed over every worker process.
+    pub succeeded_per_minute: Vec<u32>,
+    /// Jobs that failed or died in each of those minutes.
+    pub failed_per_minute: Vec<u32>,
 }
 
 /// Every queue.
@@ -334,6 +340,11 @@ async fn queue_out(
 ) -> Result<QueueOut, ApiError> {
     let s = app.ledger.queue_stats(q).await?;
     let pause = paused.iter().find(|p| p.queue == q);
+    let minute = Utc::now().timestamp().div_euclid(60);
+    let hour = throughput::last_hour(&app.db, minute)
+        .await?
+        .remove(q.as_str())
+        .unwrap_or_default();
     Ok(QueueOut {
         name: q.into(),
         ready: s.ready,
@@ -344,6 +355,8 @@ async fn queue_out(
         paused: pause.is_some(),
         paused_at: pause.map(|p| p.paused_at),
         paused_by: pause.map(|p| p.paused_by.clone()),
+        succeeded_per_minute: hour.succeeded,
+        failed_per_minute: hour.failed,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod job_runs;
 pub mod queue_controls;
 pub mod refresh_tokens;
+pub mod throughput;
 pub mod users;
 pub mod workers;
 

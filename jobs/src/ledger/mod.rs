@@ -319,6 +319,9 @@ pub struct Ledger {
     batcher: batch::Batcher,
     /// Jobs created and cancelled are counted where they happen, here.
     metrics: Arc<Metrics>,
+    /// Woken when this process pauses or resumes a queue, so its own
+    /// workers apply it at once rather than at their next read.
+    controls: Arc<tokio::sync::Notify>,
 }
 
 impl Ledger {
@@ -337,6 +340,7 @@ impl Ledger {
             transport,
             batcher: batch::Batcher::default(),
             metrics,
+            controls: Arc::default(),
         }
     }
 

@@ -1681,6 +1681,10 @@ pub mod types {
         ///When the next attempt is due (scheduled retries and delayed jobs).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub next_run_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///What the job was given (its tagged JSON), with the value of any field
+        ///whose name looks secret (`secret`, `password`, `token`, `*_key`, …)
+        ///replaced by `"[redacted]"`.
+        pub payload: ::serde_json::Value,
         ///Progress, 0–100.
         pub progress: u8,
         ///Queue it runs on.
@@ -2540,6 +2544,8 @@ pub mod types {
         pub dead: u64,
         ///Jobs waiting for their time (scheduled or retry backoff).
         pub delayed: u64,
+        ///Jobs that failed or died in each of those minutes.
+        pub failed_per_minute: ::std::vec::Vec<u32>,
         ///Jobs fetched by a worker and not finished.
         pub in_flight: u64,
         pub name: QueueName,
@@ -2556,6 +2562,9 @@ pub mod types {
         pub paused_by: ::std::option::Option<::std::string::String>,
         ///Jobs due and waiting for a worker.
         pub ready: u64,
+        ///Jobs that succeeded in each of the last 60 minutes, oldest first (the
+        ///last entry is the current minute), summed over every worker process.
+        pub succeeded_per_minute: ::std::vec::Vec<u32>,
     }
     impl QueueOut {
         pub fn builder() -> builder::QueueOut {
@@ -7731,6 +7740,7 @@ pub mod types {
                 ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
                 ::std::string::String,
             >,
+            payload: ::std::result::Result<::serde_json::Value, ::std::string::String>,
             progress: ::std::result::Result<u8, ::std::string::String>,
             queue: ::std::result::Result<::std::string::String, ::std::string::String>,
             result: ::std::result::Result<
@@ -7756,6 +7766,7 @@ pub mod types {
                     last_error: Ok(Default::default()),
                     max_attempts: Err("no value supplied for max_attempts".to_string()),
                     next_run_at: Ok(Default::default()),
+                    payload: Err("no value supplied for payload".to_string()),
                     progress: Err("no value supplied for progress".to_string()),
                     queue: Err("no value supplied for queue".to_string()),
                     result: Ok(Default::default()),
@@ -7869,6 +7880,16 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for next_run_at: {e}"));
                 self
             }
+            pub fn payload<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::serde_json::Value>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payload = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for payload: {e}"));
+                self
+            }
             pub fn progress<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<u8>,
@@ -7938,6 +7959,7 @@ pub mod types {
                     last_error: value.last_error?,
                     max_attempts: value.max_attempts?,
                     next_run_at: value.next_run_at?,
+                    payload: value.payload?,
                     progress: value.progress?,
                     queue: value.queue?,
                     result: value.result?,
@@ -7959,6 +7981,7 @@ pub mod types {
                     last_error: Ok(value.last_error),
                     max_attempts: Ok(value.max_attempts),
                     next_run_at: Ok(value.next_run_at),
+                    payload: Ok(value.payload),
                     progress: Ok(value.progress),
                     queue: Ok(value.queue),
                     result: Ok(value.result),
@@ -9476,6 +9499,7 @@ pub mod types {
         pub struct QueueOut {
             dead: ::std::result::Result<u64, ::std::string::String>,
             delayed: ::std::result::Result<u64, ::std::string::String>,
+            failed_per_minute: ::std::result::Result<::std::vec::Vec<u32>, ::std::string::String>,
             in_flight: ::std::result::Result<u64, ::std::string::String>,
             name: ::std::result::Result<super::QueueName, ::std::string::String>,
             oldest_ready_ms: ::std::result::Result<u64, ::std::string::String>,
@@ -9489,12 +9513,15 @@ pub mod types {
                 ::std::string::String,
             >,
             ready: ::std::result::Result<u64, ::std::string::String>,
+            succeeded_per_minute:
+                ::std::result::Result<::std::vec::Vec<u32>, ::std::string::String>,
         }
         impl ::std::default::Default for QueueOut {
             fn default() -> Self {
                 Self {
                     dead: Err("no value supplied for dead".to_string()),
                     delayed: Err("no value supplied for delayed".to_string()),
+                    failed_per_minute: Err("no value supplied for failed_per_minute".to_string()),
                     in_flight: Err("no value supplied for in_flight".to_string()),
                     name: Err("no value supplied for name".to_string()),
                     oldest_ready_ms: Err("no value supplied for oldest_ready_ms".to_string()),
@@ -9502,6 +9529,9 @@ pub mod types {
                     paused_at: Ok(Default::default()),
                     paused_by: Ok(Default::default()),
                     ready: Err("no value supplied for ready".to_string()),
+                    succeeded_per_minute: Err(
+                        "no value supplied for succeeded_per_minute".to_string()
+                    ),
                 }
             }
         }
@@ -9524,6 +9554,16 @@ pub mod types {
                 self.delayed = value
                     .try_into()
                     .map_err(|e| format!("error converting supplied value for delayed: {e}"));
+                self
+            }
+            pub fn failed_per_minute<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failed_per_minute = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for failed_per_minute: {e}")
+                });
                 self
             }
             pub fn in_flight<T>(mut self, value: T) -> Self
@@ -9598,6 +9638,16 @@ pub mod types {
                     .map_err(|e| format!("error converting supplied value for ready: {e}"));
                 self
             }
+            pub fn succeeded_per_minute<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<u32>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.succeeded_per_minute = value.try_into().map_err(|e| {
+                    format!("error converting supplied value for succeeded_per_minute: {e}")
+                });
+                self
+            }
         }
         impl ::std::convert::TryFrom<QueueOut> for super::QueueOut {
             type Error = super::error::ConversionError;
@@ -9607,6 +9657,7 @@ pub mod types {
                 Ok(Self {
                     dead: value.dead?,
                     delayed: value.delayed?,
+                    failed_per_minute: value.failed_per_minute?,
                     in_flight: value.in_flight?,
                     name: value.name?,
                     oldest_ready_ms: value.oldest_ready_ms?,
@@ -9614,6 +9665,7 @@ pub mod types {
                     paused_at: value.paused_at?,
                     paused_by: value.paused_by?,
                     ready: value.ready?,
+                    succeeded_per_minute: value.succeeded_per_minute?,
                 })
             }
         }
@@ -9622,6 +9674,7 @@ pub mod types {
                 Self {
                     dead: Ok(value.dead),
                     delayed: Ok(value.delayed),
+                    failed_per_minute: Ok(value.failed_per_minute),
                     in_flight: Ok(value.in_flight),
                     name: Ok(value.name),
                     oldest_ready_ms: Ok(value.oldest_ready_ms),
@@ -9629,6 +9682,7 @@ pub mod types {
                     paused_at: Ok(value.paused_at),
                     paused_by: Ok(value.paused_by),
                     ready: Ok(value.ready),
+                    succeeded_per_minute: Ok(value.succeeded_per_minute),
                 }
             }
         }

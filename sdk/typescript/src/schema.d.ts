@@ -1937,6 +1937,12 @@ export interface components {
              */
             next_run_at?: string | null;
             /**
+             * @description What the job was given (its tagged JSON), with the value of any field
+             *     whose name looks secret (`secret`, `password`, `token`, `*_key`, …)
+             *     replaced by `"[redacted]"`.
+             */
+            payload: unknown;
+            /**
              * Format: uint8
              * @description Progress, 0–100.
              */
@@ -2343,6 +2349,8 @@ export interface components {
              * @description Jobs waiting for their time (scheduled or retry backoff).
              */
             delayed: number;
+            /** @description Jobs that failed or died in each of those minutes. */
+            failed_per_minute: number[];
             /**
              * Format: uint64
              * @description Jobs fetched by a worker and not finished.
@@ -2372,6 +2380,11 @@ export interface components {
              * @description Jobs due and waiting for a worker.
              */
             ready: number;
+            /**
+             * @description Jobs that succeeded in each of the last 60 minutes, oldest first (the
+             *     last entry is the current minute), summed over every worker process.
+             */
+            succeeded_per_minute: number[];
         };
         /**
          * @description Where the queues live.

@@ -29,6 +29,9 @@ class JobOut:
         id (UUID): Job id (UUIDv7).
         kind (str): Kind, e.g. `image.process`.
         max_attempts (int): Attempts allowed before the job is `dead`.
+        payload (Any): What the job was given (its tagged JSON), with the value of any field
+            whose name looks secret (`secret`, `password`, `token`, `*_key`, …)
+            replaced by `"[redacted]"`.
         progress (int): Progress, 0–100.
         queue (str): Queue it runs on.
         status (JobStatus): Status of a job.
@@ -47,6 +50,7 @@ class JobOut:
     id: UUID
     kind: str
     max_attempts: int
+    payload: Any
     progress: int
     queue: str
     status: JobStatus
@@ -73,6 +77,8 @@ class JobOut:
         kind = self.kind
 
         max_attempts = self.max_attempts
+
+        payload = self.payload
 
         progress = self.progress
 
@@ -128,6 +134,7 @@ class JobOut:
                 "id": id,
                 "kind": kind,
                 "max_attempts": max_attempts,
+                "payload": payload,
                 "progress": progress,
                 "queue": queue,
                 "status": status,
@@ -169,6 +176,8 @@ class JobOut:
         kind = d.pop("kind")
 
         max_attempts = d.pop("max_attempts")
+
+        payload = d.pop("payload")
 
         progress = d.pop("progress")
 
@@ -254,6 +263,7 @@ class JobOut:
             id=id,
             kind=kind,
             max_attempts=max_attempts,
+            payload=payload,
             progress=progress,
             queue=queue,
             status=status,

@@ -20,23 +20,28 @@ class QueueOut:
     Attributes:
         dead (int): Jobs that used every attempt; requeue them with `POST /v1/queues/{queue}/dead/retry`.
         delayed (int): Jobs waiting for their time (scheduled or retry backoff).
+        failed_per_minute (list[int]): Jobs that failed or died in each of those minutes.
         in_flight (int): Jobs fetched by a worker and not finished.
         name (QueueName): A queue.
         oldest_ready_ms (int): How long the oldest ready job has waited, in milliseconds.
         paused (bool): True while an operator has paused the queue: its workers start
             nothing new, and enqueueing goes on.
         ready (int): Jobs due and waiting for a worker.
+        succeeded_per_minute (list[int]): Jobs that succeeded in each of the last 60 minutes, oldest first (the
+            last entry is the current minute), summed over every worker process.
         paused_at (datetime.datetime | None | Unset): When it was paused; null when running.
         paused_by (None | str | Unset): Who paused it (a user id, or `cli`); null when running.
     """
 
     dead: int
     delayed: int
+    failed_per_minute: list[int]
     in_flight: int
     name: QueueName
     oldest_ready_ms: int
     paused: bool
     ready: int
+    succeeded_per_minute: list[int]
     paused_at: datetime.datetime | None | Unset = UNSET
     paused_by: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -45,6 +50,8 @@ class QueueOut:
         dead = self.dead
 
         delayed = self.delayed
+
+        failed_per_minute = self.failed_per_minute
 
         in_flight = self.in_flight
 
@@ -55,6 +62,8 @@ class QueueOut:
         paused = self.paused
 
         ready = self.ready
+
+        succeeded_per_minute = self.succeeded_per_minute
 
         paused_at: None | str | Unset
         if isinstance(self.paused_at, Unset):
@@ -76,11 +85,13 @@ class QueueOut:
             {
                 "dead": dead,
                 "delayed": delayed,
+                "failed_per_minute": failed_per_minute,
                 "in_flight": in_flight,
                 "name": name,
                 "oldest_ready_ms": oldest_ready_ms,
                 "paused": paused,
                 "ready": ready,
+                "succeeded_per_minute": succeeded_per_minute,
             }
         )
         if paused_at is not UNSET:
@@ -97,6 +108,8 @@ class QueueOut:
 
         delayed = d.pop("delayed")
 
+        failed_per_minute = cast(list[int], d.pop("failed_per_minute"))
+
         in_flight = d.pop("in_flight")
 
         name = QueueName(d.pop("name"))
@@ -106,6 +119,8 @@ class QueueOut:
         paused = d.pop("paused")
 
         ready = d.pop("ready")
+
+        succeeded_per_minute = cast(list[int], d.pop("succeeded_per_minute"))
 
         def _parse_paused_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
@@ -136,11 +151,13 @@ class QueueOut:
         queue_out = cls(
             dead=dead,
             delayed=delayed,
+            failed_per_minute=failed_per_minute,
             in_flight=in_flight,
             name=name,
             oldest_ready_ms=oldest_ready_ms,
             paused=paused,
             ready=ready,
+            succeeded_per_minute=succeeded_per_minute,
             paused_at=paused_at,
             paused_by=paused_by,
         )

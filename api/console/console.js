@@ -368,7 +368,19 @@ const pages = {
   },
 
   async backups(el) {
-    const page = await api("GET", "/v1/backups?limit=50");
+    const [page, schedules] = await Promise.all([api("GET", "/v1/backups?limit=50"), api("GET", "/v1/backup-schedules")]);
+    const scheduleRows = schedules.items.map((s) =>
+      h(
+        "tr",
+        { dataset: { schedule: s.id } },
+        h("th", { scope: "row" }, s.name),
+        h("td", {}, `${s.cron} (${s.timezone})`),
+        h("td", {}, s.enabled ? "enabled" : "disabled"),
+        h("td", {}, `${s.keep_daily} daily, ${s.keep_weekly} weekly, ${s.keep_monthly} monthly`),
+        h("td", {}, when(s.next_run_at)),
+        h("td", {}, when(s.last_tick_at)),
+      ),
+    );
     const size = (b) => (b.size_bytes ? `${(b.size_bytes / 1048576).toFixed(1)} MiB` : "");
     const rows = page.items.map((b) =>
       h(
@@ -386,6 +398,8 @@ const pages = {
       h("h1", {}, "Backups"),
       h("div", { class: "actions" }, h("button", { type: "button", onclick: () => act("Backup", () => api("POST", "/v1/backups", {}), "Start a backup now?") }, "Run a backup now")),
       table(["Created", "Status", "Trigger", "Size", "Verified", "Error"], rows, "No backup yet."),
+      h("h2", {}, "Schedules"),
+      table(["Name", "When", "State", "Keeps", "Next run", "Last run"], scheduleRows, "No schedule: backups run only when asked for."),
     );
   },
 };

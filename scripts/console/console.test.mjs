@@ -249,3 +249,21 @@ test("the console works at phone width and in dark mode", async () => {
   await page.screenshot({ path: join(SHOTS, "phone-dark.png"), fullPage: true });
   assert.deepEqual(page.problems, []);
 });
+
+test("the backups page lists backups and schedules and runs a backup on request", async () => {
+  const ops = await login("ops@example.com");
+  const schedule = await call("POST", "/v1/backup-schedules", ops, { name: "nightly", cron: "0 3 * * *", timezone: "UTC" });
+  assert.equal(schedule.status, 201, JSON.stringify(schedule.body));
+  const page = await newPage();
+  page.on("dialog", (d) => d.accept());
+  await signIn(page, "ops@example.com");
+  await page.waitForSelector("tr[data-queue=media]");
+  await page.goto(`${base}/console#/backups`);
+  await page.waitForSelector(`tr[data-schedule='${schedule.body.id}']`);
+  await page.click("button:text('Run a backup now')");
+  await until("a backup row", async () => (await page.$$("tr[data-backup]")).length > 0);
+  // The page refreshes until the backup it started has succeeded.
+  await expectShown(page, "tr[data-backup] .badge:text('succeeded')");
+  await page.screenshot({ path: join(SHOTS, "backups.png") });
+  assert.deepEqual(page.problems, []);
+});

@@ -136,7 +136,7 @@ async fn a_paused_queue_finishes_what_runs_starts_nothing_new_and_resumes(backen
 
 kiln_jobs::per_backend!(
     a_queue_paused_before_its_workers_start_stays_paused,
-    [sqlite, redis]
+    [sqlite, postgres, redis]
 );
 async fn a_queue_paused_before_its_workers_start_stays_paused(backend: Backend) {
     let idle = spawn_app_with(backend, false, |_| {}).await;
@@ -189,7 +189,7 @@ async fn a_queue_paused_before_its_workers_start_stays_paused(backend: Backend) 
     idle.stop().await;
 }
 
-kiln_jobs::per_backend!(queue_control_is_for_queue_admins, [sqlite]);
+kiln_jobs::per_backend!(queue_control_is_for_queue_admins, [sqlite, redis]);
 async fn queue_control_is_for_queue_admins(backend: Backend) {
     let app = spawn_app_with(backend, false, |_| {}).await;
     let user = app
@@ -376,7 +376,7 @@ async fn dead_jobs_are_listed_deleted_and_purged_by_operators(backend: Backend) 
     app.stop().await;
 }
 
-kiln_jobs::per_backend!(a_job_a_media_item_points_to_is_not_deleted, [sqlite]);
+kiln_jobs::per_backend!(a_job_a_media_item_points_to_is_not_deleted, [sqlite, redis]);
 async fn a_job_a_media_item_points_to_is_not_deleted(backend: Backend) {
     let app = spawn_app(backend).await;
     let resp = app
@@ -422,7 +422,7 @@ async fn a_job_a_media_item_points_to_is_not_deleted(backend: Backend) {
     app.stop().await;
 }
 
-kiln_jobs::per_backend!(operators_filter_the_job_list, [sqlite, postgres]);
+kiln_jobs::per_backend!(operators_filter_the_job_list, [sqlite, postgres, redis]);
 async fn operators_filter_the_job_list(backend: Backend) {
     let app = spawn_app_with(backend, false, |_| {}).await;
     let ops = app.token_as("olga", Role::Operator);

@@ -95,6 +95,22 @@ enum QueueCommand {
         /// media, notifications, webhooks, reports or backups.
         queue: QueueName,
     },
+    /// List a queue's dead jobs, newest first, with their last error.
+    Dead {
+        /// media, notifications, webhooks, reports or backups.
+        queue: QueueName,
+        /// Most jobs to list (1–1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Delete every dead job of a queue (those a media item points to stay).
+    PurgeDead {
+        /// media, notifications, webhooks, reports or backups.
+        queue: QueueName,
+        /// Confirm: the jobs' ledger rows are deleted.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Queue a queue's dead jobs again, oldest first.
     RetryDead {
         /// media, notifications, webhooks, reports or backups.
@@ -223,6 +239,8 @@ async fn run(command: Command, config: kiln_jobs::Config) -> anyhow::Result<()> 
             QueueCommand::List => queue::list(config).await,
             QueueCommand::Pause { queue: q } => queue::pause(config, q).await,
             QueueCommand::Resume { queue: q } => queue::resume(config, q).await,
+            QueueCommand::Dead { queue: q, limit } => queue::dead(config, q, limit).await,
+            QueueCommand::PurgeDead { queue: q, yes } => queue::purge_dead(config, q, yes).await,
             QueueCommand::RetryDead { queue: q, limit } => {
                 queue::retry_dead(config, q, limit).await
             }

@@ -485,3 +485,69 @@ async fn a_pause_stops_every_redis_worker_process_and_a_resume_starts_them() {
     assert!(a.0.wait().expect("wait").success());
     assert!(b.0.wait().expect("wait").success());
 }
+
+/// `kiln queue dead` lists a queue's dead jobs and `kiln queue purge-dead`
+/// deletes them, once confirmed.
+#[tokio::test]
+async fn the_queue_cli_lists_and_purges_dead_jobs_on_sqlite() {
+    let t =
+        kiln_jobs::testing::TestContext::with_backend(kiln_jobs::testing::Backend::Sqlite, |c| {
+            c.queues.notifications.max_attempts = 1;
+        })
+        .await;
+    let doomed = NoopV1 {
+        fail_attempts: 1,
+        ..Default::default()
+    };
+    let id = t
+        .app
+        .ledger
+        .enqueue(NewJob::new("tester", doomed))
+        .await
+        .expect("enqueue")
+        .job()
+        .id;
+    kiln_worker::run_until_idle(
+        t.app.clone(),
+        &[kiln_jobs::QueueName::Notifications],
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("drains");
+    assert_eq!(read_job(&t.app, id).await.status, JobStatus::Dead);
+    let kiln = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(args)
+            .current_dir(t.dir.path())
+            .env("KILN__DATA_DIR", t.dir.path())
+            .env("DATABASE_URL", &t.database_url)
+            .env("KILN__DATABASE__MIGRATE_ON_START", "false")
+            .output()
+            .expect("run kiln")
+    };
+    let listed = kiln(&["queue", "dead", "notifications"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(out.contains(&id.to_string()), "{out}");
+    assert!(out.contains("asked to fail"), "its last error: {out}");
+
+    let unconfirmed = kiln(&["queue", "purge-dead", "notifications"]);
+    assert!(!unconfirmed.status.success(), "needs --yes");
+    assert!(t.app.ledger.get(id, None).await.expect("read").is_some());
+    let purged = kiln(&["queue", "purge-dead", "notifications", "--yes"]);
+    assert!(
+        purged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&purged.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&purged.stdout).contains("1 dead jobs of notifications deleted"),
+        "{}",
+        String::from_utf8_lossy(&purged.stdout)
+    );
+    assert!(t.app.ledger.get(id, None).await.expect("read").is_none());
+}

@@ -10,8 +10,7 @@
 
 use std::time::Instant;
 
-use poem::FromRequest;
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, middleware::ReqId, web::RealIp};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, middleware::ReqId};
 use poem_openapi::OperationId;
 use tracing::{Instrument, field::Empty};
 
@@ -36,14 +35,11 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let remote = match req.data::<ClientIp>() {
-            Some(ip) => ip.0.to_string(),
-            None => RealIp::from_request_without_body(&req)
-                .await
-                .ok()
-                .and_then(|ip| ip.0)
-                .map_or_else(|| req.remote_addr().to_string(), |ip| ip.to_string()),
-        };
+        // `ResolveClientIp`, outside this middleware, has set the client's
+        // address (behind trusted proxies, the forwarded one).
+        let remote = req
+            .data::<ClientIp>()
+            .map_or_else(|| req.remote_addr().to_string(), |ip| ip.0.to_string());
         let method = req.method().clone();
         let span = tracing::info_span!(
             "request",

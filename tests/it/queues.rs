@@ -225,6 +225,14 @@ async fn enqueue_job(app: &TestApp, job: NewJob) -> Uuid {
 }
 
 /// A job that fails its only attempt with a retryable error: dead.
+/// A noop job due in an hour: it waits, queued, through any test.
+fn in_an_hour() -> NewJob {
+    NewJob {
+        run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..NewJob::new("alice", NoopV1::default())
+    }
+}
+
 fn doomed() -> NewJob {
     NewJob {
         max_attempts: Some(1),
@@ -254,14 +262,7 @@ async fn dead_jobs_are_listed_deleted_and_purged_by_operators(backend: Backend) 
         app.wait_job_as(&ops, &id.to_string()).await;
     }
     // Waiting for its time: not finished, so not deletable.
-    let later = enqueue_job(
-        &app,
-        NewJob {
-            run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
-            ..NewJob::new("alice", NoopV1::default())
-        },
-    )
-    .await;
+    let later = enqueue_job(&app, in_an_hour()).await;
 
     // The list, newest first, two to a page.
     let (s, first) = app
@@ -586,14 +587,7 @@ async fn a_job_shows_every_attempt_with_its_error_and_timing(backend: Backend) {
         "{job}"
     );
     // One more, scheduled for later and cancelled before it runs.
-    let later = enqueue_job(
-        &app,
-        NewJob {
-            run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
-            ..NewJob::new("alice", NoopV1::default())
-        },
-    )
-    .await;
+    let later = enqueue_job(&app, in_an_hour()).await;
     let (s, _) = app
         .call(
             reqwest::Method::POST,

@@ -9,8 +9,10 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
-use kiln_jobs::{AppContext, QueueName, db::throughput};
+use kiln_jobs::{
+    AppContext, QueueName,
+    db::throughput::{self, MinuteRow, current_minute},
+};
 use tokio_util::sync::CancellationToken;
 
 /// How often the counts are written.
@@ -28,11 +30,6 @@ pub struct Throughput {
     counts: Arc<Mutex<Counts>>,
 }
 
-/// The current minute, as `queue_throughput` keys it.
-fn minute_now() -> i64 {
-    Utc::now().timestamp().div_euclid(60)
-}
-
 impl Throughput {
     fn with<T>(&self, f: impl FnOnce(&mut Counts) -> T) -> T {
         // Plain counts behind the lock: a panic elsewhere leaves them usable.
@@ -46,7 +43,7 @@ impl Throughput {
     /// Counts one job of `queue` that ended, well or not.
     pub fn record(&self, queue: QueueName, succeeded: bool) {
         self.with(|c| {
-            let entry = c.entry((queue, minute_now())).or_default();
+            let entry = c.entry((queue, current_minute())).or_default();
             if succeeded {
                 entry.0 += 1;
             } else {
@@ -55,29 +52,25 @@ impl Throughput {
         });
     }
 
-    fn take(&self) -> Vec<throughput::MinuteRow> {
+    fn take(&self) -> Vec<MinuteRow> {
         self.with(|c| {
             c.drain()
-                .map(
-                    |((queue, minute), (succeeded, failed))| throughput::MinuteRow {
-                        queue: queue.as_str(),
-                        minute,
-                        succeeded,
-                        failed,
-                    },
-                )
+                .map(|((queue, minute), (succeeded, failed))| MinuteRow {
+                    queue,
+                    minute,
+                    succeeded,
+                    failed,
+                })
                 .collect()
         })
     }
 
-    fn put_back(&self, rows: &[throughput::MinuteRow]) {
+    fn put_back(&self, rows: &[MinuteRow]) {
         self.with(|c| {
             for r in rows {
-                if let Ok(queue) = r.queue.parse::<QueueName>() {
-                    let entry = c.entry((queue, r.minute)).or_default();
-                    entry.0 += r.succeeded;
-                    entry.1 += r.failed;
-                }
+                let entry = c.entry((r.queue, r.minute)).or_default();
+                entry.0 += r.succeeded;
+                entry.1 += r.failed;
             }
         });
     }
@@ -108,10 +101,10 @@ pub async fn flush_loop(app: AppContext, counts: Throughput, stop: CancellationT
         if stopping {
             return;
         }
-        let hour = minute_now() / 60;
-        if last_prune != Some(hour) {
-            last_prune = Some(hour);
-            if let Err(e) = throughput::forget(&app.db, minute_now() - KEEP_MINUTES).await {
+        let minute = current_minute();
+        if last_prune != Some(minute / 60) {
+            last_prune = Some(minute / 60);
+            if let Err(e) = throughput::forget(&app.db, minute - KEEP_MINUTES).await {
                 tracing::debug!(error = %e, "could not delete old queue throughput");
             }
         }

@@ -136,9 +136,11 @@ impl QueuesApi {
     async fn list(&self, auth: Auth, app: Data<&AppContext>) -> Result<Json<QueueList>, ApiError> {
         auth.principal().require_scope(Scope::QueuesRead)?;
         let paused = app.ledger.paused().await?;
+        let mut hours = throughput::last_hour(&app.db).await?;
         let mut queues = Vec::with_capacity(QueueName::ALL.len());
         for q in QueueName::ALL {
-            queues.push(queue_out(&app, q, &paused).await?);
+            let hour = hours.remove(q.as_str()).unwrap_or_default();
+            queues.push(queue_out(&app, q, &paused, hour).await?);
         }
         Ok(Json(QueueList {
             transport: match app.ledger.transport() {
@@ -209,7 +211,8 @@ impl QueuesApi {
         let q: QueueName = queue.0.into();
         let pause = app.ledger.pause(q, &who.subject).await?;
         audit(&app, req, &who.subject, "queue.pause", q, None).await;
-        Ok(Json(queue_out(&app, q, &[pause]).await?))
+        let hour = hour_of(&app, q).await?;
+        Ok(Json(queue_out(&app, q, &[pause], hour).await?))
     }
 
     /// Resume a queue
@@ -234,7 +237,8 @@ impl QueuesApi {
         if app.ledger.resume(q).await? {
             audit(&app, req, &who.subject, "queue.resume", q, None).await;
         }
-        Ok(Json(queue_out(&app, q, &[]).await?))
+        let hour = hour_of(&app, q).await?;
+        Ok(Json(queue_out(&app, q, &[], hour).await?))
     }
 
     /// List dead jobs
@@ -333,18 +337,22 @@ impl QueuesApi {
 }
 
 /// One queue's numbers, and its pause when `paused` holds one for it.
+/// The last hour of queue `q` alone.
+async fn hour_of(app: &AppContext, q: QueueName) -> Result<throughput::LastHour, ApiError> {
+    Ok(throughput::last_hour(&app.db)
+        .await?
+        .remove(q.as_str())
+        .unwrap_or_default())
+}
+
 async fn queue_out(
     app: &AppContext,
     q: QueueName,
     paused: &[QueuePause],
+    hour: throughput::LastHour,
 ) -> Result<QueueOut, ApiError> {
     let s = app.ledger.queue_stats(q).await?;
     let pause = paused.iter().find(|p| p.queue == q);
-    let minute = Utc::now().timestamp().div_euclid(60);
-    let hour = throughput::last_hour(&app.db, minute)
-        .await?
-        .remove(q.as_str())
-        .unwrap_or_default();
     Ok(QueueOut {
         name: q.into(),
         ready: s.ready,

@@ -1,12 +1,21 @@
 //! Repository for `queue_throughput`: jobs that ended, per queue and minute.
 
-use crate::{db::Db, on_db};
+use std::collections::HashMap;
 
-/// What one queue finished in one minute (`unix time / 60`).
+use chrono::Utc;
+
+use crate::{db::Db, on_db, queue::QueueName};
+
+/// The current minute as `queue_throughput` keys it: unix time / 60.
+pub fn current_minute() -> i64 {
+    Utc::now().timestamp().div_euclid(60)
+}
+
+/// What one queue finished in one minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MinuteRow {
-    /// The queue's name.
-    pub queue: &'static str,
+    pub queue: QueueName,
+    /// See [`current_minute`].
     pub minute: i64,
     pub succeeded: i64,
     pub failed: i64,
@@ -21,7 +30,7 @@ pub async fn add(db: &Db, rows: &[MinuteRow]) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     for r in rows {
         crate::on_tx!(&mut tx, t => sqlx::query(sql)
-            .bind(r.queue)
+            .bind(r.queue.as_str())
             .bind(r.minute)
             .bind(r.succeeded)
             .bind(r.failed)
@@ -30,16 +39,6 @@ pub async fn add(db: &Db, rows: &[MinuteRow]) -> Result<(), sqlx::Error> {
             .map(drop))?;
     }
     tx.commit().await
-}
-
-/// Every queue's counts from minute `since` on, as `(queue, minute, succeeded, failed)`.
-pub async fn since(db: &Db, since: i64) -> Result<Vec<(String, i64, i64, i64)>, sqlx::Error> {
-    let sql = "SELECT queue, minute, succeeded, failed FROM queue_throughput WHERE minute >= $1 \
-               ORDER BY queue, minute";
-    on_db!(db, p => sqlx::query_as::<_, (String, i64, i64, i64)>(sql)
-        .bind(since)
-        .fetch_all(p)
-        .await)
 }
 
 /// Deletes the counts of minutes before `before`.
@@ -72,20 +71,20 @@ impl Default for LastHour {
     }
 }
 
-/// Every queue's last hour up to minute `now` (`unix time / 60`), by queue name.
-pub async fn last_hour(
-    db: &Db,
-    now: i64,
-) -> Result<std::collections::HashMap<String, LastHour>, sqlx::Error> {
-    let first = now - (HOUR as i64 - 1);
-    let mut out: std::collections::HashMap<String, LastHour> = std::collections::HashMap::new();
-    for (queue, minute, succeeded, failed) in since(db, first).await? {
-        let Ok(i) = usize::try_from(minute - first) else {
+/// Every queue's last hour up to the current minute, in one read, by queue
+/// name (a queue with nothing ended is absent: its [`LastHour::default`]).
+pub async fn last_hour(db: &Db) -> Result<HashMap<String, LastHour>, sqlx::Error> {
+    let first = current_minute() - (HOUR as i64 - 1);
+    let sql = "SELECT queue, minute, succeeded, failed FROM queue_throughput WHERE minute >= $1";
+    let rows = on_db!(db, p => sqlx::query_as::<_, (String, i64, i64, i64)>(sql)
+        .bind(first)
+        .fetch_all(p)
+        .await)?;
+    let mut out: HashMap<String, LastHour> = HashMap::new();
+    for (queue, minute, succeeded, failed) in rows {
+        let Some(i) = usize::try_from(minute - first).ok().filter(|i| *i < HOUR) else {
             continue;
         };
-        if i >= HOUR {
-            continue;
-        }
         let hour = out.entry(queue).or_default();
         hour.succeeded[i] = u32::try_from(succeeded).unwrap_or(u32::MAX);
         hour.failed[i] = u32::try_from(failed).unwrap_or(u32::MAX);

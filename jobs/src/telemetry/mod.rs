@@ -58,7 +58,7 @@ impl Telemetry {
 /// its OTLP endpoint if it has one. The exporter's HTTP client is a blocking
 /// one, run on the batch processor's own thread: build this outside an async
 /// runtime (or in a plain thread), as the client refuses to start inside one.
-pub fn provider(config: &TelemetryConfig, service: &str) -> anyhow::Result<SdkTracerProvider> {
+fn provider(config: &TelemetryConfig, service: &str) -> anyhow::Result<SdkTracerProvider> {
     let resource = Resource::builder()
         .with_service_name(service.to_owned())
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
@@ -80,12 +80,10 @@ pub fn provider(config: &TelemetryConfig, service: &str) -> anyhow::Result<SdkTr
 }
 
 /// Installs the global subscriber (logs, and spans as OpenTelemetry spans)
-/// for `service` (`kiln`, `kiln-api`, `kiln-worker`) and the W3C trace
-/// context propagator. Call it once, before the async runtime starts (see
+/// for `service` (`kiln`, `kiln-api`, `kiln-worker`). Call it once, before the async runtime starts (see
 /// [`provider`]); a second call installs nothing.
 pub fn init(config: &TelemetryConfig, service: &str) -> anyhow::Result<Telemetry> {
     let provider = provider(config, service)?;
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     // poem's `RequestId` wraps each request in a span with no name, only
     // there to carry `request_id` into the logs: it is no trace span (the
     // request's own span records the id), so the request span is the root.

@@ -6,7 +6,7 @@ use std::{
 };
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder, proto::MetricType,
 };
 
@@ -26,6 +26,7 @@ pub struct Metrics {
     job_attempts: HistogramVec,
     job_duration: HistogramVec,
     job_start_latency: HistogramVec,
+    enqueue_group: Histogram,
     media_uploads: IntCounterVec,
     /// HTTP requests by method, OpenAPI operation id and status.
     pub http_requests: IntCounterVec,
@@ -110,6 +111,16 @@ impl Metrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0, 300.0,
             ]),
             &["queue"],
+        )
+        .expect("valid metric");
+        let enqueue_group = Histogram::with_opts(
+            HistogramOpts::new(
+                "enqueue_group_size",
+                "Lone enqueues written together by one ledger statement and commit (group commit)",
+            )
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 500.0,
+            ]),
         )
         .expect("valid metric");
         let media_uploads = IntCounterVec::new(
@@ -251,6 +262,7 @@ impl Metrics {
             Box::new(job_attempts.clone()),
             Box::new(job_duration.clone()),
             Box::new(job_start_latency.clone()),
+            Box::new(enqueue_group.clone()),
             Box::new(media_uploads.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
@@ -280,6 +292,7 @@ impl Metrics {
             job_attempts,
             job_duration,
             job_start_latency,
+            enqueue_group,
             media_uploads,
             http_requests,
             http_duration,
@@ -440,6 +453,11 @@ impl Metrics {
         self.job_start_latency
             .with_label_values(&[queue.as_str()])
             .observe(waited.as_secs_f64());
+    }
+
+    /// Records how many lone enqueues one group wrote.
+    pub fn observe_enqueue_group(&self, jobs: usize) {
+        self.enqueue_group.observe(jobs as f64);
     }
 
     /// Counts one accepted upload of `format` (a closed set: the sniffed formats).

@@ -6,8 +6,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::{
-    db::{Db, DbTx},
-    on_db, on_tx,
+    db::{Db, DbTx, Exec},
+    on_db, on_exec, on_tx,
 };
 
 /// A `job_runs` row as stored.
@@ -131,9 +131,10 @@ pub struct InsertJobRun<'a> {
 }
 
 /// Inserts a `queued` row and returns it; `None` when the owner already has a
-/// job with this idempotency key.
-pub async fn insert(
-    tx: &mut DbTx,
+/// job with this idempotency key. On the pool ([`Exec::Db`]) the row commits
+/// on its own, in one round trip.
+pub async fn insert<'e>(
+    exec: impl Into<Exec<'e>>,
     row: &InsertJobRun<'_>,
 ) -> Result<Option<JobRunRow>, sqlx::Error> {
     let sql = concat!(
@@ -145,7 +146,7 @@ pub async fn insert(
                RETURNING ",
         job_run_columns!()
     );
-    on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
+    on_exec!(exec.into(), e => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(row.id)
         .bind(row.kind)
         .bind(row.queue)
@@ -157,13 +158,74 @@ pub async fn insert(
         .bind(row.next_run_at)
         .bind(row.delivery_id)
         .bind(row.traceparent)
-        .fetch_optional(&mut **t)
+        .fetch_optional(e)
         .await)
 }
 
+/// Inserts many `queued` rows and returns the ids of those inserted, in no
+/// particular order; a row whose owner already has its idempotency key (in
+/// the table, or earlier in `rows`) is left out. PostgreSQL takes the whole batch in one
+/// statement (`unnest` of one array per column); SQLite, in-process, takes
+/// one statement per row.
+pub async fn insert_many<'e>(
+    exec: impl Into<Exec<'e>>,
+    rows: &[InsertJobRun<'_>],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    match exec.into() {
+        Exec::Db(Db::Postgres(p)) => pg_insert_many(p, rows).await,
+        Exec::Tx(DbTx::Postgres(t)) => pg_insert_many(&mut **t, rows).await,
+        mut sqlite => {
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.extend(insert(sqlite.reborrow(), row).await?.map(|r| r.id));
+            }
+            Ok(out)
+        }
+    }
+}
+
+async fn pg_insert_many<'c>(
+    e: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
+    rows: &[InsertJobRun<'_>],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let sql = "INSERT INTO job_runs (id, kind, queue, status, owner, idempotency_key, payload, \
+         attempts, max_attempts, progress, created_at, updated_at, next_run_at, delivery_id, \
+         traceparent) \
+         SELECT id, kind, queue, 'queued', owner, key, payload::jsonb, 0, max_attempts, 0, \
+                created_at, created_at, next_run_at, delivery_id, traceparent \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                     $7::int4[], $8::timestamptz[], $9::timestamptz[], $10::uuid[], $11::text[]) \
+              AS t(id, kind, queue, owner, key, payload, max_attempts, created_at, next_run_at, \
+                   delivery_id, traceparent) \
+         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+         RETURNING id";
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let payloads = rows
+        .iter()
+        .map(|r| serde_json::to_string(r.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| sqlx::Error::Encode(e.into()))?;
+    sqlx::query_scalar::<_, Uuid>(sql)
+        .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.queue).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.owner).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.idempotency_key).collect::<Vec<_>>())
+        .bind(payloads)
+        .bind(rows.iter().map(|r| r.max_attempts).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.now).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.next_run_at).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.delivery_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.traceparent).collect::<Vec<_>>())
+        .fetch_all(e)
+        .await
+}
+
 /// The row an owner's idempotency key names.
-pub async fn find_by_idempotency_key(
-    tx: &mut DbTx,
+pub async fn find_by_idempotency_key<'e>(
+    exec: impl Into<Exec<'e>>,
     owner: &str,
     key: &str,
 ) -> Result<Option<JobRunRow>, sqlx::Error> {
@@ -172,11 +234,46 @@ pub async fn find_by_idempotency_key(
         job_run_columns!(),
         " FROM job_runs WHERE owner = $1 AND idempotency_key = $2"
     );
-    on_tx!(tx, t => sqlx::query_as::<_, JobRunRow>(sql)
+    on_exec!(exec.into(), e => sqlx::query_as::<_, JobRunRow>(sql)
         .bind(owner)
         .bind(key)
-        .fetch_optional(&mut **t)
+        .fetch_optional(e)
         .await)
+}
+
+/// The rows that `(owner, idempotency key)` pairs name, in no particular order.
+pub async fn find_by_idempotency_keys<'e>(
+    exec: impl Into<Exec<'e>>,
+    keys: &[(&str, &str)],
+) -> Result<Vec<JobRunRow>, sqlx::Error> {
+    match exec.into() {
+        Exec::Db(Db::Postgres(p)) => pg_find_by_idempotency_keys(p, keys).await,
+        Exec::Tx(DbTx::Postgres(t)) => pg_find_by_idempotency_keys(&mut **t, keys).await,
+        mut sqlite => {
+            let mut out = Vec::with_capacity(keys.len());
+            for (owner, key) in keys {
+                out.extend(find_by_idempotency_key(sqlite.reborrow(), owner, key).await?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+async fn pg_find_by_idempotency_keys<'c>(
+    e: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
+    keys: &[(&str, &str)],
+) -> Result<Vec<JobRunRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        job_run_columns!(),
+        " FROM job_runs WHERE (owner, idempotency_key) IN \
+          (SELECT * FROM unnest($1::text[], $2::text[]))"
+    );
+    sqlx::query_as::<_, JobRunRow>(sql)
+        .bind(keys.iter().map(|(o, _)| *o).collect::<Vec<_>>())
+        .bind(keys.iter().map(|(_, k)| *k).collect::<Vec<_>>())
+        .fetch_all(e)
+        .await
 }
 
 /// One row by id, optionally restricted to an owner.

@@ -50,6 +50,26 @@ macro_rules! on_tx {
     };
 }
 
+/// Same as [`on_db!`] for an [`Exec`]; `$x` is an `sqlx::Executor` of either
+/// kind: the pool, or the transaction's connection.
+#[macro_export]
+macro_rules! on_exec {
+    ($ex:expr, $x:ident => $body:expr) => {
+        match $ex {
+            $crate::db::Exec::Db($crate::db::Db::Sqlite($x)) => $body,
+            $crate::db::Exec::Db($crate::db::Db::Postgres($x)) => $body,
+            $crate::db::Exec::Tx($crate::db::DbTx::Sqlite(t)) => {
+                let $x = &mut **t;
+                $body
+            }
+            $crate::db::Exec::Tx($crate::db::DbTx::Postgres(t)) => {
+                let $x = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
 /// Implements what a value stored in a TEXT column by its name needs, for a
 /// type with `ALL` (every value) and `as_str` (its stored name): `Display`,
 /// `FromStr` and `TryFrom<String>` (so rows decode it with
@@ -108,6 +128,47 @@ pub enum DbTx {
     Sqlite(Transaction<'static, Sqlite>),
     /// PostgreSQL transaction.
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// Where a statement runs: inside a transaction, or on the pool, where it
+/// commits on its own (one round trip instead of three).
+#[derive(Debug)]
+pub enum Exec<'a> {
+    /// On the pool, in its own implicit transaction.
+    Db(&'a Db),
+    /// Inside an open transaction.
+    Tx(&'a mut DbTx),
+}
+
+impl Exec<'_> {
+    /// The kind of database the statement runs on.
+    pub fn kind(&self) -> DbKind {
+        match self {
+            Exec::Db(db) => db.kind(),
+            Exec::Tx(DbTx::Sqlite(_)) => DbKind::Sqlite,
+            Exec::Tx(DbTx::Postgres(_)) => DbKind::Postgres,
+        }
+    }
+
+    /// The same place, for one more statement.
+    pub fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::Db(db) => Exec::Db(db),
+            Exec::Tx(tx) => Exec::Tx(tx),
+        }
+    }
+}
+
+impl<'a> From<&'a Db> for Exec<'a> {
+    fn from(db: &'a Db) -> Self {
+        Exec::Db(db)
+    }
+}
+
+impl<'a> From<&'a mut DbTx> for Exec<'a> {
+    fn from(tx: &'a mut DbTx) -> Self {
+        Exec::Tx(tx)
+    }
 }
 
 /// Which database a URL names.

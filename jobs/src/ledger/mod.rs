@@ -13,6 +13,7 @@
 mod batch;
 mod control;
 mod enqueue;
+mod group;
 mod lifecycle;
 mod manage;
 mod transport;
@@ -317,6 +318,8 @@ pub struct Ledger {
     queues: Arc<QueuesConfig>,
     transport: Transport,
     batcher: batch::Batcher,
+    /// Lone enqueues, written in groups.
+    group: group::Group,
     /// Jobs created and cancelled are counted where they happen, here.
     metrics: Arc<Metrics>,
     /// Woken when this process pauses or resumes a queue, so its own
@@ -339,6 +342,7 @@ impl Ledger {
             queues,
             transport,
             batcher: batch::Batcher::default(),
+            group: group::Group::default(),
             metrics,
             controls: Arc::default(),
         }

@@ -44,6 +44,34 @@ impl Transport {
         }
     }
 
+    /// [`Transport::stage`] for many messages: one statement per queue.
+    pub(crate) async fn stage_many(
+        &self,
+        tx: &mut DbTx,
+        msgs: &[(QueueName, QueueMessage, Option<DateTime<Utc>>)],
+    ) -> Result<(), QueueError> {
+        match self {
+            Transport::Database => {
+                for q in QueueName::ALL {
+                    let of_queue: Vec<_> = msgs
+                        .iter()
+                        .filter(|(queue, _, _)| *queue == q)
+                        .map(|(_, m, at)| (m, *at))
+                        .collect();
+                    queue::push_many_in_tx(tx, q, &of_queue).await?;
+                }
+                Ok(())
+            }
+            Transport::Redis(_) => Ok(()),
+        }
+    }
+
+    /// True when [`Transport::stage`] writes inside the ledger's transaction:
+    /// only then does an enqueue need one.
+    pub(crate) fn stages_in_tx(&self) -> bool {
+        matches!(self, Transport::Database)
+    }
+
     /// Hands just-committed deliveries to the workers: wakes the in-process
     /// workers of their queues (the database already holds the messages), or
     /// pushes them to Redis.

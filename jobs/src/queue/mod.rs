@@ -84,6 +84,40 @@ pub async fn push_in_tx(
     msg: &QueueMessage,
     run_at: Option<DateTime<Utc>>,
 ) -> Result<(), QueueError> {
+    push_many_in_tx(tx, queue, &[(msg, run_at)]).await
+}
+
+/// Pushes messages of one queue inside the caller's transaction, each due at
+/// its `run_at` (now when `None`): one statement on PostgreSQL.
+pub async fn push_many_in_tx(
+    tx: &mut DbTx,
+    queue: QueueName,
+    msgs: &[(&QueueMessage, Option<DateTime<Utc>>)],
+) -> Result<(), QueueError> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    let tasks = msgs
+        .iter()
+        .map(|(msg, run_at)| sql_task(msg, *run_at))
+        .collect::<Result<Vec<_>, _>>()?;
+    match tx {
+        DbTx::Sqlite(tx) => apalis_sqlite::queries::push_tasks(&mut **tx, queue.as_str(), &tasks)
+            .await
+            .map_err(|e| QueueError::Backend(e.to_string())),
+        DbTx::Postgres(tx) => {
+            apalis_postgres::queries::push_tasks(&mut **tx, queue.as_str(), tasks)
+                .await
+                .map_err(|e| QueueError::Backend(e.to_string()))
+        }
+    }
+}
+
+/// The SQL backends' task for a message.
+fn sql_task(
+    msg: &QueueMessage,
+    run_at: Option<DateTime<Utc>>,
+) -> Result<apalis_sqlite::SqliteTask, QueueError> {
     let bytes = serde_json::to_vec(msg)?;
     // The delivery id as idempotency key: the sweeper finds a delivery's
     // message by it (see [`database`]).
@@ -95,17 +129,7 @@ pub async fn push_in_tx(
     }
     // The ledger, not the backend, counts attempts; this only bounds transport-level
     // redeliveries (e.g. the ledger was unreachable when a worker tried to record).
-    let task = builder.max_attempts(TRANSPORT_MAX_ATTEMPTS).build();
-    match tx {
-        DbTx::Sqlite(tx) => apalis_sqlite::queries::push_tasks(&mut **tx, queue.as_str(), &[task])
-            .await
-            .map_err(|e| QueueError::Backend(e.to_string())),
-        DbTx::Postgres(tx) => {
-            apalis_postgres::queries::push_tasks(&mut **tx, queue.as_str(), vec![task])
-                .await
-                .map_err(|e| QueueError::Backend(e.to_string()))
-        }
-    }
+    Ok(builder.max_attempts(TRANSPORT_MAX_ATTEMPTS).build())
 }
 
 /// Transport-level delivery attempts before the backend gives a message up.

@@ -119,7 +119,7 @@ async fn enqueue_with_a_known_idempotency_key_returns_the_existing_job(kind: Bac
 
 kiln_jobs::per_backend!(
     concurrent_enqueues_with_one_key_create_one_job,
-    [sqlite, postgres]
+    [sqlite, postgres, redis]
 );
 async fn concurrent_enqueues_with_one_key_create_one_job(kind: Backend) {
     let t = TestContext::with_backend(kind, |_| {}).await;
@@ -140,7 +140,7 @@ async fn concurrent_enqueues_with_one_key_create_one_job(kind: Backend) {
         }
     }
     assert_eq!(ids.len(), 1, "{kind:?}");
-    assert_eq!(queue_messages(&t.app.db).await, 1);
+    assert_eq!(ready(&t).await, 1, "{kind:?}");
 }
 
 kiln_jobs::per_backend!(
@@ -320,4 +320,222 @@ async fn queue_names_round_trip() {
     }
     assert!("nope".parse::<QueueName>().is_err());
     let _ = DbKind::from_url("mysql://x").expect_err("unsupported scheme");
+}
+
+/// How many jobs wait in `notifications`, as its transport counts them.
+async fn ready(t: &TestContext) -> u64 {
+    t.app
+        .ledger
+        .queue_stats(QueueName::Notifications)
+        .await
+        .expect("stats")
+        .ready
+}
+
+/// Asserts that an enqueue's answer is the job as the ledger stores it.
+async fn assert_as_stored(t: &TestContext, job: &kiln_jobs::JobRun, kind: Backend) {
+    let stored = t
+        .app
+        .ledger
+        .get(job.id, None)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        serde_json::to_value(job).expect("json"),
+        serde_json::to_value(&stored).expect("json"),
+        "{kind:?}"
+    );
+    assert_eq!(
+        (job.delivery_id, job.due_at, &job.traceparent),
+        (stored.delivery_id, stored.due_at, &stored.traceparent),
+        "{kind:?}"
+    );
+}
+
+/// A series' value in this process's metrics.
+fn scraped(t: &TestContext, series: &str) -> f64 {
+    t.app
+        .metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} in {}", t.app.metrics.render()))
+}
+
+kiln_jobs::per_backend!(
+    a_bulk_enqueue_answers_known_and_repeated_idempotency_keys_with_their_job,
+    [sqlite, postgres, redis]
+);
+async fn a_bulk_enqueue_answers_known_and_repeated_idempotency_keys_with_their_job(kind: Backend) {
+    let t = TestContext::with_backend(kind, |_| {}).await;
+    let known = created(&t, "carol").await;
+    let first = t
+        .app
+        .ledger
+        .enqueue(noop("alice", Some("k1")))
+        .await
+        .expect("first")
+        .job()
+        .clone();
+    let out = t
+        .app
+        .ledger
+        .enqueue_many(vec![
+            noop("alice", Some("k1")),
+            noop("alice", Some("k2")),
+            noop("bob", Some("k1")),
+            noop("alice", Some("k2")),
+            noop("alice", None),
+        ])
+        .await
+        .expect("enqueue_many");
+    let [a, b, c, d, e] = &out[..] else {
+        panic!("five answers, {kind:?}: {out:?}")
+    };
+    assert!(
+        matches!(a, Enqueued::Existing(j) if j.id == first.id),
+        "{kind:?}: {a:?}"
+    );
+    assert!(matches!(b, Enqueued::Created(_)), "{kind:?}: {b:?}");
+    assert!(
+        matches!(c, Enqueued::Created(_)),
+        "keys are per owner, {kind:?}"
+    );
+    assert!(
+        matches!(d, Enqueued::Existing(j) if j.id == b.job().id),
+        "a key repeated in the batch answers the batch's job, {kind:?}: {d:?}"
+    );
+    assert!(matches!(e, Enqueued::Created(_)), "{kind:?}: {e:?}");
+    let mut ids: Vec<_> = [&known, &first, b.job(), c.job(), e.job()]
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "{kind:?}");
+    for job in [b.job(), c.job(), e.job()] {
+        assert_as_stored(&t, job, kind).await;
+    }
+
+    // A scheduled job: its due time keeps the database's precision, rounded up.
+    let mut later = noop("alice", None);
+    let due = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    later.run_at = Some(due);
+    let [Enqueued::Created(scheduled)] = &t
+        .app
+        .ledger
+        .enqueue_many(vec![later])
+        .await
+        .expect("scheduled")[..]
+    else {
+        panic!("created, {kind:?}")
+    };
+    assert!(
+        scheduled.next_run_at.is_some_and(|at| at >= due),
+        "{kind:?}"
+    );
+    assert_as_stored(&t, scheduled, kind).await;
+    assert_eq!(b.job().idempotency_key.as_deref(), Some("k2"));
+    assert_eq!(c.job().owner, "bob");
+    let stats = t
+        .app
+        .ledger
+        .queue_stats(QueueName::Notifications)
+        .await
+        .expect("stats");
+    assert_eq!(
+        (stats.ready, stats.delayed),
+        (5, 1),
+        "one message per created job, {kind:?}"
+    );
+    assert_eq!(
+        scraped(&t, r#"kiln_jobs_created_total{kind="noop"}"#),
+        6.0,
+        "{kind:?}"
+    );
+}
+
+kiln_jobs::per_backend!(
+    concurrent_lone_enqueues_are_committed_in_groups,
+    [sqlite, postgres, redis]
+);
+async fn concurrent_lone_enqueues_are_committed_in_groups(kind: Backend) {
+    let t = TestContext::with_backend(kind, |_| {}).await;
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let ledger = t.app.ledger.clone();
+            let key = (i % 2 == 0).then(|| format!("even-{i}"));
+            tokio::spawn(async move { ledger.enqueue(noop("alice", key.as_deref())).await })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        let out = task.await.expect("join").expect("enqueue");
+        assert!(matches!(out, Enqueued::Created(_)), "{kind:?}");
+        ids.insert(out.job().id);
+    }
+    assert_eq!(ids.len(), 64, "{kind:?}");
+    assert_eq!(ready(&t).await, 64, "{kind:?}");
+    for id in &ids {
+        let job = t
+            .app
+            .ledger
+            .get(*id, None)
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(job.status, JobStatus::Queued, "{kind:?}");
+    }
+    let jobs = scraped(&t, "kiln_enqueue_group_size_sum");
+    let groups = scraped(&t, "kiln_enqueue_group_size_count");
+    assert_eq!(jobs, 64.0, "{kind:?}");
+    assert!(
+        groups < 64.0,
+        "waiting enqueues share a commit: {groups} groups for 64 jobs, {kind:?}"
+    );
+
+    // An idempotent repeat inside a group answers the job it names.
+    let again = t
+        .app
+        .ledger
+        .enqueue(noop("alice", Some("even-0")))
+        .await
+        .expect("again");
+    assert!(matches!(again, Enqueued::Existing(_)), "{kind:?}");
+    assert_eq!(ready(&t).await, 64, "{kind:?}");
+}
+
+kiln_jobs::per_backend!(
+    a_job_the_database_refuses_fails_alone_and_not_its_group,
+    [postgres, redis]
+);
+async fn a_job_the_database_refuses_fails_alone_and_not_its_group(kind: Backend) {
+    let t = TestContext::with_backend(kind, |_| {}).await;
+    // PostgreSQL refuses a NUL in text; the API never lets one through, so
+    // this stands for any job the database refuses.
+    let tasks: Vec<_> = (0..21)
+        .map(|i| {
+            let ledger = t.app.ledger.clone();
+            let owner = if i == 10 { "bad\0owner" } else { "alice" };
+            tokio::spawn(async move { ledger.enqueue(noop(owner, None)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("join") {
+            Ok(out) if i != 10 => {
+                assert!(matches!(out, Enqueued::Created(_)));
+                ok += 1;
+            }
+            Err(e) if i == 10 => assert!(e.to_string().contains("ledger database"), "{e}"),
+            other => panic!("job {i}, {kind:?}: {other:?}"),
+        }
+    }
+    assert_eq!(ok, 20, "{kind:?}");
+    assert_eq!(ready(&t).await, 20, "{kind:?}");
+    assert!(
+        scraped(&t, "kiln_enqueue_group_size_count") < 21.0,
+        "the jobs were grouped, {kind:?}"
+    );
 }

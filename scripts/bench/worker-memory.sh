@@ -17,7 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/services.sh"
 
 images=${1:-20}
-have convert || die "ImageMagick's convert is missing (apt-get install imagemagick)"
+convert=/usr/bin/convert
+"$convert" -version 2>/dev/null | grep -q ImageMagick || die "ImageMagick's convert is missing (apt-get install imagemagick)"
 cd "$KILN_ROOT"
 kiln=$(release_kiln)
 ensure_postgres
@@ -36,7 +37,7 @@ cleanup() {
 trap cleanup EXIT
 psql "$KILN_TEST_PG_URL" -XAtqc "CREATE DATABASE $scratch" >/dev/null
 
-convert -size 4000x3000 gradient:navy-orange -attenuate 0.3 +noise Gaussian -quality 90 "$work/big.jpg"
+"$convert" -size 4000x3000 gradient:navy-orange -attenuate 0.3 +noise Gaussian -quality 90 "$work/big.jpg"
 port=$(free_port)
 wport=$(free_port)
 export DATABASE_URL="${KILN_TEST_PG_URL%/*}/$scratch" REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} \

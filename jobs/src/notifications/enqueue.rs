@@ -69,7 +69,7 @@ pub async fn enqueue(app: &AppContext, req: &NotificationRequest) -> Result<Queu
     };
     let mut tx = app.db.begin().await.map_err(LedgerError::from)?;
     let mut created = Vec::new();
-    let mut ids = Vec::new();
+    let mut deliveries = Vec::new();
     let mut skipped = None;
     for channel in &req.channels {
         let targets: Vec<Option<Uuid>> = match channel {
@@ -119,32 +119,34 @@ pub async fn enqueue(app: &AppContext, req: &NotificationRequest) -> Result<Queu
                 });
             };
             let row = new_row(req, user.id, id, *channel, device_id, now);
-            notifications::insert(
-                &mut tx,
-                &notifications::NewNotification {
-                    job_id: Some(j.id),
-                    status: NotificationStatus::Queued,
-                    ..row
-                },
-            )
-            .await?;
-            ids.push(id);
+            deliveries.push(
+                notifications::insert(
+                    &mut tx,
+                    &notifications::NewNotification {
+                        job_id: Some(j.id),
+                        status: NotificationStatus::Queued,
+                        ..row
+                    },
+                )
+                .await?,
+            );
             created.push(out);
         }
     }
     if let Some(channel) = skipped {
         let id = Uuid::now_v7();
         let row = new_row(req, user.id, id, channel, None, now);
-        notifications::insert(
-            &mut tx,
-            &notifications::NewNotification {
-                status: NotificationStatus::Skipped,
-                error: Some("the user has no active device"),
-                ..row
-            },
-        )
-        .await?;
-        ids.push(id);
+        deliveries.push(
+            notifications::insert(
+                &mut tx,
+                &notifications::NewNotification {
+                    status: NotificationStatus::Skipped,
+                    error: Some("the user has no active device"),
+                    ..row
+                },
+            )
+            .await?,
+        );
     }
     tx.commit().await.map_err(LedgerError::from)?;
     for out in &created {
@@ -153,10 +155,6 @@ pub async fn enqueue(app: &AppContext, req: &NotificationRequest) -> Result<Queu
         if let Err(e) = app.ledger.after_commit(out).await {
             tracing::warn!(job_id = %out.job().id, error = %e, "notification committed but not pushed; the sweeper will push it");
         }
-    }
-    let mut deliveries = Vec::with_capacity(ids.len());
-    for id in ids {
-        deliveries.extend(notifications::get(&app.db, id).await?);
     }
     Ok(Queued {
         deliveries,

@@ -59,11 +59,16 @@ pub struct NewNotification<'a> {
 }
 
 /// Inserts a row inside the transaction that enqueues its job.
-pub async fn insert(tx: &mut DbTx, n: &NewNotification<'_>) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO notifications (id, user_id, channel, template, device_id, job_id, \
-               requested_by, idempotency_key, status, error, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)";
-    on_tx!(tx, t => sqlx::query(sql)
+pub async fn insert(
+    tx: &mut DbTx,
+    n: &NewNotification<'_>,
+) -> Result<NotificationRow, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO notifications (id, user_id, channel, template, device_id, job_id, \
+         requested_by, idempotency_key, status, error, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
+    );
+    on_tx!(tx, t => sqlx::query_as::<_, NotificationRow>(sqlx::AssertSqlSafe(sql))
         .bind(n.id)
         .bind(n.user_id)
         .bind(n.channel)
@@ -75,9 +80,8 @@ pub async fn insert(tx: &mut DbTx, n: &NewNotification<'_>) -> Result<(), sqlx::
         .bind(n.status.as_str())
         .bind(n.error)
         .bind(n.now)
-        .execute(&mut **t)
-        .await
-        .map(|_| ()))
+        .fetch_one(&mut **t)
+        .await)
 }
 
 /// One row.

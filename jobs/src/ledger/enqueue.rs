@@ -2,7 +2,7 @@
 //! or inside the caller's transaction.
 //!
 //! A lone enqueue joins the enqueues that wait while the previous group is
-//! written ([`group`](super::group)), so one statement and one commit carry
+//! written (group commit, `group.rs`), so one statement and one commit carry
 //! them all; a bulk enqueue writes 1,000 jobs per statement. Both go through
 //! [`Writer::write`]: on PostgreSQL with Redis queues the rows are one
 //! `INSERT` that commits on its own (one round trip), otherwise a
@@ -13,7 +13,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use uuid::Uuid;
 
-use super::{Enqueued, JobRun, JobStatus, Ledger, LedgerError, NewJob};
+use super::{
+    Enqueued, JobRun, JobStatus, Ledger, LedgerError, NewJob, Prepared,
+    group::{Closed, GroupWrite},
+};
 use crate::{
     db::{
         Db, DbKind, DbTx, Exec, is_unique_violation,
@@ -22,20 +25,6 @@ use crate::{
     metrics::Metrics,
     queue::{QueueError, QueueMessage, QueueName, Transport, Wakeups},
 };
-
-/// A new job's row and message, ready to write. Built in the caller's task,
-/// so that it carries the caller's trace context.
-#[derive(Debug, Clone)]
-pub(super) struct Prepared {
-    job: NewJob,
-    queue: QueueName,
-    payload: serde_json::Value,
-    max_attempts: i32,
-    now: DateTime<Utc>,
-    id: Uuid,
-    delivery_id: Uuid,
-    traceparent: Option<String>,
-}
 
 impl Prepared {
     fn row(&self) -> InsertJobRun<'_> {
@@ -142,6 +131,22 @@ impl Writer {
     }
 }
 
+impl GroupWrite<Prepared, Enqueued, LedgerError> for Writer {
+    async fn write(&self, items: &[Prepared]) -> Result<Vec<Enqueued>, LedgerError> {
+        Writer::write(self, items).await
+    }
+
+    fn grouped(&self, items: usize) {
+        self.metrics.observe_enqueue_group(items);
+    }
+}
+
+impl From<Closed> for LedgerError {
+    fn from(_: Closed) -> Self {
+        LedgerError::Db(sqlx::Error::PoolClosed)
+    }
+}
+
 /// Inserts the rows of `new` and answers each, in order: created, or the job
 /// that already holds its idempotency key.
 async fn insert_rows(mut exec: Exec<'_>, new: &[Prepared]) -> Result<Vec<Enqueued>, LedgerError> {
@@ -211,7 +216,7 @@ impl Ledger {
     /// be handed to the queue, the job is removed again and the error returned.
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, LedgerError> {
         let new = self.prepare(job)?;
-        self.group.submit(self.writer(), new).await
+        self.group.submit(new, || self.writer()).await
     }
 
     /// Enqueues many jobs, 1,000 per statement and push. A job whose owner

@@ -260,6 +260,20 @@ impl NewJob {
     }
 }
 
+/// A new job's row and message, ready to write. Built in the caller's task,
+/// so that it carries the caller's trace context.
+#[derive(Debug, Clone)]
+struct Prepared {
+    job: NewJob,
+    queue: QueueName,
+    payload: serde_json::Value,
+    max_attempts: i32,
+    now: DateTime<Utc>,
+    id: Uuid,
+    delivery_id: Uuid,
+    traceparent: Option<String>,
+}
+
 /// The outcome of an enqueue.
 #[derive(Debug, Clone)]
 pub enum Enqueued {
@@ -319,7 +333,7 @@ pub struct Ledger {
     transport: Transport,
     batcher: batch::Batcher,
     /// Lone enqueues, written in groups.
-    group: group::Group,
+    group: group::Group<Prepared, Enqueued, LedgerError>,
     /// Jobs created and cancelled are counted where they happen, here.
     metrics: Arc<Metrics>,
     /// Woken when this process pauses or resumes a queue, so its own

@@ -164,9 +164,9 @@ pub async fn insert<'e>(
 
 /// Inserts many `queued` rows and returns the ids of those inserted, in no
 /// particular order; a row whose owner already has its idempotency key (in
-/// the table, or earlier in `rows`) is left out. PostgreSQL takes the whole batch in one
-/// statement (`unnest` of one array per column); SQLite, in-process, takes
-/// one statement per row.
+/// the table, or earlier in `rows`) is left out. PostgreSQL takes the whole
+/// batch in one statement (`unnest` of one array per column); SQLite,
+/// in-process, takes one statement per row.
 pub async fn insert_many<'e>(
     exec: impl Into<Exec<'e>>,
     rows: &[InsertJobRun<'_>],

@@ -141,15 +141,6 @@ pub enum Exec<'a> {
 }
 
 impl Exec<'_> {
-    /// The kind of database the statement runs on.
-    pub fn kind(&self) -> DbKind {
-        match self {
-            Exec::Db(db) => db.kind(),
-            Exec::Tx(DbTx::Sqlite(_)) => DbKind::Sqlite,
-            Exec::Tx(DbTx::Postgres(_)) => DbKind::Postgres,
-        }
-    }
-
     /// The same place, for one more statement.
     pub fn reborrow(&mut self) -> Exec<'_> {
         match self {

@@ -85,6 +85,9 @@ main() {
   # the operations themselves untested.
   # shellcheck disable=SC2034 # read by start_kiln (lib/kiln-server.sh)
   KILN_SERVER_ENV=(KILN__RATE_LIMIT__ENABLED=false)
+  # The server's log is kept beside the reports; on a failure its errors
+  # (each with the request id of the response) are printed too.
+  KILN_KEEP_SERVER_LOG=$REPORTS/server.log
   start_kiln
   trap stop_kiln EXIT
   local operator admin failed=0
@@ -93,7 +96,11 @@ main() {
   fuzz operator -H "Authorization: Bearer $operator" || failed=1
   fuzz admin -H "Authorization: Bearer $admin" || failed=1
   fuzz anonymous || failed=1
-  ((failed == 0)) || die "the contract fuzzer found failures (reports in $REPORTS; rerun with KILN_FUZZ_SEED=$SEED)"
+  if ((failed != 0)); then
+    log "the server's errors (its whole log is $KILN_KEEP_SERVER_LOG):"
+    grep -E ' (ERROR|WARN) ' "$KILN_DATA_DIR/server.log" | tail -n 60 >&2 || true
+    die "the contract fuzzer found failures (reports in $REPORTS; rerun with KILN_FUZZ_SEED=$SEED)"
+  fi
   log "contract fuzzing: no failures"
 }
 

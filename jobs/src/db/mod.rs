@@ -290,10 +290,15 @@ impl Db {
         }
     }
 
-    /// Begins a transaction.
+    /// Begins a transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock
+    /// is taken (waiting out `busy_timeout`) before the first statement. A
+    /// deferred transaction that reads and then writes fails at once with
+    /// "database is locked" (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout
+    /// waits out) whenever another connection committed in between, and in
+    /// Kiln every transaction writes.
     pub async fn begin(&self) -> Result<DbTx, sqlx::Error> {
         Ok(match self {
-            Db::Sqlite(p) => DbTx::Sqlite(p.begin().await?),
+            Db::Sqlite(p) => DbTx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => DbTx::Postgres(p.begin().await?),
         })
     }

@@ -12,3 +12,4 @@ mod ledger;
 mod notify;
 mod reports;
 mod storage_s3;
+mod transactions;

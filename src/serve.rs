@@ -19,8 +19,18 @@ pub enum Role {
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let app = AppContext::connect(config).await?;
     app.db.migrate().await?;
+    prepare_storage(&app).await;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+/// Readies object storage for the media layout (see
+/// [`kiln_jobs::media::layout`]). A failure is logged, not fatal: reads fall
+/// back to the old keys, and the next start tries again.
+async fn prepare_storage(app: &AppContext) {
+    if let Err(e) = kiln_jobs::media::layout::prepare(&app.storage).await {
+        tracing::warn!(error = %e, "could not prepare object storage for the media layout; the next start tries again");
+    }
 }
 
 pub fn token(config: &Config, subject: &str, role: &str, ttl: Option<u64>) -> anyhow::Result<()> {
@@ -68,6 +78,14 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         app.startup.migrated();
     }
     tracing::info!(backends = %app.describe(), "kiln starting");
+    let queues: Vec<QueueName> = match role {
+        Role::Api => Vec::new(),
+        Role::All | Role::Worker => app.config.worker.queues.clone(),
+    };
+    let uses_storage = kiln_worker::probe::needs_storage(role != Role::Worker, &queues);
+    if uses_storage {
+        prepare_storage(&app).await;
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
     // Queue gauges for /metrics, in every role: scaling reads them from any replica.
@@ -82,10 +100,6 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { kiln_api::serve(app, keys?, shutdown).await })
     });
-    let queues: Vec<QueueName> = match role {
-        Role::Api => Vec::new(),
-        Role::All | Role::Worker => app.config.worker.queues.clone(),
-    };
     let workers = (role != Role::Api).then(|| {
         app.startup.expect_workers();
         let app = app.clone();
@@ -100,9 +114,10 @@ pub async fn run(config: Config, role: Role) -> anyhow::Result<()> {
             Role::Worker => app.config.worker.listen,
             Role::All | Role::Api => app.config.http.internal_listen,
         };
-        let storage = kiln_worker::probe::needs_storage(role != Role::Worker, &queues);
         let (app, shutdown) = (app.clone(), shutdown.clone());
-        tokio::spawn(async move { kiln_worker::probe::serve(app, addr, storage, shutdown).await })
+        tokio::spawn(
+            async move { kiln_worker::probe::serve(app, addr, uses_storage, shutdown).await },
+        )
     };
     let mut result = Ok(());
     for task in [http, workers, Some(internal)].into_iter().flatten() {

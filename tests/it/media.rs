@@ -401,8 +401,11 @@ async fn another_users_media_is_not_found_and_delete_removes_everything() {
         .expect("delete");
     assert_eq!(error_code(resp, 404).await, "not_found");
 
-    let objects = app.ctx.dir.path().join("objects").join("media").join(&id);
-    assert!(objects.exists());
+    let uuid: uuid::Uuid = id.parse().expect("uuid");
+    let root = app.ctx.dir.path().join("objects");
+    let original = root.join(kiln_jobs::media::original_key(uuid));
+    let thumb = root.join(kiln_jobs::media::variant_key(uuid, "thumb.jpg"));
+    assert!(original.is_file() && thumb.is_file());
     let resp = app
         .http
         .delete(app.url(&format!("/v1/media/{id}")))
@@ -411,9 +414,11 @@ async fn another_users_media_is_not_found_and_delete_removes_everything() {
         .await
         .expect("delete");
     assert_eq!(resp.status(), 204);
+    assert!(!original.exists(), "original removed");
+    let variants = thumb.parent().expect("the variants folder");
     assert!(
-        !objects.exists() || std::fs::read_dir(&objects).expect("dir").next().is_none(),
-        "objects removed"
+        !variants.exists() || std::fs::read_dir(variants).expect("dir").next().is_none(),
+        "variants removed"
     );
     assert_not_found(&app, "alice", &format!("/v1/media/{id}")).await;
     assert_not_found(&app, "alice", &format!("/v1/media/{id}/variants/thumb.jpg")).await;
@@ -442,7 +447,10 @@ async fn failed_job_retried_over_http_succeeds_once_its_cause_is_fixed() {
         .ctx
         .dir
         .path()
-        .join(format!("objects/media/{media_id}/original"));
+        .join("objects")
+        .join(kiln_jobs::media::original_key(
+            media_id.parse().expect("uuid"),
+        ));
     let saved = std::fs::read(&original).expect("original stored");
     std::fs::remove_file(&original).expect("remove");
     drain().await.expect("drain");
@@ -561,6 +569,150 @@ async fn an_upload_is_processed_and_served_from_s3_storage_sqlite() {
             Err(kiln_jobs::storage::StorageError::NotFound(_))
         ),
         "deleting the media deletes its objects from S3"
+    );
+    app.stop().await;
+}
+
+/// Every folder under `root`, recursively.
+fn folders(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                todo.push(path.clone());
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn an_upload_creates_no_folder_in_a_prepared_local_store_sqlite() {
+    let app = spawn_app_with(DbKind::Sqlite, false, |_| {}).await;
+    let storage = &app.ctx.app.storage;
+    assert_eq!(
+        kiln_jobs::media::layout::prepare(storage)
+            .await
+            .expect("prepare"),
+        0
+    );
+    let root = app.ctx.dir.path().join("objects");
+    let before = folders(&root);
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let resp = app
+            .upload(
+                "alice",
+                &format!("{n}.jpg"),
+                fixture("gray_320x240.jpg"),
+                None,
+            )
+            .await;
+        assert_eq!(resp.status(), 202);
+        let body: serde_json::Value = resp.json().await.expect("json");
+        ids.push(
+            body["media_id"]
+                .as_str()
+                .expect("id")
+                .parse::<uuid::Uuid>()
+                .expect("uuid"),
+        );
+    }
+    assert_eq!(folders(&root), before, "no upload made a folder");
+    for id in ids {
+        assert!(root.join(kiln_jobs::media::original_key(id)).is_file());
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn media_of_the_old_layout_is_served_then_moved_by_prepare_sqlite() {
+    use kiln_jobs::media::layout;
+    let app = spawn_app(DbKind::Sqlite).await;
+    let resp = app
+        .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), None)
+        .await;
+    let body: serde_json::Value = resp.json().await.expect("json");
+    let id: uuid::Uuid = body["media_id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    app.wait_job("alice", body["job_id"].as_str().expect("job"))
+        .await;
+    let media = app.get_json("alice", &format!("/v1/media/{id}")).await;
+    let names: Vec<String> = media["variants"]
+        .as_array()
+        .expect("variants")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(names.len(), 6, "{media}");
+
+    // Put everything where the old layout kept it, as a store written before
+    // this layout holds it.
+    let storage = &app.ctx.app.storage;
+    storage
+        .rename(&layout::original_key(id), &layout::legacy_original_key(id))
+        .await
+        .expect("move the original back");
+    for name in &names {
+        storage
+            .rename(
+                &layout::variant_key(id, name),
+                &layout::legacy_variant_key(id, name),
+            )
+            .await
+            .expect("move a variant back");
+    }
+    let download = |name: String| {
+        let app = &app;
+        async move {
+            let resp = app
+                .get("alice", &format!("/v1/media/{id}/variants/{name}"))
+                .await;
+            assert_eq!(resp.status(), 200, "{name}");
+            resp.bytes().await.expect("bytes")
+        }
+    };
+    let served_before = download(names[0].clone()).await;
+
+    assert_eq!(
+        layout::prepare(storage).await.expect("prepare"),
+        1 + names.len() as u64,
+        "the original and every variant moved"
+    );
+    assert_eq!(layout::prepare(storage).await.expect("prepare again"), 0);
+    assert!(
+        storage
+            .exists(&layout::original_key(id))
+            .await
+            .expect("head")
+    );
+    assert!(
+        !storage
+            .exists(&layout::legacy_original_key(id))
+            .await
+            .expect("head")
+    );
+    assert_eq!(download(names[0].clone()).await, served_before);
+
+    let resp = app
+        .http
+        .delete(app.url(&format!("/v1/media/{id}")))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 204);
+    let left = storage.list("media").await.expect("list");
+    assert!(
+        left.iter().all(|(k, _)| !k.contains(&id.to_string())),
+        "{left:?}"
     );
     app.stop().await;
 }

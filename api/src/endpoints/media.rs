@@ -473,9 +473,7 @@ impl MediaApi {
         {
             return Ok(VariantResponse(VariantOutcome::NotModified(etag)));
         }
-        let stream = app
-            .storage
-            .get_stream(&media::variant_key(m.id, &v.name))
+        let stream = media::layout::variant_stream(&app.storage, m.id, &v.name)
             .await
             .map_err(object_err("variant"))?;
         let body = Body::from_bytes_stream(stream.map_err(std::io::Error::other));

@@ -5,6 +5,7 @@
 //! permits), writes every variant to object storage and marks the row ready.
 
 pub mod config;
+pub mod layout;
 pub mod pipeline;
 pub mod process;
 pub mod repo;
@@ -15,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{job::Job, queue::QueueName};
+
+pub use layout::{original_key, variant_key};
 
 /// Payload of `image.process`: the media row whose original to process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,22 +56,7 @@ pub struct StoredVariant {
     pub etag: String,
 }
 
-/// Object key of an upload's original bytes.
-pub fn original_key(media_id: Uuid) -> String {
-    format!("media/{media_id}/original")
-}
-
-/// Object key of a variant.
-pub fn variant_key(media_id: Uuid, name: &str) -> String {
-    format!("media/{media_id}/variants/{name}")
-}
-
 /// The download URL of a variant under `public_url`.
 pub fn variant_url(public_url: &str, media_id: Uuid, name: &str) -> String {
     format!("{public_url}/v1/media/{media_id}/variants/{name}")
-}
-
-/// Object key prefix of everything stored for a media id.
-pub fn media_prefix(media_id: Uuid) -> String {
-    format!("media/{media_id}")
 }

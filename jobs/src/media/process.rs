@@ -5,9 +5,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
-use super::{
-    ImageProcessV1, StoredVariant, media_prefix, original_key, pipeline, repo, variant_key,
-};
+use super::{ImageProcessV1, StoredVariant, layout, pipeline, repo, variant_key};
 use crate::{
     JobRun, JobStatus,
     context::JobCtx,
@@ -31,9 +29,7 @@ pub async fn run(ctx: &JobCtx, job: ImageProcessV1) -> Result<serde_json::Value,
             "media was deleted before processing".into(),
         ));
     }
-    let original = app
-        .storage
-        .get(&original_key(id))
+    let original = layout::get_original(&app.storage, id)
         .await
         .map_err(storage_error)?;
     ctx.progress(10).await;
@@ -91,7 +87,7 @@ pub async fn run(ctx: &JobCtx, job: ImageProcessV1) -> Result<serde_json::Value,
         .retry()?
     {
         // Deleted while we worked: drop what we wrote.
-        let _ = app.storage.delete_prefix(&media_prefix(id)).await;
+        let _ = layout::remove(&app.storage, id).await;
         return Err(JobError::Abort(
             "media was deleted during processing".into(),
         ));

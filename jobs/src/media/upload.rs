@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{ImageProcessV1, media_prefix, original_key, repo, sniff::SourceFormat};
+use super::{ImageProcessV1, layout, original_key, repo, sniff::SourceFormat};
 use crate::{
     context::AppContext,
     job::Job,
@@ -169,7 +169,7 @@ async fn commit(
 
 /// Removes everything stored under `media_id`; a failure is only logged.
 async fn remove_objects(app: &AppContext, media_id: Uuid) {
-    if let Err(e) = app.storage.delete_prefix(&media_prefix(media_id)).await {
+    if let Err(e) = layout::remove(&app.storage, media_id).await {
         tracing::warn!(%media_id, error = %e, "could not remove the objects of an upload that was not accepted");
     }
 }
@@ -191,6 +191,6 @@ pub async fn remove(
     if let Err(e) = app.ledger.cancel(m.job_id, None).await {
         tracing::debug!(job_id = %m.job_id, error = %e, "processing job not cancelled");
     }
-    app.storage.delete_prefix(&media_prefix(m.id)).await?;
+    layout::remove(&app.storage, m.id).await?;
     Ok(true)
 }

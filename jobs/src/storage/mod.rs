@@ -3,7 +3,10 @@
 
 pub mod config;
 
-use std::{path::Path as FsPath, sync::Arc};
+use std::{
+    path::{Path as FsPath, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -36,6 +39,8 @@ pub enum StorageError {
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     description: String,
+    /// The folder of a local store.
+    local_root: Option<PathBuf>,
 }
 
 impl Storage {
@@ -55,6 +60,7 @@ impl Storage {
             return Ok(Storage {
                 store,
                 description: url.to_owned(),
+                local_root: None,
             });
         }
         let path = url.strip_prefix("file://").unwrap_or(url);
@@ -65,6 +71,7 @@ impl Storage {
         Ok(Storage {
             store: Arc::new(fs),
             description: format!("file://{path}"),
+            local_root: Some(PathBuf::from(path)),
         })
     }
 
@@ -104,6 +111,39 @@ impl Storage {
         };
         writer.shutdown().await?;
         Ok(copied)
+    }
+
+    /// Creates the folders of `prefixes` on a local store, so that writing
+    /// under them later creates none (object stores have no folders: there it
+    /// does nothing).
+    pub fn create_folders(
+        &self,
+        prefixes: impl IntoIterator<Item = String>,
+    ) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_root {
+            for prefix in prefixes {
+                std::fs::create_dir_all(root.join(Path::from(prefix).as_ref()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when an object is stored at `key`.
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Moves the object at `from` to `to`, replacing what `to` held (a rename
+    /// on disk, a copy and a delete on S3).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.store
+            .rename(&Path::from(from), &Path::from(to))
+            .await
+            .map_err(|e| map_nf(from, e))
     }
 
     /// Reads the whole object at `key`.

@@ -169,7 +169,7 @@ mod tests {
             MARKER.to_owned(),
             format!("media/{id}/original/extra"),
             format!("media/{id}/variants/"),
-            format!("media/not-an-id/original"),
+            "media/not-an-id/original".to_owned(),
             format!("backups/{id}/original"),
         ] {
             assert_eq!(new_key(&other), None, "{other}");

@@ -367,16 +367,27 @@ async fn repeated_upload_with_one_idempotency_key_returns_the_first(kind: Backen
     app.stop().await;
 }
 
-#[tokio::test]
-async fn another_users_media_is_not_found_and_delete_removes_everything() {
-    let app = spawn_app(DbKind::Sqlite).await;
+/// Uploads a photo as alice and waits for its job: the media id and the
+/// upload's answer.
+async fn processed_upload(app: &crate::helpers::TestApp) -> (uuid::Uuid, serde_json::Value) {
     let resp = app
         .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), None)
         .await;
     let body: serde_json::Value = resp.json().await.expect("json");
-    let id = body["media_id"].as_str().expect("id").to_owned();
+    let id = body["media_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("media id");
     app.wait_job("alice", body["job_id"].as_str().expect("job"))
         .await;
+    (id, body)
+}
+
+#[tokio::test]
+async fn another_users_media_is_not_found_and_delete_removes_everything() {
+    let app = spawn_app(DbKind::Sqlite).await;
+    let (uuid, body) = processed_upload(&app).await;
+    let id = uuid.to_string();
 
     assert_not_found(&app, "bob", &format!("/v1/media/{id}")).await;
     assert_not_found(&app, "bob", &format!("/v1/media/{id}/variants/thumb.jpg")).await;
@@ -401,7 +412,6 @@ async fn another_users_media_is_not_found_and_delete_removes_everything() {
         .expect("delete");
     assert_eq!(error_code(resp, 404).await, "not_found");
 
-    let uuid: uuid::Uuid = id.parse().expect("uuid");
     let root = app.ctx.dir.path().join("objects");
     let original = root.join(kiln_jobs::media::original_key(uuid));
     let thumb = root.join(kiln_jobs::media::variant_key(uuid, "thumb.jpg"));
@@ -633,17 +643,7 @@ async fn an_upload_creates_no_folder_in_a_prepared_local_store_sqlite() {
 async fn media_of_the_old_layout_is_served_then_moved_by_prepare_sqlite() {
     use kiln_jobs::media::layout;
     let app = spawn_app(DbKind::Sqlite).await;
-    let resp = app
-        .upload("alice", "a.jpg", fixture("photo_1200x900.jpg"), None)
-        .await;
-    let body: serde_json::Value = resp.json().await.expect("json");
-    let id: uuid::Uuid = body["media_id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("uuid");
-    app.wait_job("alice", body["job_id"].as_str().expect("job"))
-        .await;
+    let (id, _) = processed_upload(&app).await;
     let media = app.get_json("alice", &format!("/v1/media/{id}")).await;
     let names: Vec<String> = media["variants"]
         .as_array()

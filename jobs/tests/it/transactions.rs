@@ -14,11 +14,8 @@ use kiln_jobs::{
 /// The users a transaction sees.
 async fn count_users(tx: &mut DbTx) -> i64 {
     let sql = "SELECT COUNT(*) FROM users";
-    match tx {
-        DbTx::Sqlite(t) => sqlx::query_scalar(sql).fetch_one(&mut **t).await,
-        DbTx::Postgres(t) => sqlx::query_scalar(sql).fetch_one(&mut **t).await,
-    }
-    .expect("count users")
+    kiln_jobs::on_tx!(tx, t => sqlx::query_scalar(sql).fetch_one(&mut **t).await)
+        .expect("count users")
 }
 
 /// Reads, gives the other tasks a turn, then writes in the same transaction.
@@ -32,24 +29,14 @@ async fn read_then_write(db: Db) -> Result<(), sqlx::Error> {
     let sql = "INSERT INTO users (id, email, password_hash, role, disabled, failed_logins, \
                created_at, updated_at) VALUES ($1, $2, 'x', $3, FALSE, 0, $4, $4)";
     let now = Utc::now();
-    let inserted = match &mut tx {
-        DbTx::Sqlite(t) => sqlx::query(sql)
-            .bind(id)
-            .bind(&email)
-            .bind(role)
-            .bind(now)
-            .execute(&mut **t)
-            .await?
-            .rows_affected(),
-        DbTx::Postgres(t) => sqlx::query(sql)
-            .bind(id)
-            .bind(&email)
-            .bind(role)
-            .bind(now)
-            .execute(&mut **t)
-            .await?
-            .rows_affected(),
-    };
+    let inserted = kiln_jobs::on_tx!(&mut tx, t => sqlx::query(sql)
+        .bind(id)
+        .bind(&email)
+        .bind(role)
+        .bind(now)
+        .execute(&mut **t)
+        .await?
+        .rows_affected());
     assert_eq!(inserted, 1);
     tx.commit().await
 }

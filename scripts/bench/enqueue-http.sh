@@ -49,8 +49,8 @@ stop_server() {
 }
 cleanup() {
   stop_server
-  [[ -n $peer_pid ]] && kill "$peer_pid" 2>/dev/null || true
-  [[ -n $scratch ]] && psql "$KILN_TEST_PG_URL" -XAtqc "DROP DATABASE IF EXISTS $scratch WITH (FORCE)" >/dev/null 2>&1 || true
+  if [[ -n $peer_pid ]]; then kill "$peer_pid" 2>/dev/null || true; fi
+  if [[ -n $scratch ]]; then psql "$KILN_TEST_PG_URL" -XAtqc "DROP DATABASE IF EXISTS $scratch WITH (FORCE)" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

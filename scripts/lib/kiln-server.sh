@@ -30,7 +30,7 @@ start_kiln() {
   port=$(free_port)
   KILN_URL=http://127.0.0.1:$port
   env KILN__DATA_DIR="$KILN_DATA_DIR" KILN__HTTP__LISTEN="127.0.0.1:$port" KILN__HTTP__INTERNAL_LISTEN="127.0.0.1:0" \
-    RUST_LOG=${RUST_LOG:-warn} "${KILN_SERVER_ENV[@]}" \
+    RUST_LOG="${RUST_LOG:-warn}" "${KILN_SERVER_ENV[@]}" \
     "$KILN_BIN" serve >"$KILN_DATA_DIR/server.log" 2>&1 &
   KILN_PID=$!
   if ! wait_until 60 "kiln serve on $KILN_URL" ready; then

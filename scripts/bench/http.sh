@@ -39,6 +39,9 @@ trap cleanup EXIT
 port=$(free_port)
 export KILN__DATA_DIR="$work/data" KILN__HTTP__LISTEN="127.0.0.1:$port" KILN__HTTP__INTERNAL_LISTEN="127.0.0.1:0"
 export RUST_LOG=${RUST_LOG:-warn}
+# One client at 1,000+ req/s would be answered 429 by the per-principal
+# limit (documented, not a failure); this measures the enqueue path itself.
+export KILN__RATE_LIMIT__ENABLED=${KILN__RATE_LIMIT__ENABLED:-false}
 unset DATABASE_URL STORAGE_URL
 
 # The body: one multipart part named `file` holding a 320x240 JPEG.

@@ -56,13 +56,12 @@ pub fn legacy_variant_key(media_id: Uuid, name: &str) -> String {
 
 /// The original of `media_id`, from either layout.
 pub async fn get_original(storage: &Storage, media_id: Uuid) -> Result<Bytes, StorageError> {
-    match storage.get(&original_key(media_id)).await {
-        Err(StorageError::NotFound(k)) => match storage.get(&legacy_original_key(media_id)).await {
-            Err(StorageError::NotFound(_)) => Err(StorageError::NotFound(k)),
-            other => other,
-        },
-        other => other,
-    }
+    from_either(
+        original_key(media_id),
+        legacy_original_key(media_id),
+        |key| async move { storage.get(&key).await },
+    )
+    .await
 }
 
 /// A variant of `media_id`, streamed, from either layout.
@@ -71,16 +70,26 @@ pub async fn variant_stream(
     media_id: Uuid,
     name: &str,
 ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, StorageError> {
-    match storage.get_stream(&variant_key(media_id, name)).await {
-        Err(StorageError::NotFound(k)) => {
-            match storage
-                .get_stream(&legacy_variant_key(media_id, name))
-                .await
-            {
-                Err(StorageError::NotFound(_)) => Err(StorageError::NotFound(k)),
-                other => other,
-            }
-        }
+    from_either(
+        variant_key(media_id, name),
+        legacy_variant_key(media_id, name),
+        |key| async move { storage.get_stream(&key).await },
+    )
+    .await
+}
+
+/// `read` of the key of this layout, or of the old layout's when that one is
+/// missing; when both are, the miss names the new key.
+async fn from_either<T, F, Fut>(new: String, old: String, read: F) -> Result<T, StorageError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, StorageError>>,
+{
+    match read(new).await {
+        Err(StorageError::NotFound(missing)) => match read(old).await {
+            Err(StorageError::NotFound(_)) => Err(StorageError::NotFound(missing)),
+            other => other,
+        },
         other => other,
     }
 }

@@ -232,10 +232,7 @@ impl Storage {
 
     /// A cheap round trip for readiness checks.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        match self.store.head(&Path::from(".kiln-ping")).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.exists(".kiln-ping").await.map(drop)
     }
 }
 

@@ -367,6 +367,17 @@ async fn repeated_upload_with_one_idempotency_key_returns_the_first(kind: Backen
     app.stop().await;
 }
 
+/// `DELETE /v1/media/{id}` as `user`.
+async fn delete_media(
+    app: &crate::helpers::TestApp,
+    user: &str,
+    id: &impl std::fmt::Display,
+) -> reqwest::Response {
+    let path = format!("/v1/media/{id}");
+    app.send_as(reqwest::Method::DELETE, &path, &app.token(user), None)
+        .await
+}
+
 /// Uploads a photo as alice and waits for its job: the media id and the
 /// upload's answer.
 async fn processed_upload(app: &crate::helpers::TestApp) -> (uuid::Uuid, serde_json::Value) {
@@ -403,26 +414,14 @@ async fn another_users_media_is_not_found_and_delete_removes_everything() {
         .await,
         "not_found"
     );
-    let resp = app
-        .http
-        .delete(app.url(&format!("/v1/media/{id}")))
-        .bearer_auth(app.token("bob"))
-        .send()
-        .await
-        .expect("delete");
+    let resp = delete_media(&app, "bob", &id).await;
     assert_eq!(error_code(resp, 404).await, "not_found");
 
     let root = app.ctx.dir.path().join("objects");
     let original = root.join(kiln_jobs::media::original_key(uuid));
     let thumb = root.join(kiln_jobs::media::variant_key(uuid, "thumb.jpg"));
     assert!(original.is_file() && thumb.is_file());
-    let resp = app
-        .http
-        .delete(app.url(&format!("/v1/media/{id}")))
-        .bearer_auth(app.token("alice"))
-        .send()
-        .await
-        .expect("delete");
+    let resp = delete_media(&app, "alice", &id).await;
     assert_eq!(resp.status(), 204);
     assert!(!original.exists(), "original removed");
     let variants = thumb.parent().expect("the variants folder");
@@ -565,13 +564,7 @@ async fn an_upload_is_processed_and_served_from_s3_storage_sqlite() {
         "thumb.webp",
     );
     assert!(!store.get(&key).await.expect("thumb on S3").is_empty());
-    let resp = app
-        .http
-        .delete(app.url(&format!("/v1/media/{media_id}")))
-        .bearer_auth(app.token("alice"))
-        .send()
-        .await
-        .expect("delete");
+    let resp = delete_media(&app, "alice", &media_id).await;
     assert_eq!(resp.status(), 204);
     assert!(
         matches!(
@@ -701,13 +694,7 @@ async fn media_of_the_old_layout_is_served_then_moved_by_prepare_sqlite() {
     );
     assert_eq!(download(names[0].clone()).await, served_before);
 
-    let resp = app
-        .http
-        .delete(app.url(&format!("/v1/media/{id}")))
-        .bearer_auth(app.token("alice"))
-        .send()
-        .await
-        .expect("delete");
+    let resp = delete_media(&app, "alice", &id).await;
     assert_eq!(resp.status(), 204);
     let left = storage.list("media").await.expect("list");
     assert!(
